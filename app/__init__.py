@@ -1,0 +1,1 @@
+"""An async, wire-compatible implementation of the OpenStack Placement API."""

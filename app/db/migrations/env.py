@@ -1,0 +1,16 @@
+"""Alembic environment: always run on a connection handed in by the service."""
+
+from alembic import context
+
+from app.db.models import Base
+from app.db.schema import VERSION_TABLE
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    version_table=VERSION_TABLE,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

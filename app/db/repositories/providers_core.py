@@ -1,0 +1,102 @@
+"""Provider lookups and generation compare-and-swap shared by every repository."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from app.db import models
+from app.errors import CONCURRENT_UPDATE, Conflict, NotFound
+
+_rp = models.resource_providers
+_parent = aliased(_rp, name="parent")
+_root = aliased(_rp, name="root")
+
+GENERATION_CONFLICT = (
+    "Resource provider's generation already changed. Please update the generation and try "
+    "again."
+)
+
+
+@dataclass
+class ProviderRow:
+    id: int
+    uuid: str
+    name: str | None
+    generation: int
+    parent_provider_id: int | None
+    root_provider_id: int | None
+    parent_provider_uuid: str | None
+    root_provider_uuid: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @property
+    def modified(self) -> datetime | None:
+        return self.updated_at or self.created_at
+
+
+def provider_select():  # type: ignore[no-untyped-def]
+    """SELECT of every ``ProviderRow`` column, parent and root uuids joined in."""
+    return (
+        select(
+            _rp.c.id,
+            _rp.c.uuid,
+            _rp.c.name,
+            _rp.c.generation,
+            _rp.c.parent_provider_id,
+            _rp.c.root_provider_id,
+            _parent.c.uuid,
+            _root.c.uuid,
+            _rp.c.created_at,
+            _rp.c.updated_at,
+        )
+        .select_from(_rp)
+        .outerjoin(_parent, _parent.c.id == _rp.c.parent_provider_id)
+        .outerjoin(_root, _root.c.id == _rp.c.root_provider_id)
+    )
+
+
+def provider_from_row(row: object) -> ProviderRow:
+    values = list(row)  # type: ignore[call-overload]
+    values[3] = values[3] or 0
+    return ProviderRow(*values)
+
+
+async def find_provider(conn: AsyncConnection, uuid: str) -> ProviderRow | None:
+    row = (await conn.execute(provider_select().where(_rp.c.uuid == uuid))).first()
+    return provider_from_row(row) if row else None
+
+
+async def get_provider(
+    conn: AsyncConnection, uuid: str, message: str | None = None
+) -> ProviderRow:
+    """The provider with exactly this uuid, or 404 (with the reference's text)."""
+    provider = await find_provider(conn, uuid)
+    if provider is None:
+        raise NotFound(message or f"No resource provider with uuid {uuid} found")
+    return provider
+
+
+async def bump_generation(
+    conn: AsyncConnection,
+    provider_id: int,
+    seen_generation: int,
+    *,
+    message: str = GENERATION_CONFLICT,
+    now: datetime | None = None,
+) -> int:
+    """Compare-and-swap the provider generation; 409 if someone else moved it."""
+    values: dict[str, object] = {"generation": seen_generation + 1}
+    if now is not None:
+        values["updated_at"] = now
+    result = await conn.execute(
+        update(_rp)
+        .where(_rp.c.id == provider_id, _rp.c.generation == seen_generation)
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(message, code=CONCURRENT_UPDATE)
+    return seen_generation + 1

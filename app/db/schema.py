@@ -1,0 +1,104 @@
+"""Create or upgrade the schema and sync the standard classes and traits.
+
+Safe when several workers start at once on an empty database: on PostgreSQL
+the whole step runs under a transaction-scoped advisory lock, on SQLite under
+the write lock.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import os_resource_classes
+import os_traits
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import models
+from app.db.engine import is_sqlite
+
+# Our migration history lives beside, never in, the reference's alembic_version.
+VERSION_TABLE = "placement_api_version"
+_ADVISORY_LOCK_KEY = 0x504C4143  # "PLAC"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _migrate(connection: Connection) -> None:
+    config = _alembic_config(connection)
+    tables = set(inspect(connection).get_table_names())
+    if "resource_providers" in tables and VERSION_TABLE not in tables:
+        # A database the reference created: its schema is our first revision.
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")
+
+
+def current_revision(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: object, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
+    connection.execute(statement, rows)
+
+
+def _sync_standard_rows(connection: Connection) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    known_classes = set(connection.execute(select(models.resource_classes.c.name)).scalars())
+    _insert_ignoring_duplicates(
+        connection,
+        models.resource_classes,
+        [
+            {"id": index, "name": name, "created_at": now}
+            for index, name in enumerate(os_resource_classes.STANDARDS)
+            if name not in known_classes
+        ],
+    )
+    known_traits = set(connection.execute(select(models.traits.c.name)).scalars())
+    _insert_ignoring_duplicates(
+        connection,
+        models.traits,
+        [
+            {"name": name, "created_at": now}
+            for name in os_traits.get_traits()
+            if name not in known_traits
+        ],
+    )
+
+
+def _sync(connection: Connection) -> None:
+    _migrate(connection)
+    _sync_standard_rows(connection)
+
+
+async def sync_database(engine: AsyncEngine) -> None:
+    """Bring the schema to head and insert missing standard rows."""
+    if is_sqlite(engine):
+        async with engine.connect() as raw:
+            conn = await raw.execution_options(placement_write=True)
+            async with conn.begin():
+                await conn.run_sync(_sync)
+        return
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+        await conn.run_sync(_sync)

@@ -1,0 +1,158 @@
+"""Helpers routers share: responses, negotiation, body parsing, cache headers."""
+
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth import RequestContext
+from app.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from app.microversion import Version, request_version
+from app.schemas.validation import describe_validation_error
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+CACHE_HEADERS_VERSION = (1, 15)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def version(request: Request) -> Version:
+    return request_version(request)
+
+
+def context(request: Request) -> RequestContext:
+    ctx: RequestContext = request.state.context
+    return ctx
+
+
+def authorize(request: Request, rule: str, target: dict[str, object] | None = None) -> None:
+    request.app.state.authorizer.authorize(context(request), rule, target)
+
+
+def _accepts_json(accept: str) -> bool:
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and media.lower() in ("application/json", "application/*", "*/*"):
+            return True
+    return False
+
+
+def check_accept(request: Request) -> None:
+    """GET handlers answer 406 when the client cannot take JSON."""
+    accept = request.headers.get("accept")
+    if accept and not _accepts_json(accept):
+        raise NotAcceptable("Only application/json is provided")
+
+
+def require_json(request: Request) -> None:
+    """Body handlers answer 415 unless the body is declared as JSON."""
+    content_type = request.headers.get("content-type")
+    media = content_type.split(";")[0].strip().lower() if content_type else None
+    if media != "application/json":
+        raise UnsupportedMediaType(
+            f"The media type {content_type or None} is not supported, use application/json"
+        )
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Malformed JSON: {exc}") from None
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """Validate the JSON body against ``model``; failures become the reference's 400."""
+    data = await json_body(request)
+    return validate(data, model)
+
+
+def validate(data: Any, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(f"JSON does not validate: {describe_validation_error(exc)}") from None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def http_date(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def cache_headers(
+    request: Request, last_modified: datetime | None, *, omit_last_modified: bool = False
+) -> dict[str, str]:
+    """``Cache-Control``/``Last-Modified`` from 1.15 on (§2.8 of the spec)."""
+    if version(request) < CACHE_HEADERS_VERSION:
+        return {}
+    headers = {"cache-control": "no-cache"}
+    if not omit_last_modified:
+        headers["last-modified"] = http_date(last_modified or utcnow())
+    return headers
+
+
+def respond(
+    request: Request,
+    content: Any,
+    *,
+    status: int = 200,
+    last_modified: datetime | None = None,
+    cache: bool = True,
+    omit_last_modified: bool = False,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    all_headers = dict(headers or {})
+    if cache:
+        all_headers.update(
+            cache_headers(request, last_modified, omit_last_modified=omit_last_modified)
+        )
+    return JSONResponse(content, status_code=status, headers=all_headers)
+
+
+def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    response = Response(status_code=status, headers=headers)
+    return response
+
+
+def link_prefix(request: Request) -> str:
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+def location(request: Request, path: str) -> str:
+    """An absolute URL for ``Location`` headers (links stay relative)."""
+    base = str(request.base_url).rstrip("/")
+    return f"{base}{path}"
+
+
+def max_time(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return max(present) if present else None
+
+
+def engine(request: Request) -> Any:
+    """The application's AsyncEngine."""
+    return request.app.state.engine

@@ -1,0 +1,5 @@
+"""Placeholder: routes of this resource are being written."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

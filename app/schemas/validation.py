@@ -1,0 +1,84 @@
+"""Render pydantic validation failures in the words of JSON Schema validators.
+
+The reference validates bodies with JSON Schema, and clients and the
+reference's own tests match on those messages ("'x' is a required property",
+"Failed validating 'maximum'"). Models here raise the same wording.
+"""
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+# Custom error type for messages written in validators (ctx: keyword, message).
+SCHEMA_ERROR = "json_schema"
+
+
+def schema_error(keyword: str, message: str) -> PydanticCustomError:
+    """An error a validator raises with a ready JSON Schema message."""
+    return PydanticCustomError(SCHEMA_ERROR, "{message}", {"keyword": keyword, "message": message})
+
+
+def _type_name(error_type: str) -> str | None:
+    return {
+        "int_type": "integer",
+        "int_parsing": "integer",
+        "int_from_float": "integer",
+        "string_type": "string",
+        "dict_type": "object",
+        "model_type": "object",
+        "model_attributes_type": "object",
+        "list_type": "array",
+        "float_type": "number",
+        "float_parsing": "number",
+        "bool_type": "boolean",
+        "none_required": "null",
+    }.get(error_type)
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    kind = error["type"]
+    value: Any = error.get("input")
+    ctx = error.get("ctx") or {}
+    loc = error["loc"]
+    if kind == SCHEMA_ERROR:
+        return str(ctx["keyword"]), str(ctx["message"])
+    if kind == "missing":
+        return "required", f"{loc[-1]!r} is a required property"
+    if kind == "extra_forbidden":
+        return "additionalProperties", (
+            f"Additional properties are not allowed ({loc[-1]!r} was unexpected)"
+        )
+    if kind == "string_pattern_mismatch":
+        return "pattern", f"{value!r} does not match {ctx.get('pattern')!r}"
+    if kind == "string_too_long":
+        return "maxLength", f"{value!r} is too long"
+    if kind == "string_too_short":
+        return "minLength", f"{value!r} is too short"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        return "minimum", f"{value!r} is less than the minimum of {bound}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        return "maximum", f"{value!r} is greater than the maximum of {bound}"
+    if kind == "too_short":
+        if isinstance(value, dict):
+            return "minProperties", f"{value!r} does not have enough properties"
+        return "minItems", f"{value!r} is too short"
+    if kind == "literal_error":
+        return "enum", f"{value!r} is not one of {ctx.get('expected')}"
+    type_name = _type_name(kind)
+    if type_name is not None:
+        return "type", f"{value!r} is not of type {type_name!r}"
+    return "type", f"{value!r} is not valid under the given schema: {error['msg']}"
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first failure, as ``<message>\\n\\nFailed validating '<keyword>' ...``."""
+    error = exc.errors(include_url=False)[0]
+    keyword, message = _describe(error)
+    path = "".join(f"[{part!r}]" for part in error["loc"] if part != "__root__")
+    return (
+        f"{message}\n\nFailed validating {keyword!r} in schema{path}:\n\n"
+        f"On instance{path}:\n    {error.get('input')!r}"
+    )
