@@ -6,10 +6,13 @@ only from microversion 1.23. ``detail`` is built the way the reference's web
 framework builds it, because clients match on parts of it.
 """
 
+import html
 from http import HTTPStatus
 
 import orjson
 from starlette.responses import Response
+
+from app.negotiation import error_media_type
 
 UNDEFINED_CODE = "placement.undefined_code"
 CONCURRENT_UPDATE = "placement.concurrent_update"
@@ -151,6 +154,20 @@ def error_response(
     extra: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    media_type = error_media_type(accept)
+    if media_type != "application/json":
+        detail = build_detail(
+            status, message, method=method, accept=accept, content_type=content_type
+        )
+        title = f"{status} {HTTPStatus(status).phrase}"
+        text = (
+            f"<html>\n <head>\n  <title>{html.escape(title)}</title>\n </head>\n <body>\n"
+            f"  <h1>{html.escape(title)}</h1>\n  {html.escape(detail)}<br /><br />\n\n\n\n"
+            " </body>\n</html>"
+            if media_type == "text/html"
+            else f"{title}\n\n{detail}\n\n"
+        )
+        return Response(text, status_code=status, media_type=media_type, headers=headers)
     body = error_body(
         status,
         message,

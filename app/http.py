@@ -12,6 +12,7 @@ from starlette.responses import Response
 from app.auth import RequestContext
 from app.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from app.microversion import Version, request_version
+from app.negotiation import accepts_json
 from app.schemas.validation import describe_validation_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -39,25 +40,10 @@ def authorize(request: Request, rule: str, target: dict[str, object] | None = No
     request.app.state.authorizer.authorize(context(request), rule, target)
 
 
-def _accepts_json(accept: str) -> bool:
-    for item in accept.split(","):
-        media, *params = (part.strip() for part in item.split(";"))
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        if quality > 0 and media.lower() in ("application/json", "application/*", "*/*"):
-            return True
-    return False
-
-
 def check_accept(request: Request) -> None:
     """GET handlers answer 406 when the client cannot take JSON."""
     accept = request.headers.get("accept")
-    if accept and not _accepts_json(accept):
+    if not accepts_json(accept):
         raise NotAcceptable("Only application/json is provided")
 
 

@@ -8,30 +8,21 @@ from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from app.cors import PlacementCORSMiddleware
 from app.db.engine import make_engine
 from app.db.schema import sync_database
 from app.errors import PlacementError, error_response
 from app.middleware import PlacementMiddleware, route_path
-from app.policy import Authorizer
+from app.policy import Authorizer, PolicyError
 from app.routers import ALL_ROUTERS
 from app.settings import Settings, get_settings
 
 LOG = logging.getLogger(__name__)
 
-CORS_ALLOWED_HEADERS = [
-    "X-Auth-Token", "X-Openstack-Request-Id", "X-Identity-Status", "X-Roles",
-    "X-Service-Catalog", "X-User-Id", "X-Tenant-Id", "OpenStack-API-Version",
-]
-CORS_EXPOSED_HEADERS = [
-    "X-Auth-Token", "X-Openstack-Request-Id", "X-Subject-Token", "X-Service-Token",
-    "OpenStack-API-Version",
-]
-CORS_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
 
 
 class MethodTable:
@@ -99,7 +90,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    authorizer = Authorizer(settings.policy_file, settings.enforce_new_defaults)
+    try:
+        authorizer = Authorizer(settings.policy_file, settings.enforce_new_defaults)
+    except PolicyError as exc:
+        # Refuse to start rather than answer 500 on the first request.
+        LOG.error("%s", exc)
+        raise SystemExit(f"placement-api: {exc}") from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,13 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PlacementMiddleware, auth_strategy=settings.auth_strategy)
     if settings.cors_allowed_origins:
         app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_allowed_origins,
-            allow_credentials=True,
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_ALLOWED_HEADERS,
-            expose_headers=CORS_EXPOSED_HEADERS,
-            max_age=3600,
+            PlacementCORSMiddleware, allowed_origins=settings.cors_allowed_origins
         )
     return app
 

@@ -5,6 +5,7 @@ checks behave as in the reference because the same library evaluates them.
 """
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
@@ -162,6 +163,8 @@ class Authorizer:
     """Wraps an oslo.policy Enforcer configured from the service settings."""
 
     def __init__(self, policy_file: str | None, enforce_new_defaults: bool) -> None:
+        if policy_file and not Path(policy_file).is_file():
+            raise PolicyError(f"policy file {policy_file} does not exist")
         conf = cfg.ConfigOpts()
         conf([], project="placement", default_config_files=[], default_config_dirs=[])
         # Without a configured file use the defaults only, never a stray policy.yaml.
