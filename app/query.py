@@ -1,0 +1,277 @@
+"""Parsing of the query values shared by provider listing and allocation candidates.
+
+``resources``, ``required`` and ``member_of`` follow one grammar on both
+endpoints (spec §4.2 and §12.1); every parser here takes the raw values in
+query-string order and raises ``BadRequest`` with the reference's texts.
+"""
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from app.errors import BadRequest
+
+Version = tuple[int, int]
+
+FORBIDDEN_TRAITS_VERSION: Version = (1, 22)
+MULTIPLE_MEMBER_OF_VERSION: Version = (1, 24)
+FORBIDDEN_AGGREGATES_VERSION: Version = (1, 32)
+ANY_TRAITS_VERSION: Version = (1, 39)
+
+INVALID_QUERY = "Invalid query string parameters: "
+_RESOURCES_FORM = (
+    "Badly formed resources parameter. Expected resources query string parameter in "
+    "form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {got}."
+)
+_ANY_TRAITS_FORM = "in:HW_CPU_X86_VMX,CUSTOM_MAGIC"
+
+
+# -- UUIDs -----------------------------------------------------------------
+
+def _parse_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _compact(value: str) -> str:
+    return (
+        value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "").lower()
+    )
+
+
+def is_lenient_uuid(value: str) -> bool:
+    """32 hex digits in any case, hyphens anywhere, optional braces and ``urn:uuid:``."""
+    parsed = _parse_uuid(value)
+    return parsed is not None and parsed.hex == _compact(value)
+
+
+def normalize_uuid(value: str) -> str:
+    """Lower-case hyphenated form of a lenient UUID (``ValueError`` if it is not one)."""
+    if not is_lenient_uuid(value):
+        raise ValueError(f"{value!r} is not a UUID")
+    return str(uuid.UUID(value))
+
+
+def is_strict_uuid(value: str) -> bool:
+    """The ``format: uuid`` check of query schemas: hyphens at the canonical places."""
+    if _parse_uuid(value) is None:
+        return False
+    return len(value) > 23 and all(value[index] == "-" for index in (8, 13, 18, 23))
+
+
+# -- query schema helpers ----------------------------------------------------
+
+def check_allowed_keys(keys: Iterable[str], allowed: Iterable[str]) -> None:
+    """400 ``Additional properties are not allowed`` for keys outside ``allowed``."""
+    allowed_set = set(allowed)
+    unexpected = sorted({key for key in keys if key not in allowed_set})
+    if not unexpected:
+        return
+    names = ", ".join(repr(key) for key in unexpected)
+    verb = "was" if len(unexpected) == 1 else "were"
+    raise BadRequest(
+        f"{INVALID_QUERY}Additional properties are not allowed ({names} {verb} unexpected)"
+    )
+
+
+def check_strict_uuid(key: str, value: str) -> None:
+    """400 in the words of the query schema's ``format: uuid`` validator."""
+    if not is_strict_uuid(value):
+        raise BadRequest(
+            f"{INVALID_QUERY}{value!r} is not a 'uuid'\n\nFailed validating 'format' in "
+            f"schema['properties'][{key!r}]:\n    {{'type': 'string', 'format': 'uuid'}}"
+            f"\n\nOn instance[{key!r}]:\n    {value!r}"
+        )
+
+
+def last_values(params: Mapping[str, list[str]]) -> dict[str, str]:
+    """Repeated keys whose repetition is not a feature: the last value counts."""
+    return {key: values[-1] for key, values in params.items() if values}
+
+
+# -- resources ---------------------------------------------------------------
+
+def parse_resources(value: str) -> dict[str, int]:
+    """``RC:AMOUNT[,RC:AMOUNT...]`` -> amounts by class name (last one wins)."""
+    if value.strip() == "":
+        raise BadRequest(_RESOURCES_FORM.format(got="empty string"))
+    result: dict[str, int] = {}
+    for item in value.split(","):
+        parts = item.split(":")
+        if len(parts) != 2:
+            raise BadRequest(_RESOURCES_FORM.format(got=item))
+        name, raw_amount = parts
+        try:
+            amount = int(raw_amount)
+        except ValueError:
+            raise BadRequest(
+                f"Requested resource {name} expected positive integer amount. "
+                f"Got: {raw_amount}."
+            ) from None
+        if amount < 1:
+            raise BadRequest(f"Requested resource {name} requires amount >= 1. Got: {amount}.")
+        result[name] = amount
+    return result
+
+
+# -- required (traits) ---------------------------------------------------------
+
+@dataclass
+class TraitFilter:
+    """Traits a provider must have and must not have.
+
+    ``required`` holds any-of sets ANDed together; a plain required trait is
+    a one-element set.
+    """
+
+    required: list[frozenset[str]] = field(default_factory=list)
+    forbidden: set[str] = field(default_factory=set)
+
+    @property
+    def names(self) -> set[str]:
+        """Every trait named (required or forbidden)."""
+        return set().union(*self.required, self.forbidden)
+
+    def __bool__(self) -> bool:
+        return bool(self.required or self.forbidden)
+
+
+def _parse_any_traits(value: str) -> frozenset[str]:
+    traits = frozenset(item.strip() for item in value[3:].split(","))
+    if not all(traits):
+        raise BadRequest(
+            f"{INVALID_QUERY}Expected 'required' parameter value of the form: "
+            f"{_ANY_TRAITS_FORM}. Got an empty trait in: {value}"
+        )
+    if any(trait.startswith("!") for trait in traits):
+        raise BadRequest(
+            f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' does not support forbidden "
+            f"traits. Got: {value}"
+        )
+    return traits
+
+
+def _parse_trait_list(
+    value: str, allow_forbidden: bool
+) -> tuple[list[frozenset[str]], set[str]]:
+    items = [item.strip() for item in value.split(",")]
+    forbidden = {item.lstrip("!") for item in items if item.startswith("!")}
+    if not all(items) or not all(forbidden):
+        form = "HW_CPU_X86_VMX,!CUSTOM_MAGIC" if allow_forbidden else "HW_CPU_X86_VMX,CUSTOM_MAGIC"
+        raise BadRequest(
+            f"{INVALID_QUERY}Expected 'required' parameter value of the form: {form}. "
+            f"Got an empty trait in: {value}"
+        )
+    if forbidden and not allow_forbidden:
+        raise BadRequest(
+            f"{INVALID_QUERY}Expected 'required' parameter value of the form: "
+            f"HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: {value}"
+        )
+    required = [frozenset({item}) for item in items if not item.startswith("!")]
+    return required, forbidden
+
+
+def parse_required(
+    values: list[str], version: Version, key: str = "required"
+) -> TraitFilter:
+    """All occurrences of a ``required*`` parameter, in query-string order.
+
+    Below 1.39 only the last occurrence counts and ``in:`` is refused;
+    below 1.22 ``!`` is refused. ``key`` is accepted for symmetry with
+    ``parse_member_of``: the reference's texts always say ``'required'``.
+    """
+    del key
+    allow_forbidden = version >= FORBIDDEN_TRAITS_VERSION
+    allow_any = version >= ANY_TRAITS_VERSION
+    if not allow_any:
+        values = values[-1:]
+    result = TraitFilter()
+    for value in values:
+        if value.startswith("in:"):
+            if not allow_any:
+                raise BadRequest(
+                    f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' only supported since "
+                    f"microversion 1.39. Got: {value}"
+                )
+            result.required.append(_parse_any_traits(value))
+            continue
+        required, forbidden = _parse_trait_list(value, allow_forbidden)
+        result.required.extend(required)
+        result.forbidden |= forbidden
+    return result
+
+
+# -- member_of (aggregates) ------------------------------------------------------
+
+@dataclass
+class AggregateFilter:
+    """Aggregates a provider must be in (any-of sets ANDed) and must not be in."""
+
+    required: list[frozenset[str]] = field(default_factory=list)
+    forbidden: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.required or self.forbidden)
+
+
+def _parse_member_of_value(value: str) -> tuple[list[str], list[str]]:
+    if "," in value and not (value.startswith("in:") or value.startswith("!in:")):
+        raise BadRequest(
+            "Multiple values for 'member_of' must be prefixed with the 'in:' or '!in:' "
+            f"keyword using the valid microversion. Got: {value}"
+        )
+    required: list[str] = []
+    forbidden: list[str] = []
+    if value.startswith("!in:"):
+        forbidden = value[4:].split(",")
+    elif value.startswith("!"):
+        forbidden = [value[1:]]
+    elif value.startswith("in:"):
+        required = value[3:].split(",")
+    else:
+        required = [value]
+    for item in (*required, *forbidden):
+        if not is_lenient_uuid(item):
+            raise BadRequest(
+                f"{INVALID_QUERY}Expected 'member_of' parameter to contain valid UUID(s). "
+                f"Got: {item}"
+            )
+    return required, forbidden
+
+
+def parse_member_of(
+    values: list[str], version: Version, key: str = "member_of"
+) -> AggregateFilter:
+    """All occurrences of a ``member_of*`` parameter, in query-string order.
+
+    Repetition needs 1.24 and ``!`` forms need 1.32. UUIDs are kept as given
+    (aggregates are compared as stored strings).
+    """
+    if version < MULTIPLE_MEMBER_OF_VERSION and len(values) > 1:
+        raise BadRequest(f"Multiple {key} parameters are not supported")
+    result = AggregateFilter()
+    for value in values:
+        required, forbidden = _parse_member_of_value(value)
+        if required:
+            result.required.append(frozenset(required))
+        if forbidden:
+            if version < FORBIDDEN_AGGREGATES_VERSION:
+                raise BadRequest(
+                    f"Forbidden {key} parameters are not supported in the specified "
+                    "microversion"
+                )
+            result.forbidden |= set(forbidden)
+    return result
+
+
+def parse_in_tree(value: str) -> str:
+    """A lenient provider UUID (whitespace stripped), as ``in_tree*`` on candidates."""
+    stripped = value.strip()
+    if not is_lenient_uuid(stripped):
+        raise BadRequest(
+            f"{INVALID_QUERY}Expected 'in_tree' parameter to be a format of uuid. "
+            f"Got: {value}"
+        )
+    return stripped
