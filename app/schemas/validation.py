@@ -75,10 +75,19 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
 
 def describe_validation_error(exc: ValidationError) -> str:
     """The first failure, as ``<message>\\n\\nFailed validating '<keyword>' ...``."""
-    error = exc.errors(include_url=False)[0]
+    return describe_error(exc.errors(include_url=False)[0])
+
+
+def describe_error(
+    error: ErrorDetails, *, schema_path: str | None = None, instance_path: str | None = None
+) -> str:
+    """One failure; callers that know their schema's shape may pass the paths
+    (e.g. ``"['properties']['total']"``) that default to the error's ``loc``."""
     keyword, message = _describe(error)
     path = "".join(f"[{part!r}]" for part in error["loc"] if part != "__root__")
     return (
-        f"{message}\n\nFailed validating {keyword!r} in schema{path}:\n\n"
-        f"On instance{path}:\n    {error.get('input')!r}"
+        f"{message}\n\nFailed validating {keyword!r} in schema"
+        f"{path if schema_path is None else schema_path}:\n\n"
+        f"On instance{path if instance_path is None else instance_path}:\n"
+        f"    {error.get('input')!r}"
     )

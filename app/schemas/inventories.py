@@ -1,0 +1,264 @@
+"""Inventory bodies: ``POST``/``PUT`` on ``.../inventories`` and ``.../inventories/{rc}``.
+
+The reference validates these with JSON Schema; the failure it reports is the
+validator's "best match" (the shallowest error; among siblings the greatest
+instance path; then ``required`` before ``additionalProperties``), with the
+schema path spelled out (``schema['properties']['total']``). ``parse_*``
+below reproduce that choice and wording.
+
+Integers follow JSON Schema, not Python: booleans are not integers, floats
+with an integral value are. Values are kept as sent so that write responses
+echo them (``"allocation_ratio": 16`` stays ``16``).
+"""
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails
+
+from app.db.repositories.inventories import MAX_INT, InventoryRecord
+from app.errors import BadRequest
+from app.schemas.validation import describe_error, schema_error
+
+RC_PATTERN = r"^[A-Z0-9_]+$"
+FLOAT_MAX = 3.40282e38
+_RC_RE = re.compile(RC_PATTERN)
+
+Number = int | float
+ModelT = TypeVar("ModelT", bound="_InventoryBase")
+
+
+def matches_rc_pattern(name: str) -> bool:
+    """JSON Schema's ``pattern``/``patternProperties`` test (``re.search``)."""
+    return _RC_RE.search(name) is not None
+
+
+def _is_integer(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _bounded(
+    type_name: str, minimum: Number | None, maximum: Number | None
+) -> Callable[[object], Number]:
+    def check(value: object) -> Number:
+        if type_name == "integer":
+            ok = _is_integer(value)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise schema_error("type", f"{value!r} is not of type {type_name!r}")
+        number: Number = value  # type: ignore[assignment]
+        if minimum is not None and number < minimum:
+            raise schema_error("minimum", f"{value!r} is less than the minimum of {minimum!r}")
+        if maximum is not None and number > maximum:
+            raise schema_error(
+                "maximum", f"{value!r} is greater than the maximum of {maximum!r}"
+            )
+        return number
+
+    return check
+
+
+def _resource_class(value: object) -> str:
+    if not isinstance(value, str):
+        raise schema_error("type", f"{value!r} is not of type 'string'")
+    if not matches_rc_pattern(value):
+        raise schema_error("pattern", f"{value!r} does not match {RC_PATTERN!r}")
+    return value
+
+
+Integer = Annotated[Number, PlainValidator(_bounded("integer", None, None))]
+OptionalInteger = Annotated[Number | None, PlainValidator(_bounded("integer", None, None))]
+Total = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT))]
+Reserved = Annotated[Number, PlainValidator(_bounded("integer", 0, MAX_INT))]
+Unit = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT))]
+Ratio = Annotated[Number, PlainValidator(_bounded("number", None, FLOAT_MAX))]
+ResourceClassName = Annotated[str, PlainValidator(_resource_class)]
+
+
+class _InventoryBase(BaseModel):
+    """The fields every inventory body may carry, in the reference schema's order."""
+
+    model_config = ConfigDict(extra="forbid")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("total",)
+
+    resource_provider_generation: OptionalInteger = None
+    total: Total
+    reserved: Reserved = 0
+    min_unit: Unit = 1
+    max_unit: Unit = MAX_INT
+    step_size: Unit = 1
+    allocation_ratio: Ratio = 1.0
+
+    def record(self) -> InventoryRecord:
+        """What gets stored (integers as ``int``)."""
+        return InventoryRecord(
+            total=int(self.total),
+            reserved=int(self.reserved),
+            min_unit=int(self.min_unit),
+            max_unit=int(self.max_unit),
+            step_size=int(self.step_size),
+            allocation_ratio=self.allocation_ratio,
+        )
+
+    def echo(self) -> dict[str, Number]:
+        """The six fields as sent, defaults filled in (write responses)."""
+        return {
+            "total": self.total,
+            "reserved": self.reserved,
+            "min_unit": self.min_unit,
+            "max_unit": self.max_unit,
+            "step_size": self.step_size,
+            "allocation_ratio": self.allocation_ratio,
+        }
+
+
+class InventoryCreate(_InventoryBase):
+    """``POST .../inventories``: ``resource_class`` required; generation ignored."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_class")
+
+    resource_class: ResourceClassName
+
+
+class InventoryUpdate(_InventoryBase):
+    """``PUT .../inventories/{rc}``: generation required, no ``resource_class``."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_provider_generation")
+
+    resource_provider_generation: Integer  # type: ignore[assignment]
+
+
+class InventoryPutRecord(_InventoryBase):
+    """One record of ``PUT .../inventories`` (a generation in it is ignored)."""
+
+
+class _InventoriesOuter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    REQUIRED: ClassVar[tuple[str, ...]] = ("resource_provider_generation", "inventories")
+
+    resource_provider_generation: Integer
+    inventories: dict[str, Any]
+
+
+class InventoriesPut:
+    """``PUT .../inventories``: the generation and the class -> record map.
+
+    Keys that do not match ``^[A-Z0-9_]+$`` are not schema-checked (as in the
+    reference); they are kept as placeholder records so that they fail later,
+    in request order, as unknown resource classes.
+    """
+
+    def __init__(self, generation: int, records: dict[str, _InventoryBase | None]) -> None:
+        self.resource_provider_generation = generation
+        self.inventories = records
+
+    def records(self) -> dict[str, InventoryRecord]:
+        return {
+            name: body.record() if body is not None else InventoryRecord(total=1)
+            for name, body in self.inventories.items()
+        }
+
+    def echo(self) -> dict[str, dict[str, Number]]:
+        return {
+            name: body.echo() for name, body in self.inventories.items() if body is not None
+        }
+
+
+# ------------------------------------------------------------------ parsing
+
+_RECORD_SCHEMA_PATH = (
+    "['properties']['inventories']['patternProperties'][" + repr(RC_PATTERN) + "]"
+)
+
+
+class _Failure:
+    """One pydantic error, placed in the reference schema's terms."""
+
+    def __init__(
+        self, error: ErrorDetails, required: tuple[str, ...], schema_prefix: str,
+        base: tuple[str, ...] = (),
+    ) -> None:
+        error["loc"] = base + tuple(error["loc"])
+        self.error = error
+        self.kind = error["type"]
+        loc = tuple(str(part) for part in error["loc"])
+        sub_object = self.kind in ("missing", "extra_forbidden")
+        # JSON Schema reports required/additionalProperties at the object.
+        self.path = loc[:-1] if sub_object else loc
+        relative = loc[len(base):]
+        if self.kind == "missing":
+            self.schema_path = schema_prefix
+            name = relative[-1]
+            self.rank = required.index(name) if name in required else len(required)
+        elif self.kind == "extra_forbidden":
+            self.schema_path = schema_prefix
+            self.rank = len(required) + 1
+        else:
+            self.schema_path = schema_prefix + (
+                f"['properties'][{relative[0]!r}]" if relative else ""
+            )
+            self.rank = 0
+
+    @property
+    def relevance(self) -> tuple[int, tuple[str, ...]]:
+        # best_match: shallowest first, then the greatest path among siblings.
+        return -len(self.path), self.path
+
+    def render(self) -> str:
+        instance = "".join(f"[{part!r}]" for part in self.path)
+        message = describe_error(self.error, schema_path=self.schema_path, instance_path=instance)
+        return f"JSON does not validate: {message}"
+
+
+def _best(failures: list[_Failure]) -> BadRequest:
+    top = max(failure.relevance for failure in failures)
+    best = min(
+        (failure for failure in failures if failure.relevance == top),
+        key=lambda failure: failure.rank,
+    )
+    return BadRequest(best.render())
+
+
+def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
+    """Validate a single-inventory body (``InventoryCreate``/``InventoryUpdate``)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _best(
+            [_Failure(error, model.REQUIRED, "") for error in exc.errors(include_url=False)]
+        ) from None
+
+
+def parse_inventories(data: Any) -> InventoriesPut:
+    """Validate a ``PUT .../inventories`` body."""
+    try:
+        outer = _InventoriesOuter.model_validate(data)
+    except ValidationError as exc:
+        raise _best(
+            [
+                _Failure(error, _InventoriesOuter.REQUIRED, "")
+                for error in exc.errors(include_url=False)
+            ]
+        ) from None
+    records: dict[str, _InventoryBase | None] = {}
+    failures: list[_Failure] = []
+    for name, raw in outer.inventories.items():
+        if not matches_rc_pattern(name):
+            records[name] = None
+            continue
+        try:
+            records[name] = InventoryPutRecord.model_validate(raw)
+        except ValidationError as exc:
+            failures.extend(
+                _Failure(error, InventoryPutRecord.REQUIRED, _RECORD_SCHEMA_PATH,
+                         ("inventories", name))
+                for error in exc.errors(include_url=False)
+            )
+    if failures:
+        raise _best(failures)
+    return InventoriesPut(int(outer.resource_provider_generation), records)
