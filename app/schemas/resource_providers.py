@@ -1,0 +1,131 @@
+"""Resource provider bodies and the provider representation (spec §4.1, §4.3, §4.5)."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.db.repositories.providers_core import ProviderRow
+from app.query import is_lenient_uuid
+from app.schemas.validation import schema_error
+
+NAME_MAX_LENGTH = 200
+
+Version = tuple[int, int]
+
+AGGREGATES_LINK_VERSION: Version = (1, 1)
+TRAITS_LINK_VERSION: Version = (1, 6)
+ALLOCATIONS_LINK_VERSION: Version = (1, 11)
+NESTED_VERSION: Version = (1, 14)
+
+
+def _lenient_uuid(value: Any) -> Any:
+    if isinstance(value, str) and not is_lenient_uuid(value):
+        raise schema_error("format", f"{value!r} is not a 'uuid'")
+    return value
+
+
+class ProviderCreate(BaseModel):
+    """``POST /resource_providers`` body, 1.0-1.13."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(max_length=NAME_MAX_LENGTH)
+    uuid: str | None = None
+
+    @field_validator("uuid", mode="before")
+    @classmethod
+    def _check_uuid(cls, value: Any) -> Any:
+        if value is None:
+            raise schema_error("type", "None is not of type 'string'")
+        return _lenient_uuid(value)
+
+
+class ProviderCreateV1_14(ProviderCreate):
+    """1.14+: a parent may be named (``null`` for none)."""
+
+    parent_provider_uuid: str | None = None
+
+    @field_validator("parent_provider_uuid", mode="before")
+    @classmethod
+    def _check_parent(cls, value: Any) -> Any:
+        return _lenient_uuid(value)
+
+
+class ProviderUpdate(BaseModel):
+    """``PUT /resource_providers/{uuid}`` body, 1.0-1.13 (an empty name is accepted)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(max_length=NAME_MAX_LENGTH)
+
+
+class ProviderUpdateV1_14(ProviderUpdate):
+    """1.14+: ``parent_provider_uuid`` may be given; omitting it keeps the parent."""
+
+    parent_provider_uuid: str | None = None
+
+    @field_validator("parent_provider_uuid", mode="before")
+    @classmethod
+    def _check_parent(cls, value: Any) -> Any:
+        return _lenient_uuid(value)
+
+
+def create_schema(version: Version) -> type[ProviderCreate]:
+    return ProviderCreateV1_14 if version >= NESTED_VERSION else ProviderCreate
+
+
+def update_schema(version: Version) -> type[ProviderUpdate]:
+    return ProviderUpdateV1_14 if version >= NESTED_VERSION else ProviderUpdate
+
+
+def provider_links(uuid: str, version: Version, prefix: str = "") -> list[dict[str, str]]:
+    base = f"{prefix}/resource_providers/{uuid}"
+    links = [
+        {"rel": "self", "href": base},
+        {"rel": "inventories", "href": f"{base}/inventories"},
+        {"rel": "usages", "href": f"{base}/usages"},
+    ]
+    if version >= AGGREGATES_LINK_VERSION:
+        links.append({"rel": "aggregates", "href": f"{base}/aggregates"})
+    if version >= TRAITS_LINK_VERSION:
+        links.append({"rel": "traits", "href": f"{base}/traits"})
+    if version >= ALLOCATIONS_LINK_VERSION:
+        links.append({"rel": "allocations", "href": f"{base}/allocations"})
+    return links
+
+
+def provider_body(provider: ProviderRow, version: Version, prefix: str = "") -> dict[str, Any]:
+    """The provider as ``GET /resource_providers/{uuid}`` shows it at ``version``.
+
+    ``prefix`` is the mount prefix (``http.link_prefix(request)``).
+    """
+    body: dict[str, Any] = {
+        "uuid": provider.uuid,
+        "name": provider.name,
+        "generation": provider.generation,
+        "links": provider_links(provider.uuid, version, prefix),
+    }
+    if version >= NESTED_VERSION:
+        body["parent_provider_uuid"] = provider.parent_provider_uuid
+        body["root_provider_uuid"] = provider.root_provider_uuid or provider.uuid
+    return body
+
+
+class Link(BaseModel):
+    rel: str
+    href: str
+
+
+class ProviderOut(BaseModel):
+    """Documentation model of the representation (``parent``/``root`` at 1.14+)."""
+
+    uuid: str
+    name: str
+    generation: int
+    links: list[Link]
+    parent_provider_uuid: str | None = None
+    root_provider_uuid: str | None = None
+
+
+class ProviderList(BaseModel):
+    resource_providers: list[ProviderOut]
