@@ -1,5 +1,79 @@
-"""Placeholder: routes of this resource are being written."""
+"""``/resource_providers/{uuid}/aggregates`` (1.1+; with generation from 1.19)."""
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from app import http
+from app.db.engine import run_read, run_write
+from app.db.repositories.aggregates import AggregateRepository
+from app.db.repositories.providers_core import get_provider
+from app.errors import PlacementError
+from app.microversion import since
+from app.schemas.aggregates import AggregatesBody, AggregatesBodyV1_19, ProviderAggregates
+
+router = APIRouter(tags=["aggregates"], dependencies=[Depends(since("1.1"))])
+
+GENERATION_VERSION = (1, 19)
+
+
+def _aggregates_response(
+    request: Request, aggregates: list[str], generation: int
+) -> Response:
+    body: dict[str, Any] = {"aggregates": aggregates}
+    if http.version(request) >= GENERATION_VERSION:
+        body["resource_provider_generation"] = generation
+    # The association has no timestamp of its own: Last-Modified is now.
+    return http.respond(request, body)
+
+
+@router.get("/resource_providers/{uuid}/aggregates", response_model=ProviderAggregates)
+async def list_provider_aggregates(request: Request, uuid: str) -> Response:
+    http.check_accept(request)
+    http.authorize(request, "placement:resource_providers:aggregates:list")
+
+    async def read(conn: AsyncConnection) -> tuple[list[str], int]:
+        provider = await get_provider(conn, uuid)
+        return await AggregateRepository(conn).for_provider(provider.id), provider.generation
+
+    aggregates, generation = await run_read(http.engine(request), read)
+    return _aggregates_response(request, aggregates, generation)
+
+
+@router.put("/resource_providers/{uuid}/aggregates", response_model=ProviderAggregates)
+async def replace_provider_aggregates(request: Request, uuid: str) -> Response:
+    """Replace the provider's aggregates.
+
+    The provider is looked up before the body is judged (a missing provider
+    is a 404 even with a bad body). From 1.19 the body carries the
+    generation the client saw, and the generation moves on every success.
+    """
+    http.require_json(request)
+    http.authorize(request, "placement:resource_providers:aggregates:update")
+    with_generation = http.version(request) >= GENERATION_VERSION
+    aggregates: list[str] = []
+    seen_generation: int | None = None
+    body_error: PlacementError | None = None
+    try:
+        data = await http.json_body(request)
+        if with_generation:
+            body = http.validate(data, AggregatesBodyV1_19)
+            aggregates, seen_generation = body.aggregates, body.resource_provider_generation
+        else:
+            aggregates = http.validate(data, AggregatesBody).root
+    except PlacementError as exc:
+        body_error = exc
+    now = http.utcnow()
+
+    async def write(conn: AsyncConnection) -> int:
+        provider = await get_provider(conn, uuid)
+        if body_error is not None:
+            raise body_error
+        return await AggregateRepository(conn).replace_for_provider(
+            provider, aggregates, now, seen_generation=seen_generation
+        )
+
+    generation = await run_write(http.engine(request), write)
+    return _aggregates_response(request, aggregates, generation)

@@ -1,0 +1,112 @@
+"""Provider aggregates: UUIDs in ``placement_aggregates``, created on first use."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import models
+from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
+from app.errors import CONCURRENT_UPDATE, Conflict
+
+_agg = models.placement_aggregates
+_rp_agg = models.resource_provider_aggregates
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the connection's dialect.
+
+    Concurrent creators of the same unique row then do not fail on the key:
+    the loser inserts nothing (or, at SERIALIZABLE on PostgreSQL, gets a
+    serialization failure and the unit of work is retried).
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+class AggregateRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def for_provider(self, provider_id: int) -> list[str]:
+        """The aggregate UUIDs associated with the provider (as stored)."""
+        rows = await self.conn.execute(
+            select(_agg.c.uuid)
+            .select_from(_agg.join(_rp_agg, _rp_agg.c.aggregate_id == _agg.c.id))
+            .where(_rp_agg.c.resource_provider_id == provider_id)
+            .order_by(_agg.c.id)
+        )
+        return [uuid for (uuid,) in rows]
+
+    async def ids_by_uuid(self, uuids: Iterable[str]) -> dict[str, int]:
+        """Internal ids of the aggregates that exist (unknown UUIDs are left out)."""
+        wanted = [uuid for uuid in set(uuids) if "\x00" not in uuid]
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            select(_agg.c.uuid, _agg.c.id).where(_agg.c.uuid.in_(wanted))
+        )
+        return {uuid: id_ for uuid, id_ in rows}
+
+    async def ensure(self, uuids: Iterable[str], now: datetime) -> dict[str, int]:
+        """Ids of the aggregates, creating the ones never seen before."""
+        wanted = set(uuids)
+        ids = await self.ids_by_uuid(wanted)
+        missing = wanted - ids.keys()
+        if missing:
+            await self.conn.execute(
+                insert_ignoring_duplicates(self.conn, _agg),
+                [{"uuid": uuid, "created_at": now} for uuid in sorted(missing)],
+            )
+            ids.update(await self.ids_by_uuid(missing))
+        return ids
+
+    async def replace_for_provider(
+        self,
+        provider: ProviderRow,
+        uuids: Iterable[str],
+        now: datetime,
+        *,
+        seen_generation: int | None = None,
+    ) -> int:
+        """Make the provider's aggregate set exactly ``uuids``; the generation after.
+
+        With ``seen_generation`` (1.19+) it must match the provider's (else
+        409), and the generation moves by compare-and-swap even when the set
+        is unchanged; without it the generation is left alone.
+        """
+        if seen_generation is not None and seen_generation != provider.generation:
+            raise Conflict(GENERATION_CONFLICT, code=CONCURRENT_UPDATE)
+        provider_id = provider.id
+        wanted = set(uuids)
+        rows = await self.conn.execute(
+            select(_agg.c.uuid, _agg.c.id)
+            .select_from(_agg.join(_rp_agg, _rp_agg.c.aggregate_id == _agg.c.id))
+            .where(_rp_agg.c.resource_provider_id == provider_id)
+        )
+        current = {uuid: id_ for uuid, id_ in rows}
+        stale = [id_ for uuid, id_ in current.items() if uuid not in wanted]
+        if stale:
+            await self.conn.execute(
+                delete(_rp_agg).where(
+                    _rp_agg.c.resource_provider_id == provider_id,
+                    _rp_agg.c.aggregate_id.in_(stale),
+                )
+            )
+        to_add = wanted - current.keys()
+        if to_add:
+            ids = await self.ensure(to_add, now)
+            await self.conn.execute(
+                insert_ignoring_duplicates(self.conn, _rp_agg),
+                [
+                    {"resource_provider_id": provider_id, "aggregate_id": ids[uuid],
+                     "created_at": now}
+                    for uuid in sorted(to_add)
+                ],
+            )
+        if seen_generation is None:
+            return provider.generation
+        return await bump_generation(self.conn, provider_id, provider.generation, now=now)

@@ -1,0 +1,175 @@
+"""Traits (standard ones synced at start-up, ``CUSTOM_*`` ones) and provider traits."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import models
+from app.db.repositories.aggregates import insert_ignoring_duplicates
+from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
+from app.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound
+
+CUSTOM_PREFIX = "CUSTOM_"
+
+_trait = models.traits
+_rp_trait = models.resource_provider_traits
+_COLUMNS = (_trait.c.id, _trait.c.name, _trait.c.created_at, _trait.c.updated_at)
+
+
+@dataclass(frozen=True)
+class TraitRow:
+    id: int
+    name: str
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @property
+    def modified(self) -> datetime | None:
+        return self.updated_at or self.created_at
+
+
+def _storable(names: Iterable[str]) -> list[str]:
+    # A NUL cannot be in a stored name (PostgreSQL rejects it even in a comparison).
+    return [name for name in names if "\x00" not in name]
+
+
+class TraitRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def filtered(
+        self,
+        *,
+        names: list[str] | None = None,
+        prefix: str | None = None,
+        associated: bool | None = None,
+    ) -> list[TraitRow]:
+        """Traits matching every given filter.
+
+        ``prefix`` is a SQL ``LIKE`` prefix, as in the reference: ``_`` and
+        ``%`` are wildcards, and the database decides case sensitivity.
+        """
+        query = select(*_COLUMNS).order_by(_trait.c.name)
+        if names is not None:
+            query = query.where(_trait.c.name.in_(_storable(names)))
+        if prefix is not None:
+            if "\x00" in prefix:
+                return []
+            query = query.where(_trait.c.name.like(prefix + "%"))
+        if associated is not None:
+            used = exists().where(_rp_trait.c.trait_id == _trait.c.id)
+            query = query.where(used if associated else ~used)
+        rows = await self.conn.execute(query)
+        return [TraitRow(*row) for row in rows]
+
+    async def find(self, name: str) -> TraitRow | None:
+        if "\x00" in name:
+            return None
+        row = (await self.conn.execute(select(*_COLUMNS).where(_trait.c.name == name))).first()
+        return TraitRow(*row) if row else None
+
+    async def get(self, name: str) -> TraitRow:
+        row = await self.find(name)
+        if row is None:
+            raise NotFound(f"No such trait(s): {name}.")
+        return row
+
+    async def ensure(self, name: str, now: datetime) -> tuple[TraitRow | None, bool]:
+        """The trait, created if missing; ``(row, created)``.
+
+        The row is ``None`` only when a concurrent request created it first
+        and it is not visible to this transaction.
+        """
+        existing = await self.find(name)
+        if existing is not None:
+            return existing, False
+        result = await self.conn.execute(
+            insert_ignoring_duplicates(self.conn, _trait).values(name=name, created_at=now)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return await self.find(name), True
+        return await self.find(name), False
+
+    async def delete(self, name: str) -> None:
+        trait = await self.get(name)
+        if not trait.name.startswith(CUSTOM_PREFIX):
+            raise BadRequest(f"Cannot delete standard trait {name}.")
+        in_use = (
+            await self.conn.execute(
+                select(_rp_trait.c.trait_id).where(_rp_trait.c.trait_id == trait.id).limit(1)
+            )
+        ).first()
+        if in_use is not None:
+            raise Conflict(f"The trait {name} is in use by a resource provider.")
+        await self.conn.execute(delete(_trait).where(_trait.c.id == trait.id))
+
+    async def by_names(self, names: Iterable[str]) -> dict[str, TraitRow]:
+        """The named traits that exist, by name."""
+        wanted = _storable(set(names))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(select(*_COLUMNS).where(_trait.c.name.in_(wanted)))
+        return {row.name: TraitRow(*row) for row in rows}
+
+    async def for_provider(self, provider_id: int) -> list[TraitRow]:
+        rows = await self.conn.execute(
+            select(*_COLUMNS)
+            .select_from(_trait.join(_rp_trait, _rp_trait.c.trait_id == _trait.c.id))
+            .where(_rp_trait.c.resource_provider_id == provider_id)
+            .order_by(_trait.c.name)
+        )
+        return [TraitRow(*row) for row in rows]
+
+    async def replace_for_provider(
+        self, provider: ProviderRow, names: list[str], seen_generation: int, now: datetime
+    ) -> tuple[list[TraitRow], int]:
+        """Make the provider's traits exactly ``names``; ``(traits, generation)``.
+
+        ``seen_generation`` must match the provider's (else 409), every name
+        must exist (else 400 naming the missing ones). The generation moves
+        (compare-and-swap) only if the set actually changed.
+        """
+        if seen_generation != provider.generation:
+            raise Conflict(GENERATION_CONFLICT, code=CONCURRENT_UPDATE)
+        found = await self.by_names(names)
+        missing = [name for name in dict.fromkeys(names) if name not in found]
+        if missing:
+            raise BadRequest(f"No such trait {', '.join(missing)}")
+        current = {row.id for row in await self.for_provider(provider.id)}
+        wanted = {row.id for row in found.values()}
+        generation = provider.generation
+        if current != wanted:
+            stale = current - wanted
+            if stale:
+                await self.conn.execute(
+                    delete(_rp_trait).where(
+                        _rp_trait.c.resource_provider_id == provider.id,
+                        _rp_trait.c.trait_id.in_(stale),
+                    )
+                )
+            to_add = wanted - current
+            if to_add:
+                await self.conn.execute(
+                    insert_ignoring_duplicates(self.conn, _rp_trait),
+                    [
+                        {"resource_provider_id": provider.id, "trait_id": trait_id,
+                         "created_at": now}
+                        for trait_id in sorted(to_add)
+                    ],
+                )
+            generation = await bump_generation(
+                self.conn, provider.id, provider.generation, now=now
+            )
+        traits = sorted(found.values(), key=lambda row: row.name)
+        return traits, generation
+
+    async def clear_for_provider(self, provider: ProviderRow, now: datetime) -> None:
+        """Remove every trait of the provider; the generation moves if there were any."""
+        result = await self.conn.execute(
+            delete(_rp_trait).where(_rp_trait.c.resource_provider_id == provider.id)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            await bump_generation(self.conn, provider.id, provider.generation, now=now)
