@@ -66,6 +66,8 @@ def provider_from_row(row: object) -> ProviderRow:
 
 
 async def find_provider(conn: AsyncConnection, uuid: str) -> ProviderRow | None:
+    if "\x00" in uuid:  # never stored; PostgreSQL rejects a NUL even in a comparison
+        return None
     row = (await conn.execute(provider_select().where(_rp.c.uuid == uuid))).first()
     return provider_from_row(row) if row else None
 
