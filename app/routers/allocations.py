@@ -1,5 +1,157 @@
-"""Placeholder: routes of this resource are being written."""
+"""``/allocations/{consumer_uuid}``, ``POST /allocations`` (1.13+) and
+``GET /resource_providers/{uuid}/allocations``."""
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from app import http
+from app.db.engine import run_read, run_write
+from app.db.repositories import allocations as repo
+from app.db.repositories.allocations import ConsumerClaim, UnknownResourceClass
+from app.errors import BadRequest
+from app.microversion import Version, since
+from app.schemas.allocations import POST_MODELS, PUT_MODELS, is_uuid_like, normalize_uuid, pick
+from app.settings import Settings
+
+router = APIRouter(tags=["allocations"])
+
+DICT_FORM = (1, 12)
+POST_FORM = (1, 13)
+CONSUMER_GENERATIONS = (1, 28)
+CONSUMER_TYPES = (1, 38)
+
+RACED_MESSAGE = (
+    f"Inventory and/or allocations changed while attempting to allocate: {repo.PROVIDER_RACED}"
+)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def consumer_claim(
+    request: Request, consumer_uuid: str, data: Any, version: Version
+) -> ConsumerClaim:
+    """A validated consumer body (PUT, one POST entry, reshaper) as a claim."""
+    settings = _settings(request)
+    raw = data.allocations
+    allocations: dict[str, dict[str, int]] = {}
+    if isinstance(raw, list):
+        # 1.0-1.11 list form; a provider listed twice: the later entry wins.
+        for item in raw:
+            allocations[item.resource_provider.uuid] = dict(item.resources)
+    else:
+        allocations = {rp: dict(entry.resources) for rp, entry in raw.items()}
+    project_id = getattr(data, "project_id", None)
+    user_id = getattr(data, "user_id", None)
+    if project_id is None:
+        project_id = settings.incomplete_consumer_project_id
+        user_id = settings.incomplete_consumer_user_id
+    return ConsumerClaim(
+        uuid=consumer_uuid,
+        project_id=project_id,
+        user_id=user_id or settings.incomplete_consumer_user_id,
+        allocations=allocations,
+        consumer_type=getattr(data, "consumer_type", None) if version >= CONSUMER_TYPES else None,
+        generation=getattr(data, "consumer_generation", None),
+        check_generation=version >= CONSUMER_GENERATIONS,
+    )
+
+
+async def write_claims(request: Request, claims: list[ConsumerClaim]) -> None:
+    settings = _settings(request)
+    now = http.utcnow()
+
+    async def work(conn: Any) -> None:
+        plan = await repo.prepare(conn, claims, now)
+        await plan.apply(conn)
+
+    await repo.run_claim(
+        http.engine(request),
+        work,
+        retries=settings.allocation_conflict_retry_count,
+        attempts=settings.serialization_retry_count,
+        message=RACED_MESSAGE,
+    )
+
+
+@router.get("/allocations/{consumer_uuid}")
+async def get_allocations(request: Request, consumer_uuid: str) -> Response:
+    http.check_accept(request)
+    http.authorize(request, "placement:allocations:list")
+    version = http.version(request)
+    found = await run_read(http.engine(request), lambda c: repo.for_consumer(c, consumer_uuid))
+    body: dict[str, Any] = {"allocations": found.allocations}
+    if found.allocations and version >= DICT_FORM:
+        body["project_id"] = found.project_id
+        body["user_id"] = found.user_id
+        if version >= CONSUMER_GENERATIONS:
+            body["consumer_generation"] = found.generation
+        if version >= CONSUMER_TYPES:
+            body["consumer_type"] = found.consumer_type
+    return http.respond(request, body, last_modified=found.last_modified)
+
+
+@router.put("/allocations/{consumer_uuid}", status_code=204)
+async def put_allocations(request: Request, consumer_uuid: str) -> Response:
+    http.require_json(request)
+    http.authorize(request, "placement:allocations:update")
+    if not is_uuid_like(consumer_uuid):
+        raise BadRequest(f"Malformed consumer_uuid: {consumer_uuid}")
+    consumer_uuid = normalize_uuid(consumer_uuid)
+    version = http.version(request)
+    data = await http.parse_body(request, pick(PUT_MODELS, version))
+    claim = consumer_claim(request, consumer_uuid, data, version)
+    try:
+        await write_claims(request, [claim])
+    except UnknownResourceClass as exc:
+        raise BadRequest(
+            f"Unable to allocate inventory for consumer {consumer_uuid}: {exc.message}"
+        ) from None
+    return http.empty(204)
+
+
+@router.delete("/allocations/{consumer_uuid}", status_code=204)
+async def delete_allocations(request: Request, consumer_uuid: str) -> Response:
+    http.authorize(request, "placement:allocations:delete")
+    await run_write(
+        http.engine(request),
+        lambda c: repo.delete_for_consumer(c, consumer_uuid),
+        attempts=_settings(request).serialization_retry_count,
+    )
+    return http.empty(204)
+
+
+@router.post("/allocations", status_code=204, dependencies=[Depends(since("1.13"))])
+async def post_allocations(request: Request) -> Response:
+    http.require_json(request)
+    http.authorize(request, "placement:allocations:manage")
+    version = http.version(request)
+    data = await http.parse_body(request, pick(POST_MODELS, version))
+    claims = [
+        consumer_claim(request, consumer_uuid, entry, version)
+        for consumer_uuid, entry in data.root.items()  # type: ignore[attr-defined]
+    ]
+    try:
+        await write_claims(request, claims)
+    except UnknownResourceClass as exc:
+        raise BadRequest(f"Unable to allocate inventory {exc.message}") from None
+    return http.empty(204)
+
+
+@router.get("/resource_providers/{uuid}/allocations")
+async def get_provider_allocations(request: Request, uuid: str) -> Response:
+    http.check_accept(request)
+    http.authorize(request, "placement:resource_providers:allocations:list")
+    found = await run_read(http.engine(request), lambda c: repo.for_provider(c, uuid))
+    if http.version(request) < CONSUMER_GENERATIONS:
+        for entry in found.allocations.values():
+            entry.pop("consumer_generation", None)
+    return http.respond(
+        request,
+        {"allocations": found.allocations, "resource_provider_generation": found.generation},
+        last_modified=found.last_modified,
+    )

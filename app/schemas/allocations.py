@@ -1,0 +1,266 @@
+"""Allocation bodies (``PUT /allocations/{c}``, ``POST /allocations``) and the
+``GET /usages`` query, one model per microversion that changed them.
+
+Each version's model extends the previous one, so the table at the bottom
+doubles as the changelog of the allocation write format.
+"""
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
+
+from app.schemas.validation import schema_error
+
+RC_PATTERN = r"^[A-Z0-9_]+$"
+UUID_KEY_PATTERN = r"^[0-9a-fA-F-]{36}$"
+CONSUMER_TYPE_PATTERN = r"^[A-Z0-9_]+$"
+# Only start-anchored in its middle alternative, as the reference has it (quirk Q10).
+CONSUMER_TYPE_QUERY_PATTERN = r"^[A-Z0-9_]+$|^all|^unknown$"
+# ``mappings`` keys are checked only when they contain a group-suffix character.
+MAPPING_KEY_PATTERN = r"[a-zA-Z0-9_-]{1,64}"
+
+
+def is_uuid_like(value: object) -> bool:
+    """Lenient UUID: 32 hex digits, any case, hyphens anywhere, braces, urn prefix."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    stripped = value.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    return parsed.hex == stripped.lower()
+
+
+def normalize_uuid(value: str) -> str:
+    return str(uuid.UUID(value))
+
+
+def _keys_matching(pattern: str) -> Callable[[Any], Any]:
+    """Reject object keys that match no pattern, in JSON Schema's words."""
+    regex = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, dict):
+            extras = sorted(key for key in value if not regex.search(key))
+            if extras:
+                verb = "does" if len(extras) == 1 else "do"
+                joined = ", ".join(repr(key) for key in extras)
+                raise schema_error(
+                    "additionalProperties",
+                    f"{joined} {verb} not match any of the regexes: {pattern!r}",
+                )
+        return value
+
+    return check
+
+
+def _uuid_format(value: Any) -> Any:
+    if isinstance(value, str) and not is_uuid_like(value):
+        raise schema_error("format", f"{value!r} is not a 'uuid'")
+    return value
+
+
+def _int_or_null(value: Any) -> Any:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise schema_error("type", f"{value!r} is not of type 'integer', 'null'")
+    return value
+
+
+def _mappings(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    regex = re.compile(MAPPING_KEY_PATTERN)
+    for key, item in value.items():
+        if not regex.search(key):
+            continue
+        if not isinstance(item, list):
+            raise schema_error("type", f"{item!r} is not of type 'array'")
+        if not item:
+            raise schema_error("minItems", f"{item!r} is too short")
+        for entry in item:
+            if not isinstance(entry, str):
+                raise schema_error("type", f"{entry!r} is not of type 'string'")
+            _uuid_format(entry)
+    return value
+
+
+StrictInt = Annotated[int, Field(strict=True)]
+Amount = Annotated[int, Field(strict=True, ge=1)]
+ExternalId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+ConsumerType = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=CONSUMER_TYPE_PATTERN, min_length=1, max_length=255),
+]
+LenientUUID = Annotated[str, Field(strict=True), BeforeValidator(_uuid_format)]
+Resources = Annotated[
+    dict[str, Amount], BeforeValidator(_keys_matching(RC_PATTERN)), Field(min_length=1)
+]
+Mappings = Annotated[dict[str, Any], BeforeValidator(_mappings), Field(min_length=1)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- list form (1.0 - 1.11) -------------------------------------------------
+
+
+class ProviderRef(_Body):
+    uuid: LenientUUID
+
+
+class AllocationItem(_Body):
+    resource_provider: ProviderRef
+    resources: Resources
+
+
+class AllocationsV1_0(_Body):
+    """1.0: a list of ``{"resource_provider": {"uuid"}, "resources"}``."""
+
+    allocations: Annotated[list[AllocationItem], Field(min_length=1)]
+
+
+class AllocationsV1_8(AllocationsV1_0):
+    """1.8: ``project_id`` and ``user_id`` are required."""
+
+    project_id: ExternalId
+    user_id: ExternalId
+
+
+# -- dict form (1.12+) ------------------------------------------------------
+
+
+class ProviderAllocation(_Body):
+    resources: Resources
+    # Accepted and ignored; an explicit null is not an integer.
+    generation: StrictInt = 0
+
+
+ProviderAllocations = Annotated[
+    dict[str, ProviderAllocation],
+    BeforeValidator(_keys_matching(UUID_KEY_PATTERN)),
+]
+NonEmptyProviderAllocations = Annotated[ProviderAllocations, Field(min_length=1)]
+
+
+class AllocationsV1_12(_Body):
+    """1.12: a dict keyed by provider uuid (at least one)."""
+
+    allocations: NonEmptyProviderAllocations
+    project_id: ExternalId
+    user_id: ExternalId
+
+
+class ConsumerAllocationsV1_13(_Body):
+    """One consumer of ``POST /allocations`` (1.13): ``{}`` clears it."""
+
+    allocations: ProviderAllocations
+    project_id: ExternalId
+    user_id: ExternalId
+
+
+class AllocationsV1_28(ConsumerAllocationsV1_13):
+    """1.28: ``consumer_generation`` (null for a new consumer) is required and
+    ``allocations`` may be empty (PUT deletes)."""
+
+    consumer_generation: Annotated[int | None, BeforeValidator(_int_or_null)]
+
+
+class AllocationsV1_34(AllocationsV1_28):
+    """1.34: ``mappings`` accepted and ignored."""
+
+    mappings: Mappings = None  # type: ignore[assignment]
+
+
+class AllocationsV1_38(AllocationsV1_34):
+    """1.38: ``consumer_type`` is required."""
+
+    consumer_type: ConsumerType
+
+
+def _consumers(model: type[BaseModel], minimum: int) -> Any:
+    return Annotated[
+        dict[str, model],  # type: ignore[valid-type]
+        BeforeValidator(_keys_matching(UUID_KEY_PATTERN)),
+        Field(min_length=minimum),
+    ]
+
+
+class PostAllocationsV1_13(RootModel[_consumers(ConsumerAllocationsV1_13, 1)]):  # type: ignore[misc]
+    pass
+
+
+class PostAllocationsV1_28(RootModel[_consumers(AllocationsV1_28, 1)]):  # type: ignore[misc]
+    pass
+
+
+class PostAllocationsV1_34(RootModel[_consumers(AllocationsV1_34, 1)]):  # type: ignore[misc]
+    pass
+
+
+class PostAllocationsV1_38(RootModel[_consumers(AllocationsV1_38, 1)]):  # type: ignore[misc]
+    pass
+
+
+# Reshaper ``allocations`` (may be empty) by version.
+class ReshaperAllocationsV1_30(RootModel[_consumers(AllocationsV1_28, 0)]):  # type: ignore[misc]
+    pass
+
+
+class ReshaperAllocationsV1_34(RootModel[_consumers(AllocationsV1_34, 0)]):  # type: ignore[misc]
+    pass
+
+
+class ReshaperAllocationsV1_38(RootModel[_consumers(AllocationsV1_38, 0)]):  # type: ignore[misc]
+    pass
+
+
+# (first version, PUT model, POST model), newest first.
+PUT_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
+    ((1, 38), AllocationsV1_38),
+    ((1, 34), AllocationsV1_34),
+    ((1, 28), AllocationsV1_28),
+    ((1, 12), AllocationsV1_12),
+    ((1, 8), AllocationsV1_8),
+    ((1, 0), AllocationsV1_0),
+]
+POST_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
+    ((1, 38), PostAllocationsV1_38),
+    ((1, 34), PostAllocationsV1_34),
+    ((1, 28), PostAllocationsV1_28),
+    ((1, 13), PostAllocationsV1_13),
+]
+RESHAPER_ALLOCATION_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
+    ((1, 38), ReshaperAllocationsV1_38),
+    ((1, 34), ReshaperAllocationsV1_34),
+    ((1, 30), ReshaperAllocationsV1_30),
+]
+
+
+def pick(models: list[tuple[tuple[int, int], type[BaseModel]]], version: tuple[int, int]
+         ) -> type[BaseModel]:
+    for first, model in models:
+        if version >= first:
+            return model
+    raise LookupError(version)
+
+
+# -- GET /usages query ------------------------------------------------------
+
+
+class UsagesQueryV1_9(_Body):
+    project_id: ExternalId
+    user_id: ExternalId = None  # type: ignore[assignment]
+
+
+class UsagesQueryV1_38(UsagesQueryV1_9):
+    consumer_type: Annotated[
+        str,
+        StringConstraints(
+            strict=True, pattern=CONSUMER_TYPE_QUERY_PATTERN, min_length=1, max_length=255
+        ),
+    ] = None  # type: ignore[assignment]
