@@ -17,6 +17,7 @@ from app.db.engine import make_engine
 from app.db.schema import sync_database
 from app.errors import PlacementError, error_response
 from app.middleware import PlacementMiddleware, route_path
+from app.ops import OpsMiddleware
 from app.policy import Authorizer, PolicyError
 from app.routers import ALL_ROUTERS
 from app.settings import Settings, get_settings
@@ -51,6 +52,7 @@ class MethodTable:
 
 def _render(request: Request, exc: PlacementError) -> Response:
     state = request.state
+    state.error_code = exc.code  # read by app.ops (generation-conflict metric)
     return error_response(
         exc.status,
         exc.message,
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             PlacementCORSMiddleware, allowed_origins=settings.cors_allowed_origins
         )
+    app.add_middleware(OpsMiddleware)  # outermost: metrics, access log, path prefix
     return app
 
 

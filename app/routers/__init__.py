@@ -5,6 +5,7 @@ from app.routers import (
     allocation_candidates,
     allocations,
     inventories,
+    ops,
     reshaper,
     resource_classes,
     resource_providers,
@@ -24,4 +25,5 @@ ALL_ROUTERS = [
     allocations.router,
     allocation_candidates.router,
     reshaper.router,
+    ops.router,
 ]
