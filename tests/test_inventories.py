@@ -4,6 +4,7 @@ Providers and allocations are written straight into the database so these
 tests do not depend on the provider and allocation endpoints.
 """
 
+import asyncio
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -445,3 +446,33 @@ async def test_replace_all_in_callers_transaction(
     listed = (await client.get(f"/resource_providers/{rp}/inventories")).json()
     assert listed["resource_provider_generation"] == 2
     assert listed["inventories"]["VCPU"]["reserved"] == 9
+
+
+async def test_concurrent_writers(client: httpx.AsyncClient, provider: ProviderFactory) -> None:
+    """Generation compare-and-swap: one of several same-generation writers wins."""
+    rp = await provider()
+    url = f"/resource_providers/{rp}/inventories"
+    puts = await asyncio.gather(
+        *(
+            client.put(
+                url,
+                json={"resource_provider_generation": 0,
+                      "inventories": {"VCPU": {"total": total}}},
+            )
+            for total in range(1, 9)
+        )
+    )
+    statuses = sorted(response.status_code for response in puts)
+    assert statuses == [200] + [409] * 7
+    assert all(code(r) == "placement.concurrent_update" for r in puts if r.status_code == 409)
+
+    classes = ["DISK_GB", "MEMORY_MB", "IPV4_ADDRESS", "SRIOV_NET_VF", "PCI_DEVICE"]
+    posts = await asyncio.gather(
+        *(client.post(url, json={"resource_class": rc, "total": 4}) for rc in classes)
+    )
+    assert [response.status_code for response in posts] == [201] * 5
+    generations = sorted(response.json()["resource_provider_generation"] for response in posts)
+    assert generations == [2, 3, 4, 5, 6]
+    listed = (await client.get(url)).json()
+    assert listed["resource_provider_generation"] == 6
+    assert len(listed["inventories"]) == 6
