@@ -1,5 +1,98 @@
-"""Placeholder: routes of this resource are being written."""
+"""``POST /reshaper`` (1.30+): move inventory and allocations in one transaction."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
 
-router = APIRouter()
+from app import http
+from app.db.repositories import allocations as alloc_repo
+from app.db.repositories import inventories as inv_repo
+from app.db.repositories.inventories import InventoryRecord, InventoryRepository
+from app.db.repositories.providers_core import ProviderRow, find_provider
+from app.errors import (
+    CONCURRENT_UPDATE,
+    INVENTORY_INUSE,
+    PROVIDER_NOT_FOUND,
+    BadRequest,
+    Conflict,
+)
+from app.microversion import since
+from app.routers.allocations import consumer_claim
+from app.schemas.reshaper import parse_reshape
+from app.settings import Settings
+
+router = APIRouter(tags=["reshaper"])
+
+RACED_MESSAGE = f"update conflict: {alloc_repo.PROVIDER_RACED}"
+
+
+@router.post("/reshaper", status_code=204, dependencies=[Depends(since("1.30"))])
+async def reshape(request: Request) -> Response:
+    http.require_json(request)
+    http.authorize(request, "placement:reshaper:reshape")
+    version = http.version(request)
+    body = parse_reshape(await http.json_body(request), version)
+    claims = [
+        consumer_claim(request, consumer_uuid, entry, version)
+        for consumer_uuid, entry in body.allocations.items()
+    ]
+    now = http.utcnow()
+
+    async def work(conn: AsyncConnection) -> None:
+        providers: list[tuple[ProviderRow, dict[str, InventoryRecord]]] = []
+        for rp_uuid, put in body.inventories.items():
+            provider = await find_provider(conn, rp_uuid)
+            if provider is None:
+                raise BadRequest(
+                    f"Resource provider {rp_uuid} in inventories not found: "
+                    f"No resource provider with uuid {rp_uuid} found",
+                    code=PROVIDER_NOT_FOUND,
+                )
+            given = put.resource_provider_generation
+            if given != provider.generation:
+                raise Conflict(
+                    f"resource provider generation conflict for provider {rp_uuid}: "
+                    f"actual: {provider.generation}, given: {given}",
+                    code=CONCURRENT_UPDATE,
+                )
+            providers.append((provider, put.records()))
+
+        plan = await alloc_repo.prepare(conn, claims, now)
+        inventory = InventoryRepository(conn)
+        # Interim inventory: old records overlaid with the new ones, so that
+        # classes moving away still exist while the allocations move.
+        for provider, records in providers:
+            if records:
+                merged = {
+                    row.resource_class: row.record
+                    for row in await inventory.for_provider(provider.id)
+                }
+                merged.update(records)
+                await inventory.replace_all(
+                    provider, merged, check_capacity_rule=False, now=now
+                )
+        await plan.refresh_generations(conn)
+        await plan.apply(conn)
+        # Final inventory, exactly as requested.
+        for provider, records in providers:
+            moved = plan.providers.get(provider.uuid)
+            if moved is not None:
+                provider.generation = moved.generation
+            await inventory.replace_all(provider, records, check_capacity_rule=False, now=now)
+
+    settings: Settings = request.app.state.settings
+    try:
+        await alloc_repo.run_claim(
+            http.engine(request),
+            work,
+            retries=settings.allocation_conflict_retry_count,
+            attempts=settings.serialization_retry_count,
+            message=RACED_MESSAGE,
+        )
+    except (alloc_repo.UnknownResourceClass, inv_repo.UnknownResourceClass) as exc:
+        raise BadRequest(f"malformed reshaper data: {exc.message}") from None
+    except inv_repo.InventoryInUse as exc:
+        raise Conflict(f"update conflict: {exc.message}", code=INVENTORY_INUSE) from None
+    except inv_repo.ProviderRace as exc:
+        raise Conflict(f"update conflict: {exc.message}", code=CONCURRENT_UPDATE) from None
+    return http.empty(204)

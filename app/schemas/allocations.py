@@ -39,7 +39,7 @@ def normalize_uuid(value: str) -> str:
     return str(uuid.UUID(value))
 
 
-def _keys_matching(pattern: str) -> Callable[[Any], Any]:
+def keys_matching(pattern: str) -> Callable[[Any], Any]:
     """Reject object keys that match no pattern, in JSON Schema's words."""
     regex = re.compile(pattern)
 
@@ -97,7 +97,7 @@ ConsumerType = Annotated[
 ]
 LenientUUID = Annotated[str, Field(strict=True), BeforeValidator(_uuid_format)]
 Resources = Annotated[
-    dict[str, Amount], BeforeValidator(_keys_matching(RC_PATTERN)), Field(min_length=1)
+    dict[str, Amount], BeforeValidator(keys_matching(RC_PATTERN)), Field(min_length=1)
 ]
 Mappings = Annotated[dict[str, Any], BeforeValidator(_mappings), Field(min_length=1)]
 
@@ -142,7 +142,7 @@ class ProviderAllocation(_Body):
 
 ProviderAllocations = Annotated[
     dict[str, ProviderAllocation],
-    BeforeValidator(_keys_matching(UUID_KEY_PATTERN)),
+    BeforeValidator(keys_matching(UUID_KEY_PATTERN)),
 ]
 NonEmptyProviderAllocations = Annotated[ProviderAllocations, Field(min_length=1)]
 
@@ -185,7 +185,7 @@ class AllocationsV1_38(AllocationsV1_34):
 def _consumers(model: type[BaseModel], minimum: int) -> Any:
     return Annotated[
         dict[str, model],  # type: ignore[valid-type]
-        BeforeValidator(_keys_matching(UUID_KEY_PATTERN)),
+        BeforeValidator(keys_matching(UUID_KEY_PATTERN)),
         Field(min_length=minimum),
     ]
 

@@ -1,0 +1,46 @@
+"""``POST /reshaper`` body (1.30; 1.34 ``mappings``; 1.38 ``consumer_type``).
+
+``{"inventories": {<rp uuid>: <PUT .../inventories body>, ...},
+  "allocations": {<consumer uuid>: <POST /allocations entry>, ...}}``:
+both required, ``inventories`` with at least one provider, ``allocations``
+possibly empty. Each inventory entry is parsed exactly like a
+``PUT .../inventories`` body; the allocations like ``POST /allocations`` at
+the same version.
+"""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from app import http
+from app.microversion import Version
+from app.schemas.allocations import (
+    RESHAPER_ALLOCATION_MODELS,
+    UUID_KEY_PATTERN,
+    keys_matching,
+    pick,
+)
+from app.schemas.inventories import InventoriesPut, parse_inventories
+
+
+class _Reshape(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    inventories: Annotated[
+        dict[str, Any], BeforeValidator(keys_matching(UUID_KEY_PATTERN)), Field(min_length=1)
+    ]
+    allocations: dict[str, Any]
+
+
+class Reshape:
+    def __init__(self, inventories: dict[str, InventoriesPut], allocations: BaseModel) -> None:
+        self.inventories = inventories
+        # consumer uuid -> that version's consumer allocations model
+        self.allocations: dict[str, Any] = allocations.root  # type: ignore[attr-defined]
+
+
+def parse_reshape(data: Any, version: Version) -> Reshape:
+    outer = http.validate(data, _Reshape)
+    inventories = {uuid: parse_inventories(body) for uuid, body in outer.inventories.items()}
+    allocations = http.validate(outer.allocations, pick(RESHAPER_ALLOCATION_MODELS, version))
+    return Reshape(inventories, allocations)
