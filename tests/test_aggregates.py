@@ -199,3 +199,14 @@ async def test_concurrent_writers_on_one_provider(client: httpx.AsyncClient) -> 
     assert sorted(response.status_code for response in responses) == [200, 409, 409, 409]
     listed = (await client.get(path)).json()
     assert listed["resource_provider_generation"] == 1 and len(listed["aggregates"]) == 1
+
+
+async def test_media_types_are_judged_before_version(client: httpx.AsyncClient) -> None:
+    """As in the reference: 406/415 win over the 404 below 1.1 on these routes."""
+    path = f"/resource_providers/{uuid.uuid4()}/aggregates"
+    response = await client.get(path, headers={**V1_0, "accept": "text/plain"})
+    assert response.status_code == 406
+    response = await client.put(
+        path, content=b"x", headers={**V1_0, "content-type": "text/plain"}
+    )
+    assert response.status_code == 415

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -14,7 +14,11 @@ from app.errors import PlacementError
 from app.microversion import since
 from app.schemas.aggregates import AggregatesBody, AggregatesBodyV1_19, ProviderAggregates
 
-router = APIRouter(tags=["aggregates"], dependencies=[Depends(since("1.1"))])
+router = APIRouter(tags=["aggregates"])
+
+# The reference judges Accept / Content-Type before the version on these two
+# routes (so 406/415 win over the 404 below 1.1); the gate is called in-handler.
+_since_1_1 = since("1.1")
 
 GENERATION_VERSION = (1, 19)
 
@@ -32,6 +36,7 @@ def _aggregates_response(
 @router.get("/resource_providers/{uuid}/aggregates", response_model=ProviderAggregates)
 async def list_provider_aggregates(request: Request, uuid: str) -> Response:
     http.check_accept(request)
+    _since_1_1(request)
     http.authorize(request, "placement:resource_providers:aggregates:list")
 
     async def read(conn: AsyncConnection) -> tuple[list[str], int]:
@@ -51,6 +56,7 @@ async def replace_provider_aggregates(request: Request, uuid: str) -> Response:
     generation the client saw, and the generation moves on every success.
     """
     http.require_json(request)
+    _since_1_1(request)
     http.authorize(request, "placement:resource_providers:aggregates:update")
     with_generation = http.version(request) >= GENERATION_VERSION
     aggregates: list[str] = []
