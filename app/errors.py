@@ -26,6 +26,7 @@ QUERY_BAD_VALUE = "placement.query.bad_value"
 QUERY_MISSING_VALUE = "placement.query.missing_value"
 
 CODE_MIN_VERSION = (1, 23)
+METHOD_NOT_ALLOWED = "The method specified is not allowed for this resource."
 
 _EXPLANATIONS = {
     400: "The server could not comply with the request since it is either malformed "

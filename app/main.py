@@ -15,7 +15,7 @@ from starlette.routing import compile_path
 from app.cors import PlacementCORSMiddleware
 from app.db.engine import make_engine
 from app.db.schema import sync_database
-from app.errors import PlacementError, error_response
+from app.errors import METHOD_NOT_ALLOWED, PlacementError, error_response
 from app.middleware import PlacementMiddleware, route_path
 from app.ops import OpsMiddleware
 from app.policy import Authorizer, PolicyError
@@ -75,7 +75,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
             allowed = app.state.allowed_methods(request)
-            return _render(request, PlacementError(status=405, headers={"allow": allowed}))
+            return _render(
+                request,
+                PlacementError(METHOD_NOT_ALLOWED, status=405, headers={"allow": allowed}),
+            )
         return _render(request, PlacementError(status=exc.status_code))
 
     @app.exception_handler(RequestValidationError)

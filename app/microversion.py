@@ -8,7 +8,7 @@ from collections.abc import Callable
 import microversion_parse
 from starlette.requests import Request
 
-from app.errors import MethodNotAllowed, NotFound
+from app.errors import METHOD_NOT_ALLOWED, MethodNotAllowed, NotFound
 
 SERVICE_TYPE = "placement"
 HEADER = "openstack-api-version"
@@ -107,6 +107,7 @@ def since(minimum: str, *, status: int = 404) -> Callable[[Request], None]:
         if request_version(request) < threshold:
             if status == 405:
                 raise MethodNotAllowed(
+                    METHOD_NOT_ALLOWED,
                     headers={"allow": request.app.state.allowed_methods(request)}
                 )
             raise NotFound()

@@ -175,6 +175,9 @@ class Authorizer:
             enforce_new_defaults=enforce_new_defaults,
         )
         self._enforcer = policy.Enforcer(conf, use_conf=True)
+        # The legacy alternatives are deliberate here; don't warn on every start.
+        self._enforcer.suppress_deprecation_warnings = True
+        self._enforcer.suppress_default_change_warnings = True
         self._enforcer.register_defaults(default_rules())
         try:
             self._enforcer.load_rules(force_reload=True)
