@@ -1,0 +1,367 @@
+"""Allocations (spec §10, §2.10, §2.11, quirks Q4/Q12) through the API."""
+
+import httpx
+import pytest
+
+from app.db.repositories import allocations as alloc_repo
+from tests.allocation_helpers import body, error, generation, make_provider, new_uuid, usages
+
+V1_0 = {"openstack-api-version": "placement 1.0"}
+V1_7 = {"openstack-api-version": "placement 1.7"}
+V1_12 = {"openstack-api-version": "placement 1.12"}
+V1_27 = {"openstack-api-version": "placement 1.27"}
+V1_28 = {"openstack-api-version": "placement 1.28"}
+V1_37 = {"openstack-api-version": "placement 1.37"}
+
+SMALL = {"VCPU": {"total": 8, "max_unit": 4}, "DISK_GB": {"total": 100, "min_unit": 10,
+                                                          "step_size": 10, "max_unit": 50}}
+
+
+async def test_list_form_and_incomplete_consumer(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    response = await client.put(
+        f"/allocations/{consumer}",
+        headers=V1_7,
+        json={"allocations": [
+            {"resource_provider": {"uuid": rp}, "resources": {"VCPU": 1}},
+            # listed twice: the later entry wins
+            {"resource_provider": {"uuid": rp}, "resources": {"VCPU": 2}},
+        ]},
+    )
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    old = (await client.get(f"/allocations/{consumer}", headers=V1_0)).json()
+    assert old == {"allocations": {rp: {"generation": 2, "resources": {"VCPU": 2}}}}
+    new = (await client.get(f"/allocations/{consumer}", headers=V1_12)).json()
+    assert new["project_id"] == new["user_id"] == "00000000-0000-0000-0000-000000000000"
+    latest = (await client.get(f"/allocations/{consumer}")).json()
+    assert latest["consumer_generation"] == 1
+    assert latest["consumer_type"] == "unknown"
+
+
+async def test_unknown_consumer_reads_empty(client: httpx.AsyncClient) -> None:
+    response = await client.get("/allocations/not-even-a-uuid")
+    assert response.status_code == 200
+    assert response.json() == {"allocations": {}}
+    assert "last-modified" in response.headers
+
+
+async def test_consumer_generations(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    url = f"/allocations/{consumer}"
+    conflict = await client.put(url, json=body({rp: {"VCPU": 1}}, 3))
+    assert conflict.status_code == 409
+    assert error(conflict)["code"] == "placement.concurrent_update"
+    assert "consumer generation conflict - expected null but got 3" in error(conflict)["detail"]
+
+    assert (await client.put(url, json=body({rp: {"VCPU": 1}}, None))).status_code == 204
+    stale = await client.put(url, json=body({rp: {"VCPU": 2}}, None))
+    assert stale.status_code == 409
+    assert "expected 1 but got None" in error(stale)["detail"]
+    assert (await client.put(url, json=body({rp: {"VCPU": 2}}, 1))).status_code == 204
+    assert (await client.get(url)).json()["consumer_generation"] == 2
+    # below 1.28 nothing is checked, the generation still moves
+    old = {"allocations": {rp: {"resources": {"VCPU": 3}}}, "project_id": "p1", "user_id": "u1"}
+    assert (await client.put(url, headers=V1_27, json=old)).status_code == 204
+    assert (await client.get(url)).json()["consumer_generation"] == 3
+
+    # an empty set deletes the allocations and the consumer
+    assert (await client.put(url, json=body({}, 3))).status_code == 204
+    assert (await client.get(url)).json() == {"allocations": {}}
+    assert (await client.put(url, json=body({rp: {"VCPU": 1}}, None))).status_code == 204
+
+
+async def test_empty_allocations_need_1_28(client: httpx.AsyncClient) -> None:
+    consumer = new_uuid()
+    response = await client.put(
+        f"/allocations/{consumer}",
+        headers={"openstack-api-version": "placement 1.27"},
+        json={"allocations": {}, "project_id": "p", "user_id": "u"},
+    )
+    assert response.status_code == 400
+    assert "does not have enough properties" in error(response)["detail"]
+
+
+async def test_provider_generations(client: httpx.AsyncClient) -> None:
+    """+1 for providers written to (also when cleared through {}), not for
+    providers dropped implicitly nor by DELETE (Q4)."""
+    rp1 = await make_provider(client, SMALL)
+    rp2 = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    url = f"/allocations/{consumer}"
+    assert (await generation(client, rp1), await generation(client, rp2)) == (1, 1)
+    await client.put(url, json=body({rp1: {"VCPU": 1}, rp2: {"VCPU": 1}}, None))
+    assert (await generation(client, rp1), await generation(client, rp2)) == (2, 2)
+    await client.put(url, json=body({rp2: {"VCPU": 2}}, 1))
+    assert (await generation(client, rp1), await generation(client, rp2)) == (2, 3)
+    assert await usages(client, rp1) == {"DISK_GB": 0, "VCPU": 0}
+    await client.put(url, json=body({}, 2))
+    assert (await generation(client, rp1), await generation(client, rp2)) == (2, 4)
+
+    await client.put(url, json=body({rp1: {"VCPU": 1}}, None))
+    assert (await client.delete(url)).status_code == 204
+    assert await generation(client, rp1) == 3
+    assert await usages(client, rp1) == {"DISK_GB": 0, "VCPU": 0}
+    missing = await client.delete(url)
+    assert missing.status_code == 404
+    assert f"No allocations for consumer '{consumer}'" in error(missing)["detail"]
+
+
+async def test_capacity_and_constraints(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, {"VCPU": {"total": 4, "reserved": 1,
+                                               "allocation_ratio": 2.0}, **{
+        "DISK_GB": SMALL["DISK_GB"]}})
+    # capacity (4 - 1) * 2 = 6
+    first, second = new_uuid(), new_uuid()
+    assert (await client.put(f"/allocations/{first}",
+                             json=body({rp: {"VCPU": 4}}, None))).status_code == 204
+    over = await client.put(f"/allocations/{second}", json=body({rp: {"VCPU": 3}}, None))
+    assert over.status_code == 409
+    assert error(over)["code"] == "placement.undefined_code"
+    assert (
+        f"Unable to allocate inventory: Unable to create allocation for 'VCPU' on resource "
+        f"provider '{rp}'. The requested amount would exceed the capacity."
+    ) in error(over)["detail"]
+    assert (await client.put(f"/allocations/{second}",
+                             json=body({rp: {"VCPU": 2}}, None))).status_code == 204
+
+    for amount in (5, 55, 15):  # below min_unit 10, above max_unit 50, off step 10
+        bad = await client.put(f"/allocations/{new_uuid()}",
+                               json=body({rp: {"DISK_GB": amount}}, None))
+        assert bad.status_code == 409
+        assert "would violate inventory constraints" in error(bad)["detail"]
+
+    no_inventory = await client.put(f"/allocations/{new_uuid()}",
+                                    json=body({rp: {"MEMORY_MB": 1}}, None))
+    assert no_inventory.status_code == 409
+    assert (f"Inventory for 'MEMORY_MB' on resource provider '{rp}' invalid."
+            in error(no_inventory)["detail"])
+    assert await usages(client, rp) == {"DISK_GB": 0, "VCPU": 6}
+
+
+async def test_overcommit_may_shrink_not_grow(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, {"VCPU": {"total": 8}})
+    consumer = new_uuid()
+    url = f"/allocations/{consumer}"
+    assert (await client.put(url, json=body({rp: {"VCPU": 6}}, None))).status_code == 204
+    gen = await generation(client, rp)
+    shrink = await client.put(
+        f"/resource_providers/{rp}/inventories",
+        json={"resource_provider_generation": gen, "inventories": {"VCPU": {"total": 4}}},
+    )
+    assert shrink.status_code == 200
+    # still over capacity, but no worse than before: accepted
+    assert (await client.put(url, json=body({rp: {"VCPU": 5}}, 1))).status_code == 204
+    worse = await client.put(url, json=body({rp: {"VCPU": 6}}, 2))
+    assert worse.status_code == 409
+    assert "exceed the capacity" in error(worse)["detail"]
+    assert await usages(client, rp) == {"VCPU": 5}
+
+
+async def test_failed_claim_leaves_nothing(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, {"VCPU": {"total": 2}})
+    consumer = new_uuid()
+    url = f"/allocations/{consumer}"
+    before = await generation(client, rp)
+    for data in (
+        body({rp: {"VCPU": 3}}, None),  # capacity
+        body({rp: {"CUSTOM_NOPE": 1}}, None),  # unknown class
+        body({rp: {"VCPU": 1}, new_uuid(): {"VCPU": 1}}, None),  # unknown provider (not Q1)
+    ):
+        response = await client.put(url, json=data)
+        assert response.status_code in (400, 409), response.text
+    assert await generation(client, rp) == before
+    assert (await client.get(url)).json() == {"allocations": {}}
+    # no consumer record was left behind: null is still the right generation
+    assert (await client.put(url, json=body({rp: {"VCPU": 1}}, None))).status_code == 204
+
+
+async def test_error_messages(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    unknown_rp = new_uuid()
+    missing = await client.put(f"/allocations/{consumer}", json=body({unknown_rp: {"VCPU": 1}}))
+    assert missing.status_code == 400
+    assert (f"Allocation for resource provider '{unknown_rp}' that does not exist."
+            in error(missing)["detail"])
+    bad_class = await client.put(f"/allocations/{consumer}", json=body({rp: {"COWS": 1}}))
+    assert bad_class.status_code == 400
+    assert (f"Unable to allocate inventory for consumer {consumer}: No such resource class "
+            "COWS." in error(bad_class)["detail"])
+    post = await client.post("/allocations", json={consumer: body({rp: {"COWS": 1}})})
+    assert post.status_code == 400
+    assert "Unable to allocate inventory No such resource class COWS." in error(post)["detail"]
+    malformed = await client.put("/allocations/not-a-uuid", json=body({rp: {"VCPU": 1}}))
+    assert malformed.status_code == 400
+    assert "Malformed consumer_uuid: not-a-uuid" in error(malformed)["detail"]
+    untyped = await client.put(f"/allocations/{consumer}",
+                               json=body({rp: {"VCPU": 1}}, consumer_type=None))
+    assert untyped.status_code == 400
+    assert "'consumer_type' is a required property" in error(untyped)["detail"]
+    wrong_type = await client.put(
+        f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}, consumer_type="instance")
+    )
+    assert "'instance' does not match '^[A-Z0-9_]+$'" in error(wrong_type)["detail"]
+    boolean = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": True}}))
+    assert "True is not of type 'integer'" in error(boolean)["detail"]
+    text = await client.put(f"/allocations/{consumer}", content=b"{}",
+                            headers={"content-type": "text/plain"})
+    assert text.status_code == 415
+
+
+async def test_path_uuid_normalised_only_on_put(client: httpx.AsyncClient) -> None:
+    """Q12: PUT normalises the path consumer; GET and DELETE use it as given."""
+    rp = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    dashless = consumer.replace("-", "").upper()
+    response = await client.put(f"/allocations/{dashless}", json=body({rp: {"VCPU": 1}}))
+    assert response.status_code == 204
+    assert (await client.get(f"/allocations/{dashless}")).json() == {"allocations": {}}
+    assert (await client.get(f"/allocations/{consumer}")).json()["allocations"]
+    assert (await client.delete(f"/allocations/{dashless}")).status_code == 404
+    assert (await client.delete(f"/allocations/{consumer}")).status_code == 204
+
+
+async def test_post_is_atomic(client: httpx.AsyncClient) -> None:
+    rp1 = await make_provider(client, SMALL)
+    rp2 = await make_provider(client, SMALL)
+    instance, migration = new_uuid(), new_uuid()
+    assert (await client.put(f"/allocations/{instance}",
+                             json=body({rp1: {"VCPU": 2}}, None))).status_code == 204
+    assert (await client.post("/allocations", headers=V1_12,
+                              json={})).status_code == 404
+    # move the allocation from the instance to a migration record, and a failing third
+    failing = await client.post("/allocations", json={
+        instance: body({rp2: {"VCPU": 2}}, 1),
+        migration: body({rp1: {"VCPU": 2}}, None, consumer_type="MIGRATION"),
+        new_uuid(): body({rp2: {"VCPU": 3}}, None),  # 2 + 3 > 4 (max_unit ok, capacity 8)
+        new_uuid(): body({rp2: {"VCPU": 4}}, None),
+    })
+    assert failing.status_code == 409
+    assert (await client.get(f"/allocations/{instance}")).json()["allocations"] == {
+        rp1: {"generation": 2, "resources": {"VCPU": 2}}}
+    assert (await client.get(f"/allocations/{migration}")).json() == {"allocations": {}}
+
+    moved = await client.post("/allocations", json={
+        instance: body({rp2: {"VCPU": 2}}, 1),
+        migration: body({rp1: {"VCPU": 2}}, None, consumer_type="MIGRATION"),
+    })
+    assert moved.status_code == 204, moved.text
+    assert await usages(client, rp1) == {"DISK_GB": 0, "VCPU": 2}
+    assert await usages(client, rp2) == {"DISK_GB": 0, "VCPU": 2}
+    migration_view = (await client.get(f"/allocations/{migration}")).json()
+    assert migration_view["consumer_type"] == "MIGRATION"
+    assert migration_view["consumer_generation"] == 1
+    # {} for the migration clears it; its provider gets +1
+    gen = await generation(client, rp1)
+    cleared = await client.post("/allocations", json={migration: body({}, 1)})
+    assert cleared.status_code == 204
+    assert await generation(client, rp1) == gen + 1
+    assert (await client.get(f"/allocations/{migration}")).json() == {"allocations": {}}
+
+
+async def test_consumer_attributes_follow_writes(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    consumer = new_uuid()
+    url = f"/allocations/{consumer}"
+    await client.put(url, json=body({rp: {"VCPU": 1}}, None, project="p1", user="u1"))
+    await client.put(url, json=body({rp: {"VCPU": 1}}, 1, project="p2", user="u2",
+                                    consumer_type="MIGRATION"))
+    view = (await client.get(url)).json()
+    assert (view["project_id"], view["user_id"], view["consumer_type"]) == (
+        "p2", "u2", "MIGRATION")
+    assert view["consumer_generation"] == 2
+    # below 1.38 the type is left alone
+    await client.put(url, headers=V1_37,
+                     json=body({rp: {"VCPU": 2}}, 2, project="p2", user="u2",
+                               consumer_type=None))
+    assert (await client.get(url)).json()["consumer_type"] == "MIGRATION"
+
+
+async def test_provider_allocations(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    first, second = new_uuid(), new_uuid()
+    await client.put(f"/allocations/{first}", json=body({rp: {"VCPU": 1, "DISK_GB": 20}}, None))
+    await client.put(f"/allocations/{second}", json=body({rp: {"VCPU": 2}}, None))
+    latest = (await client.get(f"/resource_providers/{rp}/allocations")).json()
+    assert latest == {
+        "resource_provider_generation": 3,
+        "allocations": {
+            first: {"resources": {"VCPU": 1, "DISK_GB": 20}, "consumer_generation": 1},
+            second: {"resources": {"VCPU": 2}, "consumer_generation": 1},
+        },
+    }
+    old = await client.get(f"/resource_providers/{rp}/allocations", headers=V1_27)
+    assert old.json()["allocations"][second] == {"resources": {"VCPU": 2}}
+    assert "last-modified" in old.headers
+    assert "last-modified" not in (
+        await client.get(f"/resource_providers/{rp}/allocations", headers=V1_12)).headers
+    missing = await client.get(f"/resource_providers/{new_uuid()}/allocations")
+    assert missing.status_code == 404
+    assert "not found: No resource provider with uuid" in error(missing)["detail"]
+
+
+async def test_methods(client: httpx.AsyncClient) -> None:
+    response = await client.get("/allocations")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    response = await client.post(f"/allocations/{new_uuid()}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PUT, DELETE"
+
+
+async def test_provider_race_is_retried_in_a_fresh_transaction(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rp = await make_provider(client, SMALL)
+    real_bump = alloc_repo._bump_providers
+    calls = {"n": 0}
+
+    async def flaky(conn, providers, now):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise alloc_repo.ProviderGenerationRace("simulated")
+        await real_bump(conn, providers, now)
+
+    monkeypatch.setattr(alloc_repo, "_bump_providers", flaky)
+    consumer = new_uuid()
+    response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}))
+    assert response.status_code == 204
+    assert calls["n"] == 3
+    # the two failed attempts left nothing behind
+    assert await usages(client, rp) == {"DISK_GB": 0, "VCPU": 1}
+    assert (await client.get(f"/allocations/{consumer}")).json()["consumer_generation"] == 1
+
+    async def always(conn, providers, now):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        raise alloc_repo.ProviderGenerationRace("simulated")
+
+    monkeypatch.setattr(alloc_repo, "_bump_providers", always)
+    calls["n"] = 0
+    response = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 1}}))
+    assert response.status_code == 409
+    assert error(response)["code"] == "placement.concurrent_update"
+    assert "Inventory and/or allocations changed" in error(response)["detail"]
+    assert calls["n"] == 10  # settings.allocation_conflict_retry_count
+    assert await usages(client, rp) == {"DISK_GB": 0, "VCPU": 1}
+
+
+async def test_deleting_things_in_use(client: httpx.AsyncClient) -> None:
+    rp = await make_provider(client, SMALL)
+    await client.put("/resource_classes/CUSTOM_GOLD")
+    gen = await generation(client, rp)
+    await client.put(f"/resource_providers/{rp}/inventories", json={
+        "resource_provider_generation": gen,
+        "inventories": {**SMALL, "CUSTOM_GOLD": {"total": 5}}})
+    consumer = new_uuid()
+    await client.put(f"/allocations/{consumer}", json=body({rp: {"CUSTOM_GOLD": 1}}, None))
+    provider = await client.delete(f"/resource_providers/{rp}")
+    assert provider.status_code == 409
+    assert error(provider)["code"] == "placement.resource_provider.inuse"
+    inventory = await client.delete(f"/resource_providers/{rp}/inventories/CUSTOM_GOLD")
+    assert inventory.status_code == 409
+    assert (await client.delete("/resource_classes/CUSTOM_GOLD")).status_code == 409
+    assert (await client.delete(f"/allocations/{consumer}")).status_code == 204
+    assert (await client.delete(f"/resource_providers/{rp}")).status_code == 204
