@@ -125,7 +125,10 @@ def has_capacity(
     alloc = _alloc.alias("alloc")
     used = (
         select(func.coalesce(func.sum(alloc.c.used), 0))
-        .where(alloc.c.resource_provider_id == provider_id, alloc.c.resource_class_id == class_id)
+        .where(
+            alloc.c.resource_provider_id == inv.c.resource_provider_id,
+            alloc.c.resource_class_id == class_id,
+        )
         .scalar_subquery()
     )
     wanted = literal(amount, Integer)
@@ -349,18 +352,21 @@ class ResourceProviderRepository:
         if root_id != old_root:
             subtree = await self._subtree_ids(current)
             await self.conn.execute(
-                _rp.update().where(_rp.c.id.in_(sorted(subtree))).values(root_provider_id=root_id)
+                _rp.update()
+                .where(_rp.c.id.in_(sorted(subtree)))
+                .values(root_provider_id=root_id, updated_at=now)
             )
+        changes: dict[str, object] = {}
+        if name != current.name:
+            changes["name"] = name
+        if parent_id != current.parent_provider_id:
+            changes["parent_provider_id"] = parent_id
+        if not changes:
+            # Nothing to write: like the reference, updated_at stays as it was.
+            return current, current.updated_at
         try:
             await self.conn.execute(
-                _rp.update()
-                .where(_rp.c.id == current.id)
-                .values(
-                    name=name,
-                    parent_provider_id=parent_id,
-                    root_provider_id=root_id,
-                    updated_at=now,
-                )
+                _rp.update().where(_rp.c.id == current.id).values(**changes, updated_at=now)
             )
         except IntegrityError:
             raise Conflict(
