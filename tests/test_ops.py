@@ -75,6 +75,9 @@ async def test_healthcheck_ok_without_token(anon: httpx.AsyncClient) -> None:
         "postgresql+asyncpg://postgres@127.0.0.1:9/placement",
     ],
 )
+# aiosqlite's worker thread of a connection that failed to open may report to the
+# test's event loop after it closed: a warning from the driver, not from the app.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 async def test_healthcheck_503_when_database_unreachable(url: str) -> None:
     app = create_app(Settings(database_url=url, sync_on_startup=False))
     async with app.router.lifespan_context(app):
@@ -372,3 +375,26 @@ def test_metrics_add_up_across_worker_processes(sqlite_file: str, tmp_path: Path
         assert len(list(metrics_dir.glob("counter_*.db"))) >= 1
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- CI ratchet
+
+def test_conformance_ratchet(tmp_path: Path) -> None:
+    from tests.conformance.ratchet import main as ratchet
+
+    result = tmp_path / "result.json"
+    listed = tmp_path / "must-pass.txt"
+    listed.write_text("# never remove a line\na.yaml  # why\nb.yaml\n")
+
+    def run(files: list[dict[str, object]]) -> int:
+        result.write_text(json.dumps({"files": files}))
+        return ratchet(str(result), str(listed))
+
+    ok = {"tests": [{"name": "t", "status": "passed"}, {"name": "s", "status": "skipped"}],
+          "error": None}
+    assert run([{"file": "a.yaml", **ok}, {"file": "b.yaml", **ok}]) == 0
+    assert run([{"file": "a.yaml", **ok}]) == 1  # b.yaml missing from the run
+    failing = {"tests": [{"name": "t", "status": "failed", "reason": "x"}], "error": None}
+    assert run([{"file": "a.yaml", **ok}, {"file": "b.yaml", **failing}]) == 1
+    broken = {"tests": [], "error": "server failed to start"}
+    assert run([{"file": "a.yaml", **ok}, {"file": "b.yaml", **broken}]) == 1
