@@ -605,3 +605,10 @@ async def test_list_in_tree_and_combined_filters(env: Env) -> None:
     response = await env.client.get(f"/resource_providers?in_tree={root}", headers=mv("1.15"))
     assert len(response.json()["resource_providers"]) == 2
     assert "last-modified" in response.headers
+
+
+async def test_trailing_slash_is_not_found(env: Env) -> None:
+    uuid = await create(env.client, "slash")
+    for path in ("/resource_providers/", f"/resource_providers/{uuid}/"):
+        response = await env.client.get(path)
+        assert response.status_code == 404
