@@ -1,5 +1,34 @@
-"""Placeholder: routes of this resource are being written."""
+"""``GET /allocation_candidates`` (1.10+, spec §12 and allocation-candidates.md)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
 
-router = APIRouter()
+from app import http
+from app.candidates.render import render
+from app.candidates.request import parse_request
+from app.candidates.search import SearchResult, search
+from app.db.engine import run_read
+from app.microversion import since
+from app.schemas.allocation_candidates import AllocationCandidates
+
+router = APIRouter(tags=["allocation candidates"], dependencies=[Depends(since("1.10"))])
+
+
+@router.get("/allocation_candidates", response_model=AllocationCandidates)
+async def list_allocation_candidates(request: Request) -> Response:
+    http.check_accept(request)
+    http.authorize(request, "placement:allocation_candidates:list")
+    wanted = parse_request(request.query_params.multi_items(), http.version(request))
+    settings = request.app.state.settings
+
+    async def work(conn: AsyncConnection) -> SearchResult:
+        return await search(
+            conn,
+            wanted,
+            max_candidates=settings.max_allocation_candidates,
+            randomize=settings.randomize_allocation_candidates,
+        )
+
+    result = await run_read(http.engine(request), work)
+    return http.respond(request, render(wanted, result), last_modified=http.utcnow())

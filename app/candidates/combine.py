@@ -1,0 +1,175 @@
+"""Combining group solutions into allocation candidates, one anchor at a time.
+
+Pure Python over small inputs: the database already returned only the
+(provider, anchor) pairs that can serve each group (see the repository). For
+one anchor this module
+
+1. builds the unsuffixed group's solutions: one provider per requested class
+   (a provider may serve several classes), kept when the contributing
+   providers together have a trait of every required any-of set;
+2. takes one solution per group (a depth-first product that prunes partial
+   combinations already breaking ``group_policy=isolate`` or the room left on
+   a provider for classes several groups ask for);
+3. applies ``same_subtree``, consolidates the amounts per (provider, class) and
+   drops requests seen before (same allocations and same mappings).
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+
+# (provider id, resource class id) -> amount
+Amounts = dict[tuple[int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Solution:
+    """How one group is satisfied at one anchor."""
+
+    alloc: tuple[tuple[int, int, int], ...]  # (provider, class, amount)
+    providers: frozenset[int]  # the group's mapping
+    single: int | None = None  # the provider of a suffixed group
+
+
+@dataclass(slots=True)
+class Candidate:
+    amounts: Amounts
+    mappings: tuple[frozenset[int], ...]  # per group, in request order
+
+
+@dataclass
+class Combiner:
+    """Generates the candidates of one request, anchor by anchor, without duplicates."""
+
+    suffixed: Sequence[bool]  # per group: True for a suffixed group
+    isolate: bool = False
+    # groups (indexes) of each ``same_subtree`` occurrence with more than one group
+    subtrees: Sequence[frozenset[int]] = ()
+    # (provider, class) -> most a single request may take, for classes asked by 2+ groups
+    room: dict[tuple[int, int], int] = field(default_factory=dict)
+    stacked_classes: frozenset[int] = frozenset()
+    parents: dict[int, int | None] = field(default_factory=dict)
+    seen: set[tuple[frozenset[tuple[tuple[int, int], int]], tuple[frozenset[int], ...]]] = (
+        field(default_factory=set)
+    )
+    _ancestors: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    # -- unsuffixed group ---------------------------------------------------------
+
+    @staticmethod
+    def tree_solutions(
+        entries: Sequence[Sequence[tuple[int, int]]],
+        amounts: Sequence[tuple[int, int]],
+        full_mask: int,
+    ) -> Iterator[Solution]:
+        """Solutions of the unsuffixed group at one anchor.
+
+        ``entries[i]`` lists (provider, trait bits) usable for the ``i``-th class
+        of ``amounts``; traits only count on providers that contribute.
+        """
+        for choice in product(*entries):
+            if full_mask:
+                bits = 0
+                for _, provider_bits in choice:
+                    bits |= provider_bits
+                if bits != full_mask:
+                    continue
+            alloc = tuple(
+                (provider, rc, amount)
+                for (provider, _), (rc, amount) in zip(choice, amounts, strict=True)
+            )
+            yield Solution(alloc, frozenset(provider for provider, _ in choice))
+
+    @staticmethod
+    def provider_solution(provider: int, amounts: Sequence[tuple[int, int]]) -> Solution:
+        return Solution(
+            tuple((provider, rc, amount) for rc, amount in amounts),
+            frozenset((provider,)),
+            provider,
+        )
+
+    # -- all groups -------------------------------------------------------------
+
+    def combine(
+        self, first: Iterator[Solution], others: Sequence[Sequence[Solution]]
+    ) -> Iterator[Candidate]:
+        """New candidates from one anchor: ``first`` group x every other group."""
+        for head in first:
+            amounts: Amounts = {}
+            if not self._add(amounts, head):
+                continue
+            singles = [head.single] if head.single is not None else []
+            yield from self._extend(amounts, [head], singles, others, 0)
+
+    def _add(self, amounts: Amounts, solution: Solution) -> bool:
+        """Add the solution's amounts; False when a stacked class runs out of room."""
+        for provider, rc, amount in solution.alloc:
+            key = (provider, rc)
+            total = amounts.get(key, 0) + amount
+            amounts[key] = total
+            if rc in self.stacked_classes and total > self.room.get(key, 0):
+                return False
+        return True
+
+    def _extend(
+        self,
+        amounts: Amounts,
+        chosen: list[Solution],
+        singles: list[int],
+        others: Sequence[Sequence[Solution]],
+        depth: int,
+    ) -> Iterator[Candidate]:
+        if depth == len(others):
+            candidate = self._finish(amounts, chosen)
+            if candidate is not None:
+                yield candidate
+            return
+        for solution in others[depth]:
+            if self.isolate and solution.single is not None and solution.single in singles:
+                continue
+            grown = dict(amounts)
+            if not self._add(grown, solution):
+                continue
+            chosen.append(solution)
+            if solution.single is not None:
+                singles.append(solution.single)
+            yield from self._extend(grown, chosen, singles, others, depth + 1)
+            chosen.pop()
+            if solution.single is not None:
+                singles.pop()
+
+    def _finish(self, amounts: Amounts, chosen: list[Solution]) -> Candidate | None:
+        mappings = tuple(solution.providers for solution in chosen)
+        for groups in self.subtrees:
+            members: set[int] = set()
+            for index in groups:
+                members |= mappings[index]
+            if len(members) > 1 and not self._one_subtree(members):
+                return None
+        key = (frozenset(amounts.items()), mappings)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        return Candidate(amounts, mappings)
+
+    def _one_subtree(self, members: set[int]) -> bool:
+        """Some member is an ancestor-or-self of every member."""
+        common: frozenset[int] | None = None
+        for member in members:
+            lineage = self._lineage(member)
+            common = lineage if common is None else common & lineage
+            if not common:
+                return False
+        return bool(common and common & members)
+
+    def _lineage(self, provider: int) -> frozenset[int]:
+        cached = self._ancestors.get(provider)
+        if cached is None:
+            chain = [provider]
+            parent = self.parents.get(provider)
+            while parent is not None:
+                chain.append(parent)
+                parent = self.parents.get(parent)
+            cached = frozenset(chain)
+            self._ancestors[provider] = cached
+        return cached

@@ -1,0 +1,80 @@
+"""The response body of ``GET /allocation_candidates`` at the request's microversion."""
+
+from typing import Any
+
+from app.candidates.request import CandidateRequest
+from app.candidates.search import SearchResult
+
+DICT_FORM_VERSION = (1, 12)
+TRAITS_VERSION = (1, 17)
+ALL_CLASSES_VERSION = (1, 27)
+NESTED_VERSION = (1, 29)
+MAPPINGS_VERSION = (1, 34)
+
+
+def _allocation_requests(request: CandidateRequest, result: SearchResult) -> list[Any]:
+    uuids = result.uuids
+    names = result.class_names
+    dict_form = request.version >= DICT_FORM_VERSION
+    mappings = request.version >= MAPPINGS_VERSION
+    suffixes = [group.suffix for group in result.groups]
+    out: list[Any] = []
+    for candidate in result.candidates:
+        by_provider: dict[str, dict[str, int]] = {}
+        for (provider, rc), amount in candidate.amounts.items():
+            by_provider.setdefault(uuids[provider], {})[names[rc]] = amount
+        body: dict[str, Any]
+        if dict_form:
+            body = {
+                "allocations": {
+                    uuid: {"resources": resources} for uuid, resources in by_provider.items()
+                }
+            }
+            if mappings:
+                body["mappings"] = {
+                    suffix: sorted(uuids[provider] for provider in providers)
+                    for suffix, providers in zip(suffixes, candidate.mappings, strict=True)
+                }
+        else:
+            body = {
+                "allocations": [
+                    {"resource_provider": {"uuid": uuid}, "resources": resources}
+                    for uuid, resources in by_provider.items()
+                ]
+            }
+        out.append(body)
+    return out
+
+
+def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
+    rows = result.summaries
+    names = result.class_names
+    all_classes = request.version >= ALL_CLASSES_VERSION
+    requested = request.requested_classes
+    with_traits = request.version >= TRAITS_VERSION
+    nested = request.version >= NESTED_VERSION
+    resources: dict[int, dict[str, dict[str, int]]] = {}
+    for provider, rc, capacity, used in rows.inventories:
+        name = names[rc]
+        if all_classes or name in requested:
+            resources.setdefault(provider, {})[name] = {"capacity": capacity, "used": used}
+    out: dict[str, Any] = {}
+    for provider in sorted(rows.providers):
+        uuid, parent, root = rows.providers[provider]
+        summary: dict[str, Any] = {"resources": resources.get(provider, {})}
+        if with_traits:
+            summary["traits"] = rows.traits.get(provider, [])
+        if nested:
+            summary["parent_provider_uuid"] = (
+                rows.providers[parent][0] if parent is not None else None
+            )
+            summary["root_provider_uuid"] = rows.providers[root][0]
+        out[uuid] = summary
+    return out
+
+
+def render(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
+    return {
+        "allocation_requests": _allocation_requests(request, result),
+        "provider_summaries": _provider_summaries(request, result),
+    }

@@ -1,0 +1,396 @@
+"""The query string of ``GET /allocation_candidates`` -> a ``CandidateRequest``.
+
+Validation runs in the reference's order (spec §12.2, rows 1-9):
+
+1. the version's query schema (unknown keys, ``limit`` pattern, ``group_policy``
+   enum, ``resources`` required below 1.25), worded like the JSON Schema
+   validator the reference uses;
+2-5. request-wide parameters: ``root_required`` (once, well formed, not
+   contradictory) and ``same_subtree`` (no empty suffix);
+6. every group parameter in query-string order (``resources*``, ``required*``,
+   ``member_of*``, ``in_tree*``) with the shared grammars of ``app.query``;
+7. group consistency (resource-less groups and ``same_subtree`` from 1.36,
+   orphaned keys before);
+8. a required trait that the same group forbids;
+9. ``group_policy`` missing with several suffixed groups.
+
+Unknown resource classes and traits (rows 10-11) need the database and are
+checked by ``app.candidates.search``.
+"""
+
+import pprint
+import re
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import query
+from app.errors import (
+    QUERY_BAD_VALUE,
+    QUERY_DUPLICATE_KEY,
+    QUERY_MISSING_VALUE,
+    BadRequest,
+)
+from app.microversion import Version
+
+MIN_VERSION: Version = (1, 10)
+LIMIT_VERSION: Version = (1, 16)
+REQUIRED_VERSION: Version = (1, 17)
+MEMBER_OF_VERSION: Version = (1, 21)
+FORBIDDEN_TRAITS_VERSION: Version = (1, 22)
+GRANULAR_VERSION: Version = (1, 25)
+IN_TREE_VERSION: Version = (1, 31)
+LONG_SUFFIX_VERSION: Version = (1, 33)
+ROOT_REQUIRED_VERSION: Version = (1, 35)
+SAME_SUBTREE_VERSION: Version = (1, 36)
+
+GROUP_POLICIES = ("none", "isolate")
+LIMIT_PATTERN = "^[1-9][0-9]*$"
+_LIMIT_RE = re.compile(LIMIT_PATTERN)
+_SUFFIX_NUMBERED = "[1-9][0-9]*"
+_SUFFIX_ANY = "[a-zA-Z0-9_-]{1,64}"
+_GROUP_PREFIXES = ("resources", "required", "member_of", "in_tree")
+
+# Any-of sets of one group (ANDed), e.g. [{"A"}, {"B", "C"}] = A and (B or C).
+TraitSets = list[frozenset[str]]
+
+
+@dataclass
+class RequestGroup:
+    """One request group: ``suffix`` is ``""`` for the unsuffixed group."""
+
+    suffix: str
+    resources: dict[str, int] = field(default_factory=dict)
+    required: TraitSets = field(default_factory=list)
+    forbidden: set[str] = field(default_factory=set)
+    member_of: list[frozenset[str]] = field(default_factory=list)
+    forbidden_aggs: set[str] = field(default_factory=set)
+    in_tree: str | None = None
+
+    @property
+    def same_provider(self) -> bool:
+        """Suffixed groups must be satisfied by a single provider."""
+        return self.suffix != ""
+
+    @property
+    def trait_names(self) -> list[str]:
+        """Every trait the group names, in a stable order (for lookups)."""
+        names: list[str] = []
+        for any_of in self.required:
+            names.extend(sorted(any_of))
+        names.extend(sorted(self.forbidden))
+        return names
+
+
+@dataclass
+class CandidateRequest:
+    version: Version
+    groups: list[RequestGroup]
+    limit: int | None = None
+    group_policy: str | None = None
+    root_required: list[str] = field(default_factory=list)
+    root_forbidden: list[str] = field(default_factory=list)
+    same_subtrees: list[frozenset[str]] = field(default_factory=list)
+
+    @property
+    def nested_aware(self) -> bool:
+        return self.version >= (1, 29)
+
+    @property
+    def requested_classes(self) -> set[str]:
+        return {name for group in self.groups for name in group.resources}
+
+
+# -- the query schema (row 1) ---------------------------------------------------
+
+def _group_pattern(prefix: str, version: Version) -> str:
+    suffix = _SUFFIX_ANY if version >= LONG_SUFFIX_VERSION else _SUFFIX_NUMBERED
+    return f"^{prefix}({suffix})?$"
+
+
+def query_schema(version: Version) -> dict[str, Any]:
+    """The JSON schema the reference validates the query with (for messages)."""
+    properties: dict[str, Any] = {}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    limit = {
+        "type": ["integer", "string"],
+        "pattern": LIMIT_PATTERN,
+        "minimum": 1,
+        "minLength": 1,
+    }
+    if version < GRANULAR_VERSION:
+        properties["resources"] = {"type": "string"}
+        if version >= LIMIT_VERSION:
+            properties["limit"] = limit
+        if version >= REQUIRED_VERSION:
+            properties["required"] = {"type": ["string"]}
+        if version >= MEMBER_OF_VERSION:
+            properties["member_of"] = {"type": ["string"]}
+        schema["required"] = ["resources"]
+        schema["additionalProperties"] = False
+        return schema
+    properties["limit"] = limit
+    properties["group_policy"] = {"type": "string", "enum": list(GROUP_POLICIES)}
+    if version >= ROOT_REQUIRED_VERSION:
+        properties["root_required"] = {"type": ["string"]}
+    if version >= SAME_SUBTREE_VERSION:
+        properties["same_subtree"] = {"type": ["string"]}
+    schema["additionalProperties"] = False
+    prefixes = _GROUP_PREFIXES if version >= IN_TREE_VERSION else _GROUP_PREFIXES[:3]
+    schema["patternProperties"] = {
+        _group_pattern(prefix, version): {"type": "string"} for prefix in prefixes
+    }
+    return schema
+
+
+def _pretty(thing: object) -> str:
+    return textwrap.indent(pprint.pformat(thing, width=72, sort_dicts=False), "    ")
+
+
+def _schema_error(
+    message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
+) -> BadRequest:
+    where = "".join(f"[{part!r}]" for part in path)
+    schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
+    return BadRequest(
+        f"{query.INVALID_QUERY}{message}\n\nFailed validating {keyword!r} in "
+        f"schema{schema_where}:\n{_pretty(schema)}\n\nOn instance{where}:\n{_pretty(instance)}"
+    )
+
+
+def _check_schema(items: list[tuple[str, str]], version: Version) -> None:
+    """Row 1: the first error the JSON Schema validator would report."""
+    schema = query_schema(version)
+    # The reference validates ``dict(GET)``: one entry per key, the last value.
+    instance: dict[str, str] = {}
+    for key, value in items:
+        instance[key] = value  # first position, last value: like dict(MultiDict)
+    properties: dict[str, Any] = schema["properties"]
+    if "required" in schema and "resources" not in instance:
+        raise _schema_error(
+            "'resources' is a required property", "required", schema, instance
+        )
+    patterns = schema.get("patternProperties", {})
+    compiled = [re.compile(pattern) for pattern in patterns]
+    extras = sorted(
+        key
+        for key in instance
+        if key not in properties and not any(regex.search(key) for regex in compiled)
+    )
+    if extras:
+        names = ", ".join(repr(key) for key in extras)
+        if patterns:
+            verb = "does" if len(extras) == 1 else "do"
+            regexes = ", ".join(repr(pattern) for pattern in sorted(patterns))
+            message = f"{names} {verb} not match any of the regexes: {regexes}"
+        else:
+            verb = "was" if len(extras) == 1 else "were"
+            message = f"Additional properties are not allowed ({names} {verb} unexpected)"
+        raise _schema_error(message, "additionalProperties", schema, instance)
+    for key, value in instance.items():
+        if key == "limit" and not _LIMIT_RE.search(value):
+            raise _schema_error(
+                f"{value!r} does not match {LIMIT_PATTERN!r}",
+                "pattern",
+                properties["limit"],
+                value,
+                ("limit",),
+            )
+        if key == "group_policy" and value not in GROUP_POLICIES:
+            raise _schema_error(
+                f"{value!r} is not one of {list(GROUP_POLICIES)!r}",
+                "enum",
+                properties["group_policy"],
+                value,
+                ("group_policy",),
+            )
+
+
+# -- request-wide parameters (rows 2-5) --------------------------------------------
+
+def _values(items: list[tuple[str, str]], key: str) -> list[str]:
+    return [value for name, value in items if name == key]
+
+
+def _parse_root_required(
+    values: list[str], request: CandidateRequest
+) -> None:
+    if not values:
+        return
+    if len(values) > 1:
+        raise BadRequest(
+            "Query parameter 'root_required' may be specified only once.",
+            code=QUERY_DUPLICATE_KEY,
+        )
+    # No any-of form here, even at 1.39 (the reference's message claims 1.39 is needed).
+    traits = query.parse_required(values, (1, 38))
+    required: list[str] = []
+    for any_of in traits.required:
+        for name in any_of:
+            if name not in required:
+                required.append(name)
+    forbidden: list[str] = []
+    for item in (item.strip() for item in values[0].split(",")):
+        name = item.lstrip("!")
+        if item.startswith("!") and name not in forbidden:
+            forbidden.append(name)
+    conflicts = sorted(set(required) & set(forbidden))
+    if conflicts:
+        raise BadRequest(
+            "Conflicting required and forbidden traits found in root_required: "
+            + ", ".join(conflicts),
+            code=QUERY_BAD_VALUE,
+        )
+    request.root_required = required
+    request.root_forbidden = forbidden
+
+
+def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
+    result = []
+    for value in values:
+        suffixes = frozenset(item.strip() for item in value.split(","))
+        if "" in suffixes:
+            raise BadRequest(
+                "Empty string (unsuffixed group) can not be specified in `same_subtree` ",
+                code=QUERY_BAD_VALUE,
+            )
+        result.append(suffixes)
+    return result
+
+
+# -- request groups (rows 6-9) --------------------------------------------------
+
+def _parse_groups(
+    items: list[tuple[str, str]], version: Version
+) -> dict[str, RequestGroup]:
+    suffix_pattern = _SUFFIX_ANY if version >= LONG_SUFFIX_VERSION else _SUFFIX_NUMBERED
+    key_re = re.compile(f"^({'|'.join(_GROUP_PREFIXES)})({suffix_pattern})?$")
+    groups: dict[str, RequestGroup] = {}
+    for key, value in items:
+        match = key_re.match(key)
+        if match is None:
+            continue
+        prefix, suffix = match.group(1), match.group(2) or ""
+        group = groups.setdefault(suffix, RequestGroup(suffix))
+        if prefix == "resources":
+            group.resources = query.parse_resources(value)
+        elif prefix == "required":
+            traits = query.parse_required(_values(items, key), version, key)
+            group.required, group.forbidden = list(traits.required), set(traits.forbidden)
+        elif prefix == "member_of":
+            aggs = query.parse_member_of(_values(items, key), version, key)
+            group.member_of, group.forbidden_aggs = list(aggs.required), set(aggs.forbidden)
+        else:
+            group.in_tree = query.parse_in_tree(value)
+    return groups
+
+
+def _check_resourceless(
+    groups: dict[str, RequestGroup], same_subtrees: list[frozenset[str]]
+) -> None:
+    """Rows 7a-7c (1.36+)."""
+    resourceless = [suffix for suffix, group in groups.items() if not group.resources]
+    if len(resourceless) == len(groups):
+        raise BadRequest(
+            "There must be at least one resources or resources[$S] parameter.",
+            code=QUERY_MISSING_VALUE,
+        )
+    in_subtrees: set[str] = set().union(*same_subtrees)
+    bad = [suffix for suffix in resourceless if suffix not in in_subtrees]
+    if bad:
+        raise BadRequest(
+            "Resourceless suffixed group request should be specified in `same_subtree` "
+            f"query param: bad group(s) - {bad}.",
+            code=QUERY_BAD_VALUE,
+        )
+    ordered: list[str] = []
+    for suffixes in same_subtrees:
+        ordered.extend(sorted(suffixes - set(ordered)))
+    unknown = [suffix for suffix in ordered if suffix not in groups]
+    if unknown:
+        raise BadRequest(
+            f"Real suffixes should be specified in `same_subtree`: {unknown} not found in "
+            f"{list(groups)}.",
+            code=QUERY_BAD_VALUE,
+        )
+
+
+def _check_orphans(groups: dict[str, RequestGroup]) -> None:
+    """Rows 7d-7g (1.25-1.35)."""
+    orphans = [
+        f"required{suffix}"
+        for suffix, group in groups.items()
+        if group.required and not group.resources
+    ]
+    if orphans:
+        raise BadRequest(
+            "All traits parameters must be associated with resources.  Found the following "
+            f"orphaned traits keys: {', '.join(orphans)}"
+        )
+    orphans = [
+        f"member_of{suffix}"
+        for suffix, group in groups.items()
+        if not group.resources and (group.member_of or group.forbidden_aggs)
+    ]
+    if orphans:
+        raise BadRequest(
+            "All member_of parameters must be associated with resources. Found the "
+            f"following orphaned member_of keys: {', '.join(orphans)}"
+        )
+    if not all(group.resources for group in groups.values()):
+        raise BadRequest("All request groups must specify resources.")
+    if not groups:
+        raise BadRequest(
+            "At least one request group (`resources` or `resources{$S}`) is required."
+        )
+
+
+def _check_conflicts(groups: dict[str, RequestGroup]) -> None:
+    """Row 8: an any-of set whose every member the same group forbids."""
+    conflicts = [
+        f"required{suffix}: ({', '.join(sorted(any_of))})"
+        for suffix, group in groups.items()
+        for any_of in group.required
+        if any_of <= group.forbidden
+    ]
+    if conflicts:
+        raise BadRequest(
+            "Conflicting required and forbidden traits found in the following traits keys: "
+            + ", ".join(sorted(conflicts))
+        )
+
+
+def parse_request(items: list[tuple[str, str]], version: Version) -> CandidateRequest:
+    """Validate the query (``(key, value)`` pairs in order) at ``version``."""
+    _check_schema(items, version)
+    request = CandidateRequest(version=version, groups=[])
+    limits = _values(items, "limit")
+    if limits:
+        if not _LIMIT_RE.search(limits[0]):
+            raise _schema_error(
+                f"{limits[0]!r} does not match {LIMIT_PATTERN!r}",
+                "pattern",
+                query_schema(version)["properties"]["limit"],
+                limits[0],
+                ("limit",),
+            )
+        request.limit = int(limits[0])
+    policies = _values(items, "group_policy")
+    if policies:
+        request.group_policy = policies[0]
+    _parse_root_required(_values(items, "root_required"), request)
+    request.same_subtrees = _parse_same_subtree(_values(items, "same_subtree"))
+    groups = _parse_groups(items, version)
+    if version >= SAME_SUBTREE_VERSION:
+        _check_resourceless(groups, request.same_subtrees)
+    else:
+        _check_orphans(groups)
+    if version >= FORBIDDEN_TRAITS_VERSION:
+        _check_conflicts(groups)
+    if request.group_policy is None and sum(g.same_provider for g in groups.values()) > 1:
+        raise BadRequest(
+            'The "group_policy" parameter is required when specifying more than one '
+            '"resources{N}" parameter.'
+        )
+    request.groups = list(groups.values())
+    return request

@@ -1,0 +1,391 @@
+"""The candidate search: resolve names, fetch usable pairs per anchor window, combine.
+
+Runs inside one read transaction (one snapshot). Anchors are processed in
+ascending id order. When the response is bounded (``limit`` without
+randomisation, or ``max_allocation_candidates``), anchors are fetched in
+windows of roots that grow geometrically, and the search stops as soon as
+enough candidates exist: the work and the memory then follow the size of the
+answer, not the size of the cloud. Otherwise one pass covers every anchor.
+"""
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.candidates.combine import Candidate, Combiner, Solution
+from app.candidates.request import CandidateRequest, RequestGroup
+from app.db.repositories import allocation_candidates as repo
+from app.db.repositories.allocation_candidates import AnchorFilter, GroupQuery, SummaryRows
+from app.errors import BadRequest
+
+FIRST_WINDOW = 64
+
+
+@dataclass
+class SearchResult:
+    groups: list[GroupQuery] = field(default_factory=list)  # unsuffixed group first
+    candidates: list[Candidate] = field(default_factory=list)
+    summaries: SummaryRows = field(default_factory=SummaryRows)
+    uuids: dict[int, str] = field(default_factory=dict)
+    class_names: dict[int, str] = field(default_factory=dict)
+
+
+class _Empty(Exception):
+    """Nothing can match: the answer is an empty 200."""
+
+
+# -- resolution and error precedence ----------------------------------------------------
+
+@dataclass
+class _Names:
+    classes: dict[str, int]
+    traits: dict[str, int]
+    aggregates: dict[str, int]
+    roots: dict[str, int]
+
+
+async def _resolve_names(conn: AsyncConnection, request: CandidateRequest) -> _Names:
+    trait_names = {repo.SHARING_TRAIT, *request.root_required, *request.root_forbidden}
+    agg_uuids: set[str] = set()
+    for group in request.groups:
+        trait_names.update(group.trait_names)
+        agg_uuids.update(*group.member_of, group.forbidden_aggs)
+    return _Names(
+        classes=await repo.class_ids(conn, request.requested_classes),
+        traits=await repo.trait_ids(conn, trait_names),
+        aggregates=await repo.aggregate_ids(conn, agg_uuids),
+        roots=await repo.provider_root_ids(
+            conn, {group.in_tree for group in request.groups if group.in_tree}
+        ),
+    )
+
+
+def _no_such_traits(names: Sequence[str], known: dict[str, int]) -> BadRequest | None:
+    for name in names:
+        if name not in known:
+            return BadRequest(f"No such trait(s): {name}.")
+    return None
+
+
+def _group_query(index: int, group: RequestGroup, names: _Names) -> GroupQuery | None:
+    """The group with ids; None when it can match nothing (unknown aggregates or tree)."""
+    member_of = []
+    for any_of in group.member_of:
+        ids = sorted({names.aggregates[uuid] for uuid in any_of if uuid in names.aggregates})
+        if not ids:
+            return None
+        member_of.append(ids)
+    in_tree_root = None
+    if group.in_tree is not None:
+        if group.in_tree not in names.roots:
+            return None
+        in_tree_root = names.roots[group.in_tree]
+    return GroupQuery(
+        index=index,
+        suffix=group.suffix,
+        amounts=[(names.classes[name], amount) for name, amount in group.resources.items()],
+        required=[sorted(names.traits[name] for name in any_of) for any_of in group.required],
+        forbidden=sorted(names.traits[name] for name in group.forbidden),
+        member_of=member_of,
+        forbidden_aggs=sorted(
+            names.aggregates[uuid] for uuid in group.forbidden_aggs if uuid in names.aggregates
+        ),
+        in_tree_root=in_tree_root,
+    )
+
+
+@dataclass
+class _Plan:
+    request: CandidateRequest
+    groups: list[GroupQuery]
+    anchors: AnchorFilter
+    sharing_trait: int | None
+    max_candidates: int
+    randomize: bool
+
+    @property
+    def bound(self) -> int | None:
+        """How many candidates can be needed at most (None: all of them)."""
+        bounds = []
+        if self.request.limit is not None and not self.randomize:
+            bounds.append(self.request.limit)
+        if self.max_candidates >= 0:
+            bounds.append(max(self.max_candidates, 1))
+        return min(bounds) if bounds else None
+
+
+async def _plan(
+    conn: AsyncConnection, request: CandidateRequest, max_candidates: int, randomize: bool
+) -> _Plan:
+    """Resolve every name, raising the reference's first error (or _Empty)."""
+    names = await _resolve_names(conn, request)
+    error = _no_such_traits([*request.root_required, *request.root_forbidden], names.traits)
+    if error is not None:
+        raise error
+    anchors = AnchorFilter(
+        required=[names.traits[name] for name in request.root_required],
+        forbidden=[names.traits[name] for name in request.root_forbidden],
+    )
+    plan = _Plan(
+        request,
+        [],
+        anchors,
+        names.traits.get(repo.SHARING_TRAIT),
+        max_candidates,
+        randomize,
+    )
+    # The reference resolves group after group and stops at the first group that
+    # can match nothing, so a later group's unknown name is then never reported.
+    for index, group in enumerate(request.groups):
+        unknown = next((name for name in group.resources if name not in names.classes), None)
+        if unknown is not None:
+            await _raise_unless_empty(conn, plan, BadRequest(
+                "Invalid resource class in resources parameter: No such resource class "
+                f"{unknown}."
+            ))
+        error = _no_such_traits(group.trait_names, names.traits)
+        if error is not None:
+            if group.member_of:
+                ids = [
+                    [names.aggregates[uuid] for uuid in any_of if uuid in names.aggregates]
+                    for any_of in group.member_of
+                ]
+                if not all(ids) or not await repo.any_provider_in_aggregates(conn, ids):
+                    raise _Empty()
+            await _raise_unless_empty(conn, plan, error)
+        query = _group_query(index, group, names)
+        if query is None:
+            raise _Empty()
+        plan.groups.append(query)
+    return plan
+
+
+async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: BadRequest) -> None:
+    """``error``, unless a group resolved before it (or the anchor filter) matches nothing."""
+    if plan.anchors and not await repo.any_root_matches(conn, plan.anchors):
+        raise _Empty()
+    for group in plan.groups:
+        if not await _group_has_solutions(conn, plan, group):
+            raise _Empty()
+    raise error
+
+
+# -- fetching one window ----------------------------------------------------------------
+
+@dataclass
+class _Window:
+    """Usable pairs of every group, by anchor, for one window of anchors."""
+
+    anchors: list[int] = field(default_factory=list)
+    # unsuffixed: anchor -> per class index, (provider, trait bits)
+    entries: dict[int, list[list[tuple[int, int]]]] = field(default_factory=dict)
+    # suffixed groups (by position in plan.groups): anchor -> solutions
+    solutions: dict[int, dict[int, list[Solution]]] = field(default_factory=dict)
+    roots: dict[int, int] = field(default_factory=dict)  # provider -> its root
+    stacked_providers: set[int] = field(default_factory=set)
+
+
+async def _fetch(
+    conn: AsyncConnection,
+    plan: _Plan,
+    groups: Sequence[GroupQuery],
+    window: repo.Window,
+    stacked: frozenset[int],
+) -> _Window:
+    out = _Window()
+    common: set[int] | None = None
+    for position, group in enumerate(groups):
+        if group.same_provider:
+            by_anchor: dict[int, list[Solution]] = defaultdict(list)
+            rows = await repo.single_provider_rows(
+                conn, group, plan.anchors, window, plan.sharing_trait
+            )
+            for provider, root, anchor in rows:
+                out.roots[provider] = root
+                by_anchor[anchor].append(Combiner.provider_solution(provider, group.amounts))
+            if any(rc in stacked for rc, _ in group.amounts):
+                out.stacked_providers.update(provider for provider, _, _ in rows)
+            for solutions in by_anchor.values():
+                solutions.sort(key=lambda solution: solution.single or 0)
+            out.solutions[position] = by_anchor
+            anchors = set(by_anchor)
+        else:
+            width = len(group.amounts)
+            entries: dict[int, list[list[tuple[int, int]]]] = {}
+            for rc_index, provider, root, anchor, bits in await repo.unsuffixed_rows(
+                conn, group, plan.anchors, window, plan.sharing_trait
+            ):
+                out.roots[provider] = root
+                per_class = entries.get(anchor)
+                if per_class is None:
+                    per_class = entries[anchor] = [[] for _ in range(width)]
+                per_class[rc_index].append((provider, bits))
+                if group.amounts[rc_index][0] in stacked:
+                    out.stacked_providers.add(provider)
+            for per_class in entries.values():
+                for options in per_class:
+                    options.sort()
+            out.entries = {
+                anchor: per_class
+                for anchor, per_class in entries.items()
+                if all(per_class)
+            }
+            anchors = set(out.entries)
+        common = anchors if common is None else common & anchors
+        if not common:
+            break
+    out.anchors = sorted(common or ())
+    return out
+
+
+def _first_solutions(
+    group: GroupQuery, fetched: _Window, anchor: int
+) -> Iterator[Solution]:
+    if group.same_provider:
+        return iter(fetched.solutions[0][anchor])
+    full_mask = (1 << len(group.required)) - 1
+    return Combiner.tree_solutions(fetched.entries[anchor], group.amounts, full_mask)
+
+
+async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQuery) -> bool:
+    fetched = await _fetch(conn, plan, [group], None, frozenset())
+    for anchor in fetched.anchors:
+        for _ in _first_solutions(group, fetched, anchor):
+            return True
+    return False
+
+
+# -- the search ------------------------------------------------------------------------
+
+def _stacked_classes(groups: Sequence[GroupQuery]) -> frozenset[int]:
+    """Classes requested by more than one group: their amounts can add up."""
+    seen: set[int] = set()
+    stacked: set[int] = set()
+    for group in groups:
+        for rc, _ in group.amounts:
+            (stacked if rc in seen else seen).add(rc)
+    return frozenset(stacked)
+
+
+def _subtrees(request: CandidateRequest, groups: Sequence[GroupQuery]) -> list[frozenset[int]]:
+    position = {group.suffix: index for index, group in enumerate(groups)}
+    return [
+        frozenset(position[suffix] for suffix in suffixes)
+        for suffixes in request.same_subtrees
+        if len(suffixes) > 1
+    ]
+
+
+def _one_provider_per_tree(candidate: Candidate, roots: dict[int, int]) -> bool:
+    """Below 1.29: no two providers of a request may share a tree."""
+    providers = {provider for provider, _ in candidate.amounts}
+    return len({roots[provider] for provider in providers}) == len(providers)
+
+
+async def search(
+    conn: AsyncConnection,
+    request: CandidateRequest,
+    *,
+    max_candidates: int = -1,
+    randomize: bool = False,
+) -> SearchResult:
+    try:
+        plan = await _plan(conn, request, max_candidates, randomize)
+    except _Empty:
+        return SearchResult()
+    # The unsuffixed group first: it is the one whose solutions are generated lazily.
+    groups = sorted(plan.groups, key=lambda group: group.same_provider)
+    stacked = _stacked_classes(groups)
+    combiner = Combiner(
+        suffixed=[group.same_provider for group in groups],
+        isolate=request.group_policy == "isolate",
+        subtrees=_subtrees(request, groups),
+        stacked_classes=stacked,
+    )
+    roots: dict[int, int] = {}
+    found: list[Candidate] = []
+    generated = 0
+    bound = plan.bound
+    after, size = 0, FIRST_WINDOW if bound is None else max(FIRST_WINDOW, 2 * bound)
+    done = last_window = False
+    while not (done or last_window):
+        window: repo.Window = None
+        if bound is not None:
+            upto = await repo.window_end(conn, after, size)
+            if upto is None:
+                break
+            window = (after, upto)
+            after, size = upto, size * 2
+        else:
+            last_window = True
+        fetched = await _fetch(conn, plan, groups, window, stacked)
+        if not fetched.anchors:
+            continue
+        roots.update(fetched.roots)
+        if stacked:
+            combiner.room.update(
+                await repo.room_left(conn, fetched.stacked_providers, sorted(stacked))
+            )
+        if combiner.subtrees:
+            combiner.parents.update(
+                await repo.parents_in_trees(conn, set(fetched.roots.values()))
+            )
+        for anchor in fetched.anchors:
+            first = _first_solutions(groups[0], fetched, anchor)
+            others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
+            for candidate in combiner.combine(first, others):
+                generated += 1
+                if request.nested_aware or _one_provider_per_tree(candidate, roots):
+                    found.append(candidate)
+                if max_candidates >= 0 and generated >= max_candidates:
+                    done = True
+                elif (
+                    request.limit is not None
+                    and not randomize
+                    and len(found) >= request.limit
+                ):
+                    done = True
+                if done:
+                    break
+            if done:
+                break
+    if request.limit is not None and len(found) > request.limit:
+        found = random.sample(found, request.limit) if randomize else found[: request.limit]
+    elif randomize:
+        random.shuffle(found)
+    return await _summarize(conn, request, groups, found, roots)
+
+
+async def _summarize(
+    conn: AsyncConnection,
+    request: CandidateRequest,
+    groups: list[GroupQuery],
+    found: list[Candidate],
+    roots: dict[int, int],
+) -> SearchResult:
+    result = SearchResult(groups=groups, candidates=found)
+    if not found:
+        return result
+    contributors = {provider for candidate in found for provider, _ in candidate.amounts}
+    if request.nested_aware:
+        summaries = await repo.summary_rows(
+            conn, {roots[provider] for provider in contributors}, whole_trees=True
+        )
+    else:
+        summaries = await repo.summary_rows(conn, contributors, whole_trees=False)
+    result.summaries = summaries
+    result.uuids = {id_: info[0] for id_, info in summaries.providers.items()}
+    mapped = {
+        provider
+        for candidate in found
+        for providers in candidate.mappings
+        for provider in providers
+    }
+    missing = mapped - result.uuids.keys()
+    if missing:
+        result.uuids.update(await repo.provider_uuids(conn, missing))
+    result.class_names = await repo.class_names(conn)
+    return result
