@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from app import openapi
 from app.cors import PlacementCORSMiddleware
 from app.db.engine import make_engine
 from app.db.schema import sync_database
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Wire-compatible OpenStack Placement API (microversions 1.0 to 1.39).",
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.authorizer = authorizer
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Paths match exactly: ``/resource_providers/`` is a 404, not a redirect.
     app.router.redirect_slashes = False
     app.state.allowed_methods = MethodTable(ALL_ROUTERS)
+    openapi.install(app, ALL_ROUTERS)
     _install_error_handlers(app)
     app.add_middleware(PlacementMiddleware, auth_strategy=settings.auth_strategy)
     if settings.cors_allowed_origins:

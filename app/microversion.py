@@ -112,4 +112,7 @@ def since(minimum: str, *, status: int = 404) -> Callable[[Request], None]:
                 )
             raise NotFound()
 
+    # Read by the OpenAPI generator to leave the route out of older documents.
+    gate.minimum = threshold  # type: ignore[attr-defined]
+    gate.below_status = status  # type: ignore[attr-defined]
     return gate

@@ -55,7 +55,7 @@ class PlacementMiddleware:
             await send(message)
 
         path = route_path(scope)
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not path.startswith("/openapi/"):
             try:
                 if self.auth_strategy == "noauth2":
                     state["context"] = noauth2_context(headers, request_id)
