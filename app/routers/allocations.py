@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from app import http
-from app.db.engine import run_read, run_write
+from app.db.engine import run_read
 from app.db.repositories import allocations as repo
 from app.db.repositories.allocations import ConsumerClaim, UnknownResourceClass
 from app.errors import BadRequest
@@ -117,10 +117,13 @@ async def put_allocations(request: Request, consumer_uuid: str) -> Response:
 @router.delete("/allocations/{consumer_uuid}", status_code=204)
 async def delete_allocations(request: Request, consumer_uuid: str) -> Response:
     http.authorize(request, "placement:allocations:delete")
-    await run_write(
+    settings = _settings(request)
+    await repo.run_claim(
         http.engine(request),
         lambda c: repo.delete_for_consumer(c, consumer_uuid),
-        attempts=_settings(request).serialization_retry_count,
+        retries=1,
+        attempts=settings.serialization_retry_count,
+        message=RACED_MESSAGE,
     )
     return http.empty(204)
 

@@ -18,15 +18,30 @@ transaction when a provider generation moved underneath it. A failed claim
 raises, so the transaction rolls back and nothing is left behind.
 """
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import os_resource_classes
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import models
@@ -203,15 +218,65 @@ class ClaimPlan:
         await consumer_repo.create_consumers(conn, new_rows)
 
 
+async def serialize_claims(conn: AsyncConnection) -> None:
+    """On PostgreSQL, queue allocation writers before the snapshot is taken.
+
+    ``LOCK TABLE`` is the one statement that takes its lock *before* a
+    SERIALIZABLE transaction's snapshot (which the first query fixes), so each
+    claim sees every claim committed before it. Concurrent claims then never
+    form the read/write dependency cycles that serializable isolation aborts
+    (on small, hot tables nearly every pair does, through shared index and
+    heap pages). The mode lets readers through and excludes other writers of
+    allocations. :func:`run_claim` makes it the first statement of every claim.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
+
+
+async def _lookup(conn: AsyncConnection, claims: list[ConsumerClaim], providers: list[str]
+                  ) -> list[Any]:
+    """Projects, users, consumer types, consumers and providers a claim names, in
+    one round trip: rows of ``(kind, id, name, generation, project, user, type)``."""
+    none = cast(null(), Integer)
+
+    def kind(letter: str) -> Any:
+        return literal_column(f"'{letter}'").label("kind")
+
+    parts = [
+        select(kind("p"), _projects.c.id, _projects.c.external_id, none, none, none, none)
+        .where(_projects.c.external_id.in_(sorted({c.project_id for c in claims}))),
+        select(kind("u"), _users.c.id, _users.c.external_id, none, none, none, none)
+        .where(_users.c.external_id.in_(sorted({c.user_id for c in claims}))),
+        select(kind("c"), _consumers.c.id, _consumers.c.uuid, _consumers.c.generation,
+               _consumers.c.project_id, _consumers.c.user_id, _consumers.c.consumer_type_id)
+        .where(_consumers.c.uuid.in_([c.uuid for c in claims])),
+    ]
+    types = sorted({c.consumer_type for c in claims if c.consumer_type})
+    if types:
+        parts.append(select(kind("t"), _types.c.id, _types.c.name, none, none, none, none)
+                     .where(_types.c.name.in_(types)))
+    if providers:
+        parts.append(select(kind("r"), _rp.c.id, _rp.c.uuid, _rp.c.generation, none, none,
+                            none).where(_rp.c.uuid.in_(providers)))
+    return list(await conn.execute(union_all(*parts)))
+
+
 async def prepare(conn: AsyncConnection, claims: list[ConsumerClaim], now: datetime
                   ) -> ClaimPlan:
-    """Consumer checks (in body order), then provider existence."""
-    project_ids = await consumer_repo.project_ids(conn, (c.project_id for c in claims), now)
-    user_ids = await consumer_repo.user_ids(conn, (c.user_id for c in claims), now)
-    type_ids = await consumer_repo.consumer_type_ids(
-        conn, (c.consumer_type for c in claims if c.consumer_type), now
-    )
-    existing = await consumer_repo.consumers_by_uuid(conn, [c.uuid for c in claims])
+    """Consumer checks (in body order), then provider existence; then projects,
+    users and consumer types are created if they are new."""
+    wanted = list(dict.fromkeys(rp for c in claims for rp in c.allocations))
+    names: dict[str, dict[str, int]] = {"p": {}, "u": {}, "t": {}}
+    existing: dict[str, ConsumerRow] = {}
+    providers: dict[str, _Provider] = {}
+    for kind, id_, name, gen, project, user, ctype in await _lookup(conn, claims, wanted):
+        if kind == "c":
+            existing[name] = ConsumerRow(id_, name, gen, project, user, ctype)
+        elif kind == "r":
+            providers[name] = _Provider(id_, name, gen or 0)
+        else:
+            names[kind][name] = id_
+
     for claim in claims:
         if not claim.check_generation:
             continue
@@ -223,19 +288,20 @@ async def prepare(conn: AsyncConnection, claims: list[ConsumerClaim], now: datet
                 f"but got {claim.generation}",
                 code=CONCURRENT_UPDATE,
             )
+    for rp_uuid in wanted:
+        if rp_uuid not in providers:
+            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
 
-    wanted = list(dict.fromkeys(rp for c in claims for rp in c.allocations))
-    providers: dict[str, _Provider] = {}
-    if wanted:
-        rows = await conn.execute(
-            select(_rp.c.id, _rp.c.uuid, _rp.c.generation).where(_rp.c.uuid.in_(wanted))
-        )
-        providers = {uuid: _Provider(id_, uuid, gen or 0) for id_, uuid, gen in rows}
-        for rp_uuid in wanted:
-            if rp_uuid not in providers:
-                raise BadRequest(
-                    f"Allocation for resource provider '{rp_uuid}' that does not exist."
-                )
+    project_ids, user_ids, type_ids = names["p"], names["u"], names["t"]
+    new_projects = {c.project_id for c in claims} - project_ids.keys()
+    if new_projects:
+        project_ids.update(await consumer_repo.project_ids(conn, new_projects, now))
+    new_users = {c.user_id for c in claims} - user_ids.keys()
+    if new_users:
+        user_ids.update(await consumer_repo.user_ids(conn, new_users, now))
+    new_types = {c.consumer_type for c in claims if c.consumer_type} - type_ids.keys()
+    if new_types:
+        type_ids.update(await consumer_repo.consumer_type_ids(conn, new_types, now))
 
     plan = ClaimPlan(claims, now, existing, project_ids, user_ids, type_ids, providers)
     clearing = [c.uuid for c in claims if not c.allocations and c.uuid in existing]
@@ -405,6 +471,20 @@ async def _bump_providers(conn: AsyncConnection, providers: dict[int, _Provider]
         provider.generation += 1
 
 
+_sqlite_claim_locks: "WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = WeakKeyDictionary()
+
+
+def _sqlite_claim_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+    """Claims of one process queue here on SQLite rather than in its busy handler
+    (which sleeps up to 100 ms between tries); the write lock is still taken."""
+    if engine.dialect.name != "sqlite":
+        return None
+    lock = _sqlite_claim_locks.get(engine)
+    if lock is None:
+        lock = _sqlite_claim_locks[engine] = asyncio.Lock()
+    return lock
+
+
 async def run_claim(
     engine: AsyncEngine,
     work: Callable[[AsyncConnection], Awaitable[T]],
@@ -414,9 +494,18 @@ async def run_claim(
     message: str,
 ) -> T:
     """Run a claim unit of work; provider races retry it in a fresh transaction."""
+
+    async def claim(conn: AsyncConnection) -> T:
+        await serialize_claims(conn)
+        return await work(conn)
+
+    lock = _sqlite_claim_lock(engine)
     for attempt in range(max(retries, 1)):
         try:
-            return await run_write(engine, work, attempts=attempts)
+            if lock is None:
+                return await run_write(engine, claim, attempts=attempts)
+            async with lock:
+                return await run_write(engine, claim, attempts=attempts)
         except ProviderGenerationRace as exc:
             LOG.debug("provider %s generation moved (attempt %d); retrying claim",
                       exc, attempt + 1)
