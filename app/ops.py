@@ -73,6 +73,11 @@ SERIALIZATION_RETRIES = Counter(
 )
 
 
+# Labelled children, looked up once (labels() validates and locks on every call).
+_REQUEST_CHILDREN: dict[tuple[str, str, int, str], Any] = {}
+_LATENCY_CHILDREN: dict[tuple[str, str], Any] = {}
+
+
 class _RetryExport:
     """Carries RetryStats' process-local count into the (multiprocess) counter."""
 
@@ -177,8 +182,16 @@ class OpsMiddleware:
         route = _route_template(scope)
         version = state.get("version")
         microversion = format_version(version) if version else "none"
-        REQUESTS.labels(route, method, str(status), microversion).inc()
-        LATENCY.labels(route, method).observe(duration)
+        key = (route, method, status, microversion)
+        counter = _REQUEST_CHILDREN.get(key)
+        if counter is None:
+            counter = _REQUEST_CHILDREN[key] = REQUESTS.labels(
+                route, method, str(status), microversion)
+        counter.inc()
+        histogram = _LATENCY_CHILDREN.get((route, method))
+        if histogram is None:
+            histogram = _LATENCY_CHILDREN[(route, method)] = LATENCY.labels(route, method)
+        histogram.observe(duration)
         if status == 409 and state.get("error_code") == CONCURRENT_UPDATE:
             GENERATION_CONFLICTS.labels(route, method).inc()
         _RetryExport.sync()
