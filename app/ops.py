@@ -43,6 +43,10 @@ from app.middleware import route_path
 
 ACCESS_LOG = logging.getLogger("app.access")
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus-client writes its per-process files there from the first sample on.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 UNMATCHED_ROUTE = "<unmatched>"
 
 REQUESTS = Counter(
