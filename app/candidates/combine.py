@@ -49,6 +49,9 @@ class Combiner:
     room: dict[tuple[int, int], int] = field(default_factory=dict)
     stacked_classes: frozenset[int] = frozenset()
     parents: dict[int, int | None] = field(default_factory=dict)
+    # Without sharing providers every request belongs to one anchor, and one
+    # anchor never yields the same request twice: nothing to de-duplicate.
+    dedupe: bool = True
     seen: set[tuple[frozenset[tuple[tuple[int, int], int]], tuple[frozenset[int], ...]]] = (
         field(default_factory=set)
     )
@@ -67,6 +70,18 @@ class Combiner:
         ``entries[i]`` lists (provider, trait bits) usable for the ``i``-th class
         of ``amounts``; traits only count on providers that contribute.
         """
+        if all(len(options) == 1 for options in entries):
+            # One choice per class: the common case of flat providers.
+            bits = 0
+            for options in entries:
+                bits |= options[0][1]
+            if bits & full_mask == full_mask:
+                alloc = tuple(
+                    (options[0][0], rc, amount)
+                    for options, (rc, amount) in zip(entries, amounts, strict=True)
+                )
+                yield Solution(alloc, frozenset(provider for provider, _, _ in alloc))
+            return
         for choice in product(*entries):
             if full_mask:
                 bits = 0
@@ -94,6 +109,14 @@ class Combiner:
         self, first: Iterator[Solution], others: Sequence[Sequence[Solution]]
     ) -> Iterator[Candidate]:
         """New candidates from one anchor: ``first`` group x every other group."""
+        if not others:
+            for head in first:
+                candidate = self._finish(
+                    {(provider, rc): amount for provider, rc, amount in head.alloc}, [head]
+                )
+                if candidate is not None:
+                    yield candidate
+            return
         for head in first:
             amounts: Amounts = {}
             if not self._add(amounts, head):
@@ -146,10 +169,11 @@ class Combiner:
                 members |= mappings[index]
             if len(members) > 1 and not self._one_subtree(members):
                 return None
-        key = (frozenset(amounts.items()), mappings)
-        if key in self.seen:
-            return None
-        self.seen.add(key)
+        if self.dedupe:
+            key = (frozenset(amounts.items()), mappings)
+            if key in self.seen:
+                return None
+            self.seen.add(key)
         return Candidate(amounts, mappings)
 
     def _one_subtree(self, members: set[int]) -> bool:

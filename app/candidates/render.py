@@ -53,22 +53,21 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict
     requested = request.requested_classes
     with_traits = request.version >= TRAITS_VERSION
     nested = request.version >= NESTED_VERSION
-    resources: dict[int, dict[str, dict[str, int]]] = {}
-    for provider, rc, capacity, used in rows.inventories:
-        name = names[rc]
-        if all_classes or name in requested:
-            resources.setdefault(provider, {})[name] = {"capacity": capacity, "used": used}
+    providers = rows.providers
     out: dict[str, Any] = {}
-    for provider in sorted(rows.providers):
-        uuid, parent, root = rows.providers[provider]
-        summary: dict[str, Any] = {"resources": resources.get(provider, {})}
+    for provider in sorted(providers):
+        uuid, parent, root = providers[provider]
+        resources = {}
+        for rc, capacity, used in rows.inventories.get(provider, ()):
+            name = names[rc]
+            if all_classes or name in requested:
+                resources[name] = {"capacity": capacity, "used": used}
+        summary: dict[str, Any] = {"resources": resources}
         if with_traits:
             summary["traits"] = rows.traits.get(provider, [])
         if nested:
-            summary["parent_provider_uuid"] = (
-                rows.providers[parent][0] if parent is not None else None
-            )
-            summary["root_provider_uuid"] = rows.providers[root][0]
+            summary["parent_provider_uuid"] = providers[parent][0] if parent is not None else None
+            summary["root_provider_uuid"] = providers[root][0]
         out[uuid] = summary
     return out
 

@@ -102,7 +102,7 @@ class _Plan:
     request: CandidateRequest
     groups: list[GroupQuery]
     anchors: AnchorFilter
-    sharing_trait: int | None
+    sharing: repo.Sharing
     max_candidates: int
     randomize: bool
 
@@ -129,14 +129,8 @@ async def _plan(
         required=[names.traits[name] for name in request.root_required],
         forbidden=[names.traits[name] for name in request.root_forbidden],
     )
-    plan = _Plan(
-        request,
-        [],
-        anchors,
-        names.traits.get(repo.SHARING_TRAIT),
-        max_candidates,
-        randomize,
-    )
+    sharing = await repo.sharing_providers(conn, names.traits.get(repo.SHARING_TRAIT))
+    plan = _Plan(request, [], anchors, sharing, max_candidates, randomize)
     # The reference resolves group after group and stops at the first group that
     # can match nothing, so a later group's unknown name is then never reported.
     for index, group in enumerate(request.groups):
@@ -201,7 +195,7 @@ async def _fetch(
         if group.same_provider:
             by_anchor: dict[int, list[Solution]] = defaultdict(list)
             rows = await repo.single_provider_rows(
-                conn, group, plan.anchors, window, plan.sharing_trait
+                conn, group, plan.anchors, window, plan.sharing
             )
             for provider, root, anchor in rows:
                 out.roots[provider] = root
@@ -216,7 +210,7 @@ async def _fetch(
             width = len(group.amounts)
             entries: dict[int, list[list[tuple[int, int]]]] = {}
             for rc_index, provider, root, anchor, bits in await repo.unsuffixed_rows(
-                conn, group, plan.anchors, window, plan.sharing_trait
+                conn, group, plan.anchors, window, plan.sharing
             ):
                 out.roots[provider] = root
                 per_class = entries.get(anchor)
@@ -259,6 +253,23 @@ async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQ
 
 
 # -- the search ------------------------------------------------------------------------
+
+def _providers_of(fetched: _Window, groups: Sequence[GroupQuery], position: int) -> set[int]:
+    """Every provider the fetched rows offer to one group."""
+    if groups[position].same_provider:
+        return {
+            solution.single
+            for solutions in fetched.solutions[position].values()
+            for solution in solutions
+            if solution.single is not None
+        }
+    return {
+        provider
+        for per_class in fetched.entries.values()
+        for options in per_class
+        for provider, _ in options
+    }
+
 
 def _stacked_classes(groups: Sequence[GroupQuery]) -> frozenset[int]:
     """Classes requested by more than one group: their amounts can add up."""
@@ -304,7 +315,9 @@ async def search(
         isolate=request.group_policy == "isolate",
         subtrees=_subtrees(request, groups),
         stacked_classes=stacked,
+        dedupe=bool(plan.sharing.ids),
     )
+    in_subtrees = {index for groups_ in combiner.subtrees for index in groups_}
     roots: dict[int, int] = {}
     found: list[Candidate] = []
     generated = 0
@@ -331,7 +344,14 @@ async def search(
             )
         if combiner.subtrees:
             combiner.parents.update(
-                await repo.parents_in_trees(conn, set(fetched.roots.values()))
+                await repo.parents_in_trees(
+                    conn,
+                    {
+                        fetched.roots[provider]
+                        for position in in_subtrees
+                        for provider in _providers_of(fetched, groups, position)
+                    },
+                )
             )
         for anchor in fetched.anchors:
             first = _first_solutions(groups[0], fetched, anchor)
@@ -370,12 +390,22 @@ async def _summarize(
     if not found:
         return result
     contributors = {provider for candidate in found for provider, _ in candidate.amounts}
+    with_traits = request.version >= (1, 17)
+    rc_ids = None
+    if request.version < (1, 27):
+        rc_ids = sorted({rc for group in groups for rc, _ in group.amounts})
     if request.nested_aware:
         summaries = await repo.summary_rows(
-            conn, {roots[provider] for provider in contributors}, whole_trees=True
+            conn,
+            {roots[provider] for provider in contributors},
+            whole_trees=True,
+            with_traits=with_traits,
+            rc_ids=rc_ids,
         )
     else:
-        summaries = await repo.summary_rows(conn, contributors, whole_trees=False)
+        summaries = await repo.summary_rows(
+            conn, contributors, whole_trees=False, with_traits=with_traits, rc_ids=rc_ids
+        )
     result.summaries = summaries
     result.uuids = {id_: info[0] for id_, info in summaries.providers.items()}
     mapped = {

@@ -22,18 +22,22 @@ A sharing provider (trait ``MISC_SHARES_VIA_AGGREGATE``) is paired with its own
 root and with every root of a provider that shares an aggregate with it.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
+    String,
     and_,
+    any_,
+    bindparam,
     case,
     exists,
-    false,
     func,
     literal_column,
     or_,
@@ -41,6 +45,7 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -55,19 +60,23 @@ _traits = models.traits
 _rc = models.resource_classes
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
-# Ids per IN list: well under every backend's bind-parameter limit.
-CHUNK = 500
+# Longer id lists travel as one parameter (an array on PostgreSQL, JSON on
+# SQLite): the statement text stays the same, so it is compiled and prepared
+# once, and no backend limit on bind parameters applies.
+SHORT_LIST = 16
 
 
-def chunks(ids: Iterable[int], size: int = CHUNK) -> Iterator[list[int]]:
-    batch: list[int] = []
-    for id_ in ids:
-        batch.append(id_)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def ids_in(conn: AsyncConnection, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids`` for any number of ids."""
+    values = sorted(set(ids))
+    if len(values) <= SHORT_LIST:
+        return column.in_(values)  # type: ignore[no-any-return]
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+    each = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued(
+        "value"
+    )
+    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -186,6 +195,18 @@ def _traits_ok(
     return conditions
 
 
+def _tree_has_any_trait(root: ColumnElement[Any], trait_ids: Sequence[int]) -> ColumnElement[bool]:
+    """Some provider of the tree of ``root`` has one of the traits (set computed once)."""
+    member = _rp.alias()
+    rpt = _rpt.alias()
+    roots = (
+        select(member.c.root_provider_id)
+        .select_from(rpt.join(member, member.c.id == rpt.c.resource_provider_id))
+        .where(rpt.c.trait_id.in_(list(trait_ids)))
+    )
+    return root.in_(roots)
+
+
 def _anchor_ok(anchor: ColumnElement[Any], anchors: AnchorFilter) -> list[ColumnElement[bool]]:
     return _traits_ok(anchor, [[trait] for trait in anchors.required], anchors.forbidden)
 
@@ -197,48 +218,56 @@ def _in_window(anchor: ColumnElement[Any], window: Window) -> list[ColumnElement
     return [anchor > after, anchor <= upto]
 
 
-def _fits(provider: ColumnElement[Any], rc_id: int, amount: int) -> ColumnElement[bool]:
-    """The provider has ``rc_id`` inventory with room for ``amount`` (spec "fit")."""
+def _fit(provider: Any, rc_id: int, amount: int) -> tuple[Any, ColumnElement[bool], list[Any]]:
+    """Inventory of ``rc_id`` to join to ``provider``, and what makes ``amount`` fit it.
+
+    ``used + amount <= (total - reserved) * allocation_ratio`` (unrounded), within
+    min/max unit and a multiple of the step size; ``used`` sums the allocations
+    through the (provider, class, used) index.
+    """
     inv = _inv.alias()
     alloc = _alloc.alias()
-    usage = (
-        select(
-            alloc.c.resource_provider_id.label("provider_id"),
-            func.sum(alloc.c.used).label("used"),
-        )
-        .where(alloc.c.resource_class_id == rc_id)
-        .group_by(alloc.c.resource_provider_id)
-        .subquery()
-    )
-    fitting = (
-        select(inv.c.resource_provider_id)
-        .select_from(inv.outerjoin(usage, usage.c.provider_id == inv.c.resource_provider_id))
+    used = (
+        select(func.coalesce(func.sum(alloc.c.used), 0))
         .where(
-            inv.c.resource_class_id == rc_id,
-            func.coalesce(usage.c.used, 0) + amount
-            <= (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio,
-            inv.c.min_unit <= amount,
-            inv.c.max_unit >= amount,
-            amount % inv.c.step_size == 0,
+            alloc.c.resource_provider_id == inv.c.resource_provider_id,
+            alloc.c.resource_class_id == inv.c.resource_class_id,
         )
+        .scalar_subquery()
     )
-    return provider.in_(fitting)
+    on = and_(inv.c.resource_provider_id == provider.c.id, inv.c.resource_class_id == rc_id)
+    conditions = [
+        used + amount <= (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio,
+        inv.c.min_unit <= amount,
+        inv.c.max_unit >= amount,
+        amount % inv.c.step_size == 0,
+    ]
+    return inv, on, conditions
 
 
-def _sharing_pairs(
-    provider: Any, conditions: list[ColumnElement[bool]], sharing_trait: int
-) -> tuple[Any, Any, list[ColumnElement[bool]]]:
-    """FROM clause pairing a sharing provider with the roots it shares with."""
+def _with_fits(
+    provider: Any, amounts: Sequence[tuple[int, int]]
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    joined = provider
+    conditions: list[ColumnElement[bool]] = []
+    for rc_id, amount in amounts:
+        inv, on, fits = _fit(provider, rc_id, amount)
+        joined = joined.join(inv, on)
+        conditions += fits
+    return joined, conditions
+
+
+def _shared_with(joined: Any, provider: Any) -> tuple[Any, ColumnElement[Any]]:
+    """Join the roots of every provider in an aggregate of ``provider``: its anchors."""
     mine = _rpa.alias()
     theirs = _rpa.alias()
     member = _rp.alias()
     joined = (
-        provider.join(mine, mine.c.resource_provider_id == provider.c.id)
+        joined.join(mine, mine.c.resource_provider_id == provider.c.id)
         .join(theirs, theirs.c.aggregate_id == mine.c.aggregate_id)
         .join(member, member.c.id == theirs.c.resource_provider_id)
     )
-    sharing = _has_any_trait(provider.c.id, [sharing_trait])
-    return joined, member.c.root_provider_id, [*conditions, sharing]
+    return joined, member.c.root_provider_id
 
 
 def _bits(provider: ColumnElement[Any], required: list[list[int]]) -> ColumnElement[Any]:
@@ -254,6 +283,32 @@ def _bits(provider: ColumnElement[Any], required: list[list[int]]) -> ColumnElem
     return reduce(lambda left, right: left + right, terms)
 
 
+@dataclass
+class Sharing:
+    """The sharing providers of the cloud (usually none) and every trait they have."""
+
+    ids: list[int] = field(default_factory=list)
+    traits: set[int] = field(default_factory=set)
+
+
+async def sharing_providers(conn: AsyncConnection, sharing_trait: int | None) -> Sharing:
+    if sharing_trait is None:
+        return Sharing()
+    marked = select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id == sharing_trait)
+    rows = await conn.execute(
+        select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
+            _rpt.c.resource_provider_id.in_(marked)
+        )
+    )
+    out = Sharing()
+    for provider, trait in rows:
+        if provider not in out.ids:
+            out.ids.append(provider)
+        out.traits.add(trait)
+    out.ids.sort()
+    return out
+
+
 # -- group rows ---------------------------------------------------------------------
 
 async def unsuffixed_rows(
@@ -261,7 +316,7 @@ async def unsuffixed_rows(
     group: GroupQuery,
     anchors: AnchorFilter,
     window: Window,
-    sharing_trait: int | None,
+    sharing: Sharing,
 ) -> list[tuple[int, int, int, int, int]]:
     """(rc index, provider, provider root, anchor, trait bits) of the unsuffixed group.
 
@@ -270,19 +325,33 @@ async def unsuffixed_rows(
     tree"; a sharing X must satisfy it itself), neither is in a forbidden
     aggregate, and A passes ``root_required``. With ``in_tree`` only the
     providers of that tree are used.
+
+    Required traits count over all the providers a candidate takes from, so
+    they are checked per combination (the bits), except when the group asks for
+    one class: then its one provider must have them all, a filter here. An
+    anchor also needs, for each required any-of set, some provider of its tree
+    with one of those traits, unless a sharing provider might bring it.
     """
+    required = group.required
+    single_class = len(group.amounts) == 1
+    anchor_needs = [
+        ids for ids in required if not single_class and not sharing.traits.intersection(ids)
+    ]
     selects: list[Select[Any]] = []
     for rc_index, (rc_id, amount) in enumerate(group.amounts):
         tag: ColumnElement[Any] = literal_column(str(rc_index))
         provider = _rp.alias()
-        own = [
-            _fits(provider.c.id, rc_id, amount),
-            *_traits_ok(provider.c.id, [], group.forbidden),
-        ]
+        joined, conditions = _with_fits(provider, [(rc_id, amount)])
+        conditions += _traits_ok(provider.c.id, required if single_class else [], group.forbidden)
         if group.forbidden_aggs:
-            own.append(~_in_any_aggregate(provider.c.id, group.forbidden_aggs))
+            conditions.append(~_in_any_aggregate(provider.c.id, group.forbidden_aggs))
+        bits = (
+            literal_column(str((1 << len(required)) - 1))
+            if single_class
+            else _bits(provider.c.id, required)
+        )
         root = provider.c.root_provider_id
-        tree = list(own)
+        tree = list(conditions)
         if group.in_tree_root is not None:
             tree.append(root == group.in_tree_root)
         if group.member_of:
@@ -294,33 +363,23 @@ async def unsuffixed_rows(
             )
         if group.forbidden_aggs:
             tree.append(~_in_any_aggregate(root, group.forbidden_aggs))
+        tree += [_tree_has_any_trait(root, ids) for ids in anchor_needs]
         selects.append(
-            select(tag, provider.c.id, root, root, _bits(provider.c.id, group.required)).where(
-                *tree, *_anchor_ok(root, anchors), *_in_window(root, window)
-            )
+            select(tag, provider.c.id, root, root, bits)
+            .select_from(joined)
+            .where(*tree, *_anchor_ok(root, anchors), *_in_window(root, window))
         )
-        if group.in_tree_root is not None or sharing_trait is None:
+        if group.in_tree_root is not None or not sharing.ids:
             continue
-        sharing = _rp.alias()
-        shared = [
-            _fits(sharing.c.id, rc_id, amount),
-            *_traits_ok(sharing.c.id, [], group.forbidden),
-        ]
+        shared = [ids_in(conn, provider.c.id, sharing.ids), *conditions]
         if group.member_of:
-            shared.append(_aggregates_ok(sharing.c.id, group.member_of))
-        if group.forbidden_aggs:
-            shared.append(~_in_any_aggregate(sharing.c.id, group.forbidden_aggs))
-        joined, anchor, shared = _sharing_pairs(sharing, shared, sharing_trait)
+            shared.append(_aggregates_ok(provider.c.id, group.member_of))
+        joined, anchor = _shared_with(joined, provider)
         if group.forbidden_aggs:
             shared.append(~_in_any_aggregate(anchor, group.forbidden_aggs))
+        shared += [_tree_has_any_trait(anchor, ids) for ids in anchor_needs]
         selects.append(
-            select(
-                tag,
-                sharing.c.id,
-                sharing.c.root_provider_id,
-                anchor,
-                _bits(sharing.c.id, group.required),
-            )
+            select(tag, provider.c.id, root, anchor, bits)
             .select_from(joined)
             .where(*shared, *_anchor_ok(anchor, anchors), *_in_window(anchor, window))
         )
@@ -328,27 +387,37 @@ async def unsuffixed_rows(
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def single_provider_conditions(
-    provider: Any, group: GroupQuery
-) -> list[ColumnElement[bool]] | None:
-    """What one provider must satisfy alone for a suffixed group (None: nothing can).
+def _single_provider(
+    group: GroupQuery,
+) -> tuple[Any, Any, list[ColumnElement[bool]]] | None:
+    """(provider, FROM, conditions) for one provider alone satisfying a suffixed group.
 
     A resource-less group (1.36) only selects providers through a positive
-    filter, a required trait or aggregate; without one nothing matches, and its
-    ``in_tree`` is not applied (the reference's behaviour).
+    filter, a required trait or aggregate; without one nothing matches (None),
+    and its ``in_tree`` is not applied (the reference's behaviour).
     """
-    conditions = [_fits(provider.c.id, rc_id, amount) for rc_id, amount in group.amounts]
-    conditions += _traits_ok(provider.c.id, group.required, group.forbidden)
+    provider = _rp.alias()
+    joined, conditions = _with_fits(provider, group.amounts)
+    required = list(group.required)
+    if group.resourceless:
+        if not (required or group.member_of):
+            return None
+        if required:
+            # Drive the search from the trait index.
+            first = required.pop(0)
+            conditions.append(
+                provider.c.id.in_(
+                    select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id.in_(first))
+                )
+            )
+    elif group.in_tree_root is not None:
+        conditions.append(provider.c.root_provider_id == group.in_tree_root)
+    conditions += _traits_ok(provider.c.id, required, group.forbidden)
     if group.member_of:
         conditions.append(_aggregates_ok(provider.c.id, group.member_of))
     if group.forbidden_aggs:
         conditions.append(~_in_any_aggregate(provider.c.id, group.forbidden_aggs))
-    if group.resourceless:
-        if not (group.required or group.member_of):
-            return None
-    elif group.in_tree_root is not None:
-        conditions.append(provider.c.root_provider_id == group.in_tree_root)
-    return conditions
+    return provider, joined, conditions
 
 
 async def single_provider_rows(
@@ -356,27 +425,33 @@ async def single_provider_rows(
     group: GroupQuery,
     anchors: AnchorFilter,
     window: Window,
-    sharing_trait: int | None,
+    sharing: Sharing,
 ) -> list[tuple[int, int, int]]:
-    """(provider, provider root, anchor) of the providers that satisfy a suffixed group."""
-    provider = _rp.alias()
-    conditions = single_provider_conditions(provider, group)
-    if conditions is None:
+    """(provider, provider root, anchor) of the providers that satisfy a suffixed group.
+
+    A sharing provider also serves every anchor it shares an aggregate with.
+    """
+    found = _single_provider(group)
+    if found is None:
         return []
+    provider, joined, conditions = found
     root = provider.c.root_provider_id
     selects: list[Select[Any]] = [
-        select(provider.c.id, root, root).where(
-            *conditions, *_anchor_ok(root, anchors), *_in_window(root, window)
-        )
+        select(provider.c.id, root, root)
+        .select_from(joined)
+        .where(*conditions, *_anchor_ok(root, anchors), *_in_window(root, window))
     ]
-    if sharing_trait is not None:
-        sharing = _rp.alias()
-        shared = single_provider_conditions(sharing, group) or [false()]
-        joined, anchor, shared = _sharing_pairs(sharing, shared, sharing_trait)
+    if sharing.ids:
+        joined, anchor = _shared_with(joined, provider)
         selects.append(
-            select(sharing.c.id, sharing.c.root_provider_id, anchor)
+            select(provider.c.id, root, anchor)
             .select_from(joined)
-            .where(*shared, *_anchor_ok(anchor, anchors), *_in_window(anchor, window))
+            .where(
+                ids_in(conn, provider.c.id, sharing.ids),
+                *conditions,
+                *_anchor_ok(anchor, anchors),
+                *_in_window(anchor, window),
+            )
         )
     rows = await conn.execute(union(*selects) if len(selects) > 1 else selects[0])
     return [tuple(row) for row in rows]  # type: ignore[misc]
@@ -417,13 +492,10 @@ async def any_provider_in_aggregates(
 
 # -- lookups for combination and summaries ----------------------------------------------
 
-async def room_left(
-    conn: AsyncConnection, provider_ids: Iterable[int], rc_ids: Sequence[int]
-) -> dict[tuple[int, int], int]:
-    """min(capacity - used, max_unit) per (provider, class): the most one request may take."""
-    inv = _inv.alias()
+def _used(inv: Any) -> Any:
+    """Sum of the allocations against one inventory row (0 without any)."""
     alloc = _alloc.alias()
-    used = (
+    return (
         select(func.coalesce(func.sum(alloc.c.used), 0))
         .where(
             alloc.c.resource_provider_id == inv.c.resource_provider_id,
@@ -431,25 +503,31 @@ async def room_left(
         )
         .scalar_subquery()
     )
-    result: dict[tuple[int, int], int] = {}
-    for batch in chunks(sorted(set(provider_ids))):
-        rows = await conn.execute(
-            select(
-                inv.c.resource_provider_id,
-                inv.c.resource_class_id,
-                inv.c.total,
-                inv.c.reserved,
-                inv.c.allocation_ratio,
-                inv.c.max_unit,
-                used,
-            ).where(
-                inv.c.resource_provider_id.in_(batch),
-                inv.c.resource_class_id.in_(list(rc_ids)),
-            )
+
+
+async def room_left(
+    conn: AsyncConnection, provider_ids: Iterable[int], rc_ids: Sequence[int]
+) -> dict[tuple[int, int], int]:
+    """min(capacity - used, max_unit) per (provider, class): the most one request may take."""
+    inv = _inv.alias()
+    rows = await conn.execute(
+        select(
+            inv.c.resource_provider_id,
+            inv.c.resource_class_id,
+            inv.c.total,
+            inv.c.reserved,
+            inv.c.allocation_ratio,
+            inv.c.max_unit,
+            _used(inv),
+        ).where(
+            ids_in(conn, inv.c.resource_provider_id, provider_ids),
+            inv.c.resource_class_id.in_(list(rc_ids)),
         )
-        for provider, rc, total, reserved, ratio, max_unit, in_use in rows:
-            capacity = int((total - reserved) * ratio)
-            result[(provider, rc)] = min(capacity - int(in_use), max_unit)
+    )
+    result: dict[tuple[int, int], int] = {}
+    for provider, rc, total, reserved, ratio, max_unit, in_use in rows:
+        capacity = int((total - reserved) * ratio)
+        result[(provider, rc)] = min(capacity - int(in_use), max_unit)
     return result
 
 
@@ -457,15 +535,12 @@ async def parents_in_trees(
     conn: AsyncConnection, root_ids: Iterable[int]
 ) -> dict[int, int | None]:
     """Parent id of every provider in the given trees."""
-    result: dict[int, int | None] = {}
-    for batch in chunks(sorted(set(root_ids))):
-        rows = await conn.execute(
-            select(_rp.c.id, _rp.c.parent_provider_id).where(
-                _rp.c.root_provider_id.in_(batch)
-            )
+    rows = await conn.execute(
+        select(_rp.c.id, _rp.c.parent_provider_id).where(
+            ids_in(conn, _rp.c.root_provider_id, root_ids)
         )
-        result.update({id_: parent for id_, parent in rows})
-    return result
+    )
+    return {id_: parent for id_, parent in rows}
 
 
 @dataclass
@@ -474,78 +549,90 @@ class SummaryRows:
 
     # id -> (uuid, parent id, root id)
     providers: dict[int, tuple[str, int | None, int]] = field(default_factory=dict)
-    # (provider id, class id, capacity, used), inventory order
-    inventories: list[tuple[int, int, int, int]] = field(default_factory=list)
-    # provider id -> trait names, in trait id order
+    # id -> [(class id, capacity, used)]
+    inventories: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # id -> trait names, in trait id order
     traits: dict[int, list[str]] = field(default_factory=dict)
 
 
 async def summary_rows(
-    conn: AsyncConnection, ids: Iterable[int], *, whole_trees: bool
+    conn: AsyncConnection,
+    ids: Iterable[int],
+    *,
+    whole_trees: bool,
+    with_traits: bool = True,
+    rc_ids: Sequence[int] | None = None,
 ) -> SummaryRows:
-    """Providers, inventories (capacity, used) and traits of the given trees or providers."""
+    """Providers, inventories (capacity, used) and traits of the given trees or providers.
+
+    ``rc_ids`` limits the inventories to those classes (summaries below 1.27).
+    """
     out = SummaryRows()
-    inv = _inv.alias()
-    alloc = _alloc.alias()
-    used = (
-        select(func.coalesce(func.sum(alloc.c.used), 0))
-        .where(
-            alloc.c.resource_provider_id == inv.c.resource_provider_id,
-            alloc.c.resource_class_id == inv.c.resource_class_id,
-        )
-        .scalar_subquery()
+    provider = _rp.alias()
+    selected = ids_in(
+        conn, provider.c.root_provider_id if whole_trees else provider.c.id, ids
     )
-    for batch in chunks(sorted(set(ids))):
-        provider = _rp.alias()
-        selected = (
-            provider.c.root_provider_id.in_(batch)
-            if whole_trees
-            else provider.c.id.in_(batch)
+    rows = await conn.execute(
+        select(
+            provider.c.id,
+            provider.c.uuid,
+            provider.c.parent_provider_id,
+            provider.c.root_provider_id,
+        ).where(selected)
+    )
+    for id_, uuid, parent, root in rows:
+        out.providers[id_] = (uuid, parent, root)
+    inv = _inv.alias()
+    inventory = (
+        select(
+            inv.c.resource_provider_id,
+            inv.c.resource_class_id,
+            inv.c.total,
+            inv.c.reserved,
+            inv.c.allocation_ratio,
+            _used(inv),
         )
-        providers = await conn.execute(
-            select(
-                provider.c.id,
-                provider.c.uuid,
-                provider.c.parent_provider_id,
-                provider.c.root_provider_id,
-            ).where(selected)
-        )
-        for id_, uuid, parent, root in providers:
-            out.providers[id_] = (uuid, parent, root)
-        inventories = await conn.execute(
-            select(
-                inv.c.resource_provider_id,
-                inv.c.resource_class_id,
-                inv.c.total,
-                inv.c.reserved,
-                inv.c.allocation_ratio,
-                used,
-            )
-            .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
-            .where(selected)
-            .order_by(inv.c.resource_provider_id, inv.c.resource_class_id)
-        )
-        for id_, rc, total, reserved, ratio, in_use in inventories:
-            out.inventories.append((id_, rc, int((total - reserved) * ratio), int(in_use)))
+        .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
+        .where(selected)
+    )
+    if rc_ids is not None:
+        inventory = inventory.where(inv.c.resource_class_id.in_(list(rc_ids)))
+    inventories = out.inventories
+    for id_, rc, total, reserved, ratio, used in await conn.execute(inventory):
+        entry = (rc, int((total - reserved) * ratio), int(used))
+        listed = inventories.get(id_)
+        if listed is None:
+            inventories[id_] = [entry]
+        else:
+            listed.append(entry)
+    if with_traits:
         rpt = _rpt.alias()
-        traits = await conn.execute(
-            select(rpt.c.resource_provider_id, _traits.c.name)
-            .select_from(
-                rpt.join(_traits, _traits.c.id == rpt.c.trait_id).join(
-                    provider, provider.c.id == rpt.c.resource_provider_id
-                )
+        pairs = (
+            await conn.execute(
+                select(rpt.c.resource_provider_id, rpt.c.trait_id)
+                .select_from(rpt.join(provider, provider.c.id == rpt.c.resource_provider_id))
+                .where(selected)
+                .order_by(rpt.c.trait_id)
             )
-            .where(selected)
-            .order_by(rpt.c.resource_provider_id, rpt.c.trait_id)
-        )
-        for id_, name in traits:
-            out.traits.setdefault(id_, []).append(name)
+        ).all()
+        names = await trait_names(conn, {trait for _, trait in pairs})
+        traits = out.traits
+        for id_, trait in pairs:
+            listed_names = traits.get(id_)
+            if listed_names is None:
+                traits[id_] = [names[trait]]
+            else:
+                listed_names.append(names[trait])
     return out
 
 
+async def trait_names(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
+    rows = await conn.execute(
+        select(_traits.c.id, _traits.c.name).where(ids_in(conn, _traits.c.id, ids))
+    )
+    return {id_: name for id_, name in rows}
+
+
 async def provider_uuids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
-    result: dict[int, str] = {}
-    for batch in chunks(sorted(set(ids))):
-        rows = await conn.execute(select(_rp.c.id, _rp.c.uuid).where(_rp.c.id.in_(batch)))
-        result.update({id_: uuid for id_, uuid in rows})
-    return result
+    rows = await conn.execute(select(_rp.c.id, _rp.c.uuid).where(ids_in(conn, _rp.c.id, ids)))
+    return {id_: uuid for id_, uuid in rows}
