@@ -1,5 +1,6 @@
 """Application factory and the module-level ``app`` that uvicorn serves."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -113,6 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.sync_on_startup:
             await sync_database(engine)
         app.state.engine = engine
+        # Everything built so far lives as long as the process: keep it out of
+        # the cyclic collector's full passes (large answers, such as allocation
+        # candidates, otherwise pay for rescanning the whole heap).
+        gc.freeze()
         try:
             yield
         finally:
