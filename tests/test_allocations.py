@@ -316,16 +316,17 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rp = await make_provider(client, SMALL)
-    real_bump = alloc_repo._bump_providers
+    real_run = alloc_repo._Writes.run
     calls = {"n": 0}
 
-    async def flaky(conn, providers, now):  # type: ignore[no-untyped-def]
+    async def flaky(writes, conn):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] <= 2:
+            await real_run(writes, conn)  # written, then rolled back
             raise alloc_repo.ProviderGenerationRace("simulated")
-        await real_bump(conn, providers, now)
+        await real_run(writes, conn)
 
-    monkeypatch.setattr(alloc_repo, "_bump_providers", flaky)
+    monkeypatch.setattr(alloc_repo._Writes, "run", flaky)
     consumer = new_uuid()
     response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 204
@@ -334,11 +335,11 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
     assert await usages(client, rp) == {"DISK_GB": 0, "VCPU": 1}
     assert (await client.get(f"/allocations/{consumer}")).json()["consumer_generation"] == 1
 
-    async def always(conn, providers, now):  # type: ignore[no-untyped-def]
+    async def always(writes, conn):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         raise alloc_repo.ProviderGenerationRace("simulated")
 
-    monkeypatch.setattr(alloc_repo, "_bump_providers", always)
+    monkeypatch.setattr(alloc_repo._Writes, "run", always)
     calls["n"] = 0
     response = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 409

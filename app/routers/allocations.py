@@ -64,9 +64,11 @@ def consumer_claim(
 async def write_claims(request: Request, claims: list[ConsumerClaim]) -> None:
     settings = _settings(request)
     now = http.utcnow()
+    names = await repo.resolve_names(http.engine(request), claims, now=now,
+                                     attempts=settings.serialization_retry_count)
 
     async def work(conn: Any) -> None:
-        plan = await repo.prepare(conn, claims, now)
+        plan = await repo.prepare(conn, claims, names, now)
         await plan.apply(conn)
 
     await repo.run_claim(

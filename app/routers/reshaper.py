@@ -37,6 +37,9 @@ async def reshape(request: Request) -> Response:
         for consumer_uuid, entry in body.allocations.items()
     ]
     now = http.utcnow()
+    settings: Settings = request.app.state.settings
+    names = await alloc_repo.resolve_names(http.engine(request), claims, now=now,
+                                           attempts=settings.serialization_retry_count)
 
     async def work(conn: AsyncConnection) -> None:
         providers: list[tuple[ProviderRow, dict[str, InventoryRecord]]] = []
@@ -57,7 +60,7 @@ async def reshape(request: Request) -> Response:
                 )
             providers.append((provider, put.records()))
 
-        plan = await alloc_repo.prepare(conn, claims, now)
+        plan = await alloc_repo.prepare(conn, claims, names, now)
         inventory = InventoryRepository(conn)
         # Interim inventory: old records overlaid with the new ones, so that
         # classes moving away still exist while the allocations move.
@@ -71,7 +74,7 @@ async def reshape(request: Request) -> Response:
                 await inventory.replace_all(
                     provider, merged, check_capacity_rule=False, now=now
                 )
-        await plan.refresh_generations(conn)
+        await plan.refresh(conn)
         await plan.apply(conn)
         # Final inventory, exactly as requested.
         for provider, records in providers:
@@ -80,7 +83,6 @@ async def reshape(request: Request) -> Response:
                 provider.generation = moved.generation
             await inventory.replace_all(provider, records, check_capacity_rule=False, now=now)
 
-    settings: Settings = request.app.state.settings
     try:
         await alloc_repo.run_claim(
             http.engine(request),

@@ -2,35 +2,41 @@
 
 A claim (``PUT /allocations/{c}``, ``POST /allocations``, the allocation
 part of ``POST /reshaper``) replaces the whole allocation set of one or more
-consumers. It runs in two phases inside ONE transaction:
+consumers. The ids of the projects, users and consumer types it names are
+resolved first (cached; created on first use, see
+:func:`consumers.resolve_names`). Then, in ONE transaction:
 
-* :func:`prepare` — projects/users/consumer types (created on first use),
-  consumer lookup and generation check, provider existence;
-* :meth:`ClaimPlan.apply` — resource classes, capacity and unit constraints
-  against the usage read in this transaction, the writes, and the
-  compare-and-swap generation bumps of every provider written to and every
-  consumer touched.
+* :func:`serialize_claims` — on PostgreSQL, wait for the claims before us;
+* :func:`prepare` — one read of consumers, providers, classes, inventories
+  and usages; consumer generation checks, provider and class existence;
+* :meth:`ClaimPlan.apply` — capacity (``(total - reserved) * ratio``),
+  ``min_unit``/``max_unit``/``step_size`` against that usage; then every write
+  (allocations, consumers, compare-and-swap of the generation of every
+  provider written to and of every consumer touched), on PostgreSQL as one
+  statement.
 
-The caller runs both through :func:`run_claim`, which executes the unit of
-work with ``run_write`` (fresh transaction, SERIALIZABLE on PostgreSQL,
-retried whole on serialization failures) and retries it from a fresh
-transaction when a provider generation moved underneath it. A failed claim
-raises, so the transaction rolls back and nothing is left behind.
+:func:`run_claim` runs the unit of work with ``run_write`` (fresh
+transaction, SERIALIZABLE on PostgreSQL, retried whole on serialization
+failures) and retries it from a fresh transaction when a provider generation
+moved underneath it. A failed claim raises, so the transaction rolls back
+and nothing is left behind.
 """
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-import os_resource_classes
 from sqlalchemy import (
+    Float,
     Integer,
+    String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -39,6 +45,7 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    text,
     union_all,
     update,
 )
@@ -62,10 +69,6 @@ _consumers = models.consumers
 _projects = models.projects
 _users = models.users
 _types = models.consumer_types
-
-# Standard classes have fixed ids (their index in os-resource-classes), in
-# every database this service or the reference has synced.
-STANDARD_CLASS_IDS = {name: index for index, name in enumerate(os_resource_classes.STANDARDS)}
 
 PROVIDER_RACED = (
     "Another thread concurrently updated the resource provider data. Please retry your update"
@@ -107,11 +110,15 @@ class _Provider:
 
 
 @dataclass
-class _OldAllocation:
-    consumer: str
-    provider: _Provider
-    class_id: int
-    class_name: str
+class _Inventory:
+    total: int
+    reserved: int
+    min_unit: int
+    max_unit: int
+    step_size: int
+    allocation_ratio: float
+    used: int  # by everybody, before this claim
+    used_by_claim: int  # by the consumers of this claim, before it
 
 
 @dataclass
@@ -122,100 +129,406 @@ class _Alloc:
     amount: int  # 0: an old allocation being cleared
 
 
+# -- the reads, prebuilt ------------------------------------------------------
+#
+# Everything a claim reads comes back in ONE round trip (inside the claim's
+# critical section, round trips are what costs): the consumers, the providers,
+# the classes, and per (provider, class) the inventory with the usage by
+# everybody and by the claim's own consumers. Rows are
+# (kind, n1, s1, n2 .. n7, ratio, used, used_by_claim); see _parse.
+
+_INT = cast(null(), Integer)
+_STR = cast(null(), String)
+_FLOAT = cast(null(), Float)
+
+
+def _kind(letter: str) -> Any:
+    return literal_column(f"'{letter}'").label("kind")
+
+
+def _usage_select(provider_filter: Any, class_filter: Any) -> Any:
+    mine = func.coalesce(func.sum(case(
+        (_alloc.c.consumer_id.in_(bindparam("consumers", expanding=True)), _alloc.c.used),
+        else_=0,
+    )), 0)
+    return (
+        select(
+            _kind("i"), _inv.c.resource_provider_id, _STR, _inv.c.resource_class_id,
+            _inv.c.total, _inv.c.reserved, _inv.c.min_unit, _inv.c.max_unit,
+            _inv.c.step_size, _INT, _inv.c.allocation_ratio,
+            func.coalesce(func.sum(_alloc.c.used), 0), mine,
+        )
+        .select_from(
+            _inv.join(_rp, _rp.c.id == _inv.c.resource_provider_id)
+            .join(_rc, _rc.c.id == _inv.c.resource_class_id)
+            .outerjoin(_alloc, and_(
+                _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
+                _alloc.c.resource_class_id == _inv.c.resource_class_id,
+            ))
+        )
+        .where(provider_filter, class_filter)
+        .group_by(
+            _inv.c.id, _inv.c.resource_provider_id, _inv.c.resource_class_id, _inv.c.total,
+            _inv.c.reserved, _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size,
+            _inv.c.allocation_ratio,
+        )
+    )
+
+
+_READ_CLAIM = union_all(
+    select(_kind("c"), _consumers.c.id, _consumers.c.uuid, _consumers.c.generation,
+           _consumers.c.project_id, _consumers.c.user_id, _consumers.c.consumer_type_id,
+           _INT, _INT, _INT, _FLOAT, _INT, _INT)
+    .where(_consumers.c.uuid.in_(bindparam("consumers", expanding=True))),
+    select(_kind("r"), _rp.c.id, _rp.c.uuid, _rp.c.generation,
+           _INT, _INT, _INT, _INT, _INT, _INT, _FLOAT, _INT, _INT)
+    .where(_rp.c.uuid.in_(bindparam("providers", expanding=True))),
+    select(_kind("k"), _rc.c.id, _rc.c.name, _INT,
+           _INT, _INT, _INT, _INT, _INT, _INT, _FLOAT, _INT, _INT)
+    .where(_rc.c.name.in_(bindparam("classes", expanding=True))),
+    _usage_select(_rp.c.uuid.in_(bindparam("providers", expanding=True)),
+                  _rc.c.name.in_(bindparam("classes", expanding=True))),
+)
+
+# The same usage, by ids (providers and classes of allocations being cleared).
+_READ_USAGE = _usage_select(
+    _inv.c.resource_provider_id.in_(bindparam("provider_ids", expanding=True)),
+    _inv.c.resource_class_id.in_(bindparam("class_ids", expanding=True)),
+)
+
+_READ_OLD = (
+    select(_alloc.c.consumer_id, _rp.c.id, _rp.c.uuid, _rp.c.generation, _rc.c.id, _rc.c.name)
+    .select_from(
+        _alloc.join(_rp, _rp.c.id == _alloc.c.resource_provider_id)
+        .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
+    )
+    .where(_alloc.c.consumer_id.in_(bindparam("consumers", expanding=True)))
+    .order_by(_alloc.c.id)
+)
+
+
 @dataclass
 class ClaimPlan:
-    claims: list[ConsumerClaim]
-    now: datetime
-    existing: dict[str, ConsumerRow]
-    project_ids: dict[str, int]
-    user_ids: dict[str, int]
-    type_ids: dict[str, int]
-    providers: dict[str, _Provider]
-    old: list[_OldAllocation] = field(default_factory=list)
+    """What a claim read, checked and will write (see :func:`prepare`)."""
 
-    async def refresh_generations(self, conn: AsyncConnection) -> None:
-        """Re-read provider generations (the reshaper changes some first)."""
-        if not self.providers:
-            return
+    claims: list[ConsumerClaim]
+    names: consumer_repo.Names
+    now: datetime
+    existing: dict[str, ConsumerRow] = field(default_factory=dict)
+    providers: dict[str, _Provider] = field(default_factory=dict)
+    class_ids: dict[str, int] = field(default_factory=dict)
+    inventory: dict[tuple[int, int], _Inventory] = field(default_factory=dict)
+    allocs: list[_Alloc] = field(default_factory=list)
+
+    @property
+    def uuids(self) -> list[str]:
+        return [claim.uuid for claim in self.claims]
+
+    def _absorb(self, rows: Any) -> None:
+        for kind, n1, s1, n2, n3, n4, n5, n6, n7, _, ratio, used, mine in rows:
+            if kind == "i":
+                self.inventory[(n1, n2)] = _Inventory(
+                    n3, n4, n5, n6, n7, float(ratio), int(used), int(mine))
+            elif kind == "c":
+                self.existing[s1] = ConsumerRow(n1, s1, n2, n3, n4, n5)
+            elif kind == "r":
+                self.providers[s1] = _Provider(n1, s1, n2 or 0)
+            else:
+                self.class_ids[s1] = n1
+
+    async def _read_usage(self, conn: AsyncConnection) -> None:
+        """(Re-)read inventory and usage of every provider and class involved."""
+        self.inventory.clear()
+        rows = await conn.execute(_READ_USAGE, {
+            "provider_ids": sorted({a.provider.id for a in self.allocs}),
+            "class_ids": sorted({self.class_ids[a.class_name] for a in self.allocs}),
+            "consumers": self.uuids,
+        })
+        self._absorb(rows)
+
+    async def refresh(self, conn: AsyncConnection) -> None:
+        """Re-read generations, inventory and usage (the reshaper changes
+        inventory between :func:`prepare` and :meth:`apply`)."""
         rows = await conn.execute(
-            select(_rp.c.uuid, _rp.c.generation).where(
-                _rp.c.uuid.in_(list(self.providers))
-            )
+            select(_rp.c.uuid, _rp.c.generation).where(_rp.c.uuid.in_(list(self.providers)))
         )
         for uuid, generation in rows:
             self.providers[uuid].generation = generation or 0
-
-    def _allocations(self) -> list[_Alloc]:
-        allocs: list[_Alloc] = []
-        for claim in self.claims:
-            if claim.allocations:
-                for rp_uuid, resources in claim.allocations.items():
-                    provider = self.providers[rp_uuid]
-                    for class_name, amount in resources.items():
-                        allocs.append(_Alloc(claim.uuid, provider, class_name, amount))
-            else:
-                allocs.extend(
-                    _Alloc(claim.uuid, old.provider, old.class_name, 0)
-                    for old in self.old
-                    if old.consumer == claim.uuid
-                )
-        return allocs
+        if self.allocs:
+            await self._read_usage(conn)
 
     async def apply(self, conn: AsyncConnection) -> None:
-        allocs = self._allocations()
-        class_ids = await _class_ids(conn, [a.class_name for a in allocs if a.amount])
-        class_ids.update({old.class_name: old.class_id for old in self.old})
-        uuids = [claim.uuid for claim in self.claims]
-        holds_something = await _check_capacity(conn, allocs, class_ids, uuids)
-
-        # Existing consumers may hold allocations anywhere; new ones only
-        # (orphan rows) where the usage query saw them.
-        if self.existing or holds_something:
-            await conn.execute(delete(_alloc).where(_alloc.c.consumer_id.in_(uuids)))
+        """Check capacity and constraints; write allocations, consumers, generations."""
+        self._check_capacity()
         new_rows = [
-            {
-                "resource_provider_id": a.provider.id,
-                "consumer_id": a.consumer,
-                "resource_class_id": class_ids[a.class_name],
-                "used": a.amount,
-                "created_at": self.now,
-            }
-            for a in allocs
+            (a.provider.id, a.consumer, self.class_ids[a.class_name], a.amount)
+            for a in self.allocs
             if a.amount
         ]
-        if new_rows:
-            await conn.execute(insert(_alloc), new_rows)
-        await self._save_consumers(conn)
-        await _bump_providers(conn, {a.provider.id: a.provider for a in allocs}, self.now)
-
-    async def _save_consumers(self, conn: AsyncConnection) -> None:
-        new_rows: list[dict[str, object]] = []
+        # Existing consumers may hold allocations anywhere; new ones only
+        # (orphan rows) where the usage read saw them.
+        held = bool(self.existing) or any(i.used_by_claim for i in self.inventory.values())
+        writes = _Writes(
+            delete_allocations=self.uuids if held else [],
+            allocations=new_rows,
+            providers=sorted({a.provider.id: a.provider for a in self.allocs}.values(),
+                             key=lambda p: p.id),
+            now=self.now,
+        )
         for claim in self.claims:
-            project_id = self.project_ids[claim.project_id]
-            user_id = self.user_ids[claim.user_id]
-            type_id = self.type_ids.get(claim.consumer_type) if claim.consumer_type else None
             row = self.existing.get(claim.uuid)
             if not claim.allocations:
-                # Left without allocations: the consumer goes away.
-                if row is not None:
-                    await consumer_repo.delete_consumer(conn, row)
+                if row is not None:  # left without allocations: the consumer goes away
+                    writes.drop_consumers.append((row.id, row.generation))
                 continue
+            project_id = self.names.projects[claim.project_id]
+            user_id = self.names.users[claim.user_id]
+            type_id = self.names.types[claim.consumer_type] if claim.consumer_type else None
             if row is None:
-                new_rows.append({
-                    "uuid": claim.uuid,
-                    "project_id": project_id,
-                    "user_id": user_id,
-                    "consumer_type_id": type_id,
-                    # Created at 0 and bumped by this write, in one step.
-                    "generation": 1,
-                    "created_at": self.now,
-                })
+                # created at generation 0 and bumped by this write, in one step
+                writes.new_consumers.append((claim.uuid, project_id, user_id, type_id))
             else:
-                await consumer_repo.save_consumer(
-                    conn, row, project_id=project_id, user_id=user_id,
-                    consumer_type_id=type_id, now=self.now,
-                )
-        await consumer_repo.create_consumers(conn, new_rows)
+                writes.consumers.append((row.id, row.generation, project_id, user_id, type_id))
+        await writes.run(conn)
+        for provider in writes.providers:
+            provider.generation += 1
+
+    def _check_capacity(self) -> None:
+        """The reference's checks, in its order; 409 on the first failure."""
+        if not self.allocs:
+            return
+        with_inventory = {provider_id for provider_id, _ in self.inventory}
+        missing = list(dict.fromkeys(
+            a.provider.uuid for a in self.allocs if a.provider.id not in with_inventory))
+        if missing:
+            by_id = {id_: name for name, id_ in self.class_ids.items()}
+            names = [by_id[id_] for id_ in sorted({self.class_ids[a.class_name]
+                                                   for a in self.allocs})]
+            raise _invalid(f"Inventory for '{', '.join(names)}' on resource provider "
+                           f"'{', '.join(missing)}' invalid.")
+        requested: dict[tuple[int, int], int] = defaultdict(int)
+        for a in self.allocs:
+            if not a.amount:
+                continue
+            key = (a.provider.id, self.class_ids[a.class_name])
+            inv = self.inventory.get(key)
+            where = f"'{a.class_name}' on resource provider '{a.provider.uuid}'"
+            if inv is None:
+                raise _invalid(f"Inventory for {where} invalid.")
+            if a.amount < inv.min_unit or a.amount > inv.max_unit or a.amount % inv.step_size:
+                raise _invalid(f"Unable to create allocation for {where}. The requested "
+                               "amount would violate inventory constraints.")
+            requested[key] += a.amount
+            wanted = inv.used - inv.used_by_claim + requested[key]
+            # Over capacity is refused unless it does not worsen an existing
+            # over-commit (the usage before this write).
+            if (inv.total - inv.reserved) * inv.allocation_ratio < wanted and wanted > inv.used:
+                raise _invalid(f"Unable to create allocation for {where}. The requested "
+                               "amount would exceed the capacity.")
+
+
+@dataclass
+class _Writes:
+    """Every write of a claim. On PostgreSQL one fixed statement (data-modifying
+    CTEs over arrays, so it is prepared once); on SQLite a few prepared ones."""
+
+    delete_allocations: list[str]
+    allocations: list[tuple[int, str, int, int]]  # provider, consumer, class, used
+    providers: list[_Provider]
+    now: datetime
+    new_consumers: list[tuple[str, int, int, int | None]] = field(default_factory=list)
+    # id, seen generation, project, user, type (None: keep)
+    consumers: list[tuple[int, int, int, int, int | None]] = field(default_factory=list)
+    drop_consumers: list[tuple[int, int]] = field(default_factory=list)  # id, generation
+
+    async def run(self, conn: AsyncConnection) -> None:
+        if conn.dialect.name == "postgresql":
+            counts = await self._run_postgresql(conn)
+        else:
+            counts = await self._run_sqlite(conn)
+        new, updated, dropped, providers = counts
+        if (new, updated, dropped) != (len(self.new_consumers), len(self.consumers),
+                                       len(self.drop_consumers)):
+            raise Conflict(
+                "Another thread concurrently updated the data. Please retry your update",
+                code=CONCURRENT_UPDATE,
+            )
+        if providers != len(self.providers):
+            raise ProviderGenerationRace()
+
+    async def _run_postgresql(self, conn: AsyncConnection) -> tuple[int, int, int, int]:
+        def column(rows: Sequence[tuple[Any, ...]], index: int) -> list[Any]:
+            return [row[index] for row in rows]
+
+        row = (await conn.execute(_PG_WRITES, {
+            "now": self.now,
+            "delete_consumers": self.delete_allocations,
+            **{f"a{i}": column(self.allocations, i) for i in range(4)},
+            **{f"n{i}": column(self.new_consumers, i) for i in range(4)},
+            **{f"u{i}": column(self.consumers, i) for i in range(5)},
+            **{f"d{i}": column(self.drop_consumers, i) for i in range(2)},
+            "p0": [p.id for p in self.providers],
+            "p1": [p.generation for p in self.providers],
+        })).one()
+        return row[0], row[1], row[2], row[3]
+
+    async def _run_sqlite(self, conn: AsyncConnection) -> tuple[int, int, int, int]:
+        async def many(statement: Any, rows: list[dict[str, Any]]) -> int:
+            if not rows:
+                return 0
+            return int((await conn.execute(statement, rows)).rowcount)  # type: ignore[attr-defined]
+
+        if self.delete_allocations:
+            await conn.execute(_DELETE_ALLOCATIONS, {"consumers": self.delete_allocations})
+        await many(insert(_alloc), [
+            {"resource_provider_id": rp, "consumer_id": consumer, "resource_class_id": rc,
+             "used": used, "created_at": self.now}
+            for rp, consumer, rc, used in self.allocations
+        ])
+        # (the write lock is held since BEGIN: nobody else can have created them)
+        await many(insert(_consumers), [
+            {"uuid": uuid, "project_id": project, "user_id": user, "consumer_type_id": ctype,
+             "generation": 1, "created_at": self.now}
+            for uuid, project, user, ctype in self.new_consumers
+        ])
+        new = len(self.new_consumers)
+        updated = await many(_UPDATE_CONSUMER, [
+            {"b_id": id_, "b_gen": gen, "b_project": project, "b_user": user, "b_type": ctype,
+             "b_now": self.now}
+            for id_, gen, project, user, ctype in self.consumers
+        ])
+        dropped = await many(_DROP_CONSUMER, [
+            {"b_id": id_, "b_gen": gen} for id_, gen in self.drop_consumers])
+        providers = await many(_BUMP_PROVIDER, [
+            {"b_id": p.id, "b_gen": p.generation, "b_now": self.now} for p in self.providers])
+        return new, updated, dropped, providers
+
+
+# The PostgreSQL write statement. Every list is an array parameter (possibly
+# empty); each part reports how many rows it changed, for the compare-and-swap
+# checks. All parts see the same snapshot: the DELETE removes only the old rows.
+_PG_WRITES = text("""
+WITH
+  del AS (
+    DELETE FROM allocations
+    WHERE consumer_id = ANY(CAST(:delete_consumers AS VARCHAR[]))
+    RETURNING 1),
+  ins AS (
+    INSERT INTO allocations
+      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
+    SELECT rp, consumer, rc, used, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:a0 AS INTEGER[]), CAST(:a1 AS VARCHAR[]), CAST(:a2 AS INTEGER[]),
+                CAST(:a3 AS INTEGER[])) AS a(rp, consumer, rc, used)
+    RETURNING 1),
+  new_consumers AS (
+    INSERT INTO consumers
+      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
+    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
+                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+  updated_consumers AS (
+    UPDATE consumers
+    SET generation = u.gen + 1, project_id = u.project, user_id = u.usr,
+        consumer_type_id = COALESCE(u.ctype, consumers.consumer_type_id),
+        updated_at = CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:u0 AS INTEGER[]), CAST(:u1 AS INTEGER[]), CAST(:u2 AS INTEGER[]),
+                CAST(:u3 AS INTEGER[]), CAST(:u4 AS INTEGER[])) AS u(id, gen, project, usr, ctype)
+    WHERE consumers.id = u.id AND consumers.generation = u.gen
+    RETURNING 1),
+  dropped_consumers AS (
+    DELETE FROM consumers
+    USING unnest(CAST(:d0 AS INTEGER[]), CAST(:d1 AS INTEGER[])) AS d(id, gen)
+    WHERE consumers.id = d.id AND consumers.generation = d.gen
+    RETURNING 1),
+  providers AS (
+    UPDATE resource_providers
+    SET generation = p.gen + 1, updated_at = CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:p0 AS INTEGER[]), CAST(:p1 AS INTEGER[])) AS p(id, gen)
+    WHERE resource_providers.id = p.id AND resource_providers.generation = p.gen
+    RETURNING 1)
+SELECT (SELECT count(*) FROM new_consumers), (SELECT count(*) FROM updated_consumers),
+       (SELECT count(*) FROM dropped_consumers), (SELECT count(*) FROM providers),
+       (SELECT count(*) FROM del), (SELECT count(*) FROM ins)
+""")
+
+_DELETE_ALLOCATIONS = delete(_alloc).where(
+    _alloc.c.consumer_id.in_(bindparam("consumers", expanding=True)))
+_UPDATE_CONSUMER = (
+    update(_consumers)
+    .where(_consumers.c.id == bindparam("b_id"),
+           _consumers.c.generation == bindparam("b_gen"))
+    .values(generation=bindparam("b_gen", type_=Integer) + 1,
+            project_id=bindparam("b_project"),
+            user_id=bindparam("b_user"),
+            consumer_type_id=func.coalesce(bindparam("b_type", type_=Integer),
+                                           _consumers.c.consumer_type_id),
+            updated_at=bindparam("b_now"))
+)
+_DROP_CONSUMER = delete(_consumers).where(
+    _consumers.c.id == bindparam("b_id"), _consumers.c.generation == bindparam("b_gen"))
+_BUMP_PROVIDER = (
+    update(_rp)
+    .where(_rp.c.id == bindparam("b_id"), _rp.c.generation == bindparam("b_gen"))
+    .values(generation=bindparam("b_gen", type_=Integer) + 1, updated_at=bindparam("b_now"))
+)
+
+
+async def prepare(conn: AsyncConnection, claims: list[ConsumerClaim],
+                  names: consumer_repo.Names, now: datetime) -> ClaimPlan:
+    """Read everything the claim needs, then check in the reference's order:
+    consumer generations (body order), providers exist, classes exist.
+    Capacity is checked by :meth:`ClaimPlan.apply`."""
+    plan = ClaimPlan(claims, names, now)
+    wanted = list(dict.fromkeys(rp for c in claims for rp in c.allocations))
+    classes = list(dict.fromkeys(
+        rc for c in claims for resources in c.allocations.values() for rc in resources))
+    plan._absorb(await conn.execute(_READ_CLAIM, {
+        "consumers": plan.uuids, "providers": wanted, "classes": classes}))
+
+    for claim in claims:
+        if not claim.check_generation:
+            continue
+        row = plan.existing.get(claim.uuid)
+        if row is None and claim.generation is not None:
+            raise Conflict("consumer generation conflict - expected null but got "
+                           f"{claim.generation}", code=CONCURRENT_UPDATE)
+        if row is not None and row.generation != claim.generation:
+            raise Conflict(f"consumer generation conflict - expected {row.generation} "
+                           f"but got {claim.generation}", code=CONCURRENT_UPDATE)
+    for rp_uuid in wanted:
+        if rp_uuid not in plan.providers:
+            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
+    for class_name in classes:
+        if class_name not in plan.class_ids:
+            raise UnknownResourceClass(class_name)
+
+    clearing = [c.uuid for c in claims if not c.allocations and c.uuid in plan.existing]
+    old: dict[str, list[_Alloc]] = defaultdict(list)
+    if clearing:
+        for consumer, rp_id, rp_uuid, gen, class_id, class_name in await conn.execute(
+            _READ_OLD, {"consumers": clearing}
+        ):
+            provider = plan.providers.setdefault(rp_uuid, _Provider(rp_id, rp_uuid, gen or 0))
+            plan.class_ids.setdefault(class_name, class_id)
+            old[consumer].append(_Alloc(consumer, provider, class_name, 0))
+    for claim in claims:
+        if claim.allocations:
+            plan.allocs.extend(
+                _Alloc(claim.uuid, plan.providers[rp], class_name, amount)
+                for rp, resources in claim.allocations.items()
+                for class_name, amount in resources.items()
+            )
+        else:
+            plan.allocs.extend(old[claim.uuid])
+    if clearing and plan.allocs:
+        await plan._read_usage(conn)
+    return plan
+
+
+def _invalid(message: str) -> Conflict:
+    return Conflict(f"Unable to allocate inventory: {message}")
 
 
 async def serialize_claims(conn: AsyncConnection) -> None:
@@ -233,244 +546,6 @@ async def serialize_claims(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
 
 
-async def _lookup(conn: AsyncConnection, claims: list[ConsumerClaim], providers: list[str]
-                  ) -> list[Any]:
-    """Projects, users, consumer types, consumers and providers a claim names, in
-    one round trip: rows of ``(kind, id, name, generation, project, user, type)``."""
-    none = cast(null(), Integer)
-
-    def kind(letter: str) -> Any:
-        return literal_column(f"'{letter}'").label("kind")
-
-    parts = [
-        select(kind("p"), _projects.c.id, _projects.c.external_id, none, none, none, none)
-        .where(_projects.c.external_id.in_(sorted({c.project_id for c in claims}))),
-        select(kind("u"), _users.c.id, _users.c.external_id, none, none, none, none)
-        .where(_users.c.external_id.in_(sorted({c.user_id for c in claims}))),
-        select(kind("c"), _consumers.c.id, _consumers.c.uuid, _consumers.c.generation,
-               _consumers.c.project_id, _consumers.c.user_id, _consumers.c.consumer_type_id)
-        .where(_consumers.c.uuid.in_([c.uuid for c in claims])),
-    ]
-    types = sorted({c.consumer_type for c in claims if c.consumer_type})
-    if types:
-        parts.append(select(kind("t"), _types.c.id, _types.c.name, none, none, none, none)
-                     .where(_types.c.name.in_(types)))
-    if providers:
-        parts.append(select(kind("r"), _rp.c.id, _rp.c.uuid, _rp.c.generation, none, none,
-                            none).where(_rp.c.uuid.in_(providers)))
-    return list(await conn.execute(union_all(*parts)))
-
-
-async def prepare(conn: AsyncConnection, claims: list[ConsumerClaim], now: datetime
-                  ) -> ClaimPlan:
-    """Consumer checks (in body order), then provider existence; then projects,
-    users and consumer types are created if they are new."""
-    wanted = list(dict.fromkeys(rp for c in claims for rp in c.allocations))
-    names: dict[str, dict[str, int]] = {"p": {}, "u": {}, "t": {}}
-    existing: dict[str, ConsumerRow] = {}
-    providers: dict[str, _Provider] = {}
-    for kind, id_, name, gen, project, user, ctype in await _lookup(conn, claims, wanted):
-        if kind == "c":
-            existing[name] = ConsumerRow(id_, name, gen, project, user, ctype)
-        elif kind == "r":
-            providers[name] = _Provider(id_, name, gen or 0)
-        else:
-            names[kind][name] = id_
-
-    for claim in claims:
-        if not claim.check_generation:
-            continue
-        row = existing.get(claim.uuid)
-        expected = None if row is None else row.generation
-        if expected != claim.generation:
-            raise Conflict(
-                f"consumer generation conflict - expected {_none(expected)} "
-                f"but got {claim.generation}",
-                code=CONCURRENT_UPDATE,
-            )
-    for rp_uuid in wanted:
-        if rp_uuid not in providers:
-            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
-
-    project_ids, user_ids, type_ids = names["p"], names["u"], names["t"]
-    new_projects = {c.project_id for c in claims} - project_ids.keys()
-    if new_projects:
-        project_ids.update(await consumer_repo.project_ids(conn, new_projects, now))
-    new_users = {c.user_id for c in claims} - user_ids.keys()
-    if new_users:
-        user_ids.update(await consumer_repo.user_ids(conn, new_users, now))
-    new_types = {c.consumer_type for c in claims if c.consumer_type} - type_ids.keys()
-    if new_types:
-        type_ids.update(await consumer_repo.consumer_type_ids(conn, new_types, now))
-
-    plan = ClaimPlan(claims, now, existing, project_ids, user_ids, type_ids, providers)
-    clearing = [c.uuid for c in claims if not c.allocations and c.uuid in existing]
-    if clearing:
-        old_rows = await conn.execute(
-            select(
-                _alloc.c.consumer_id,
-                _rp.c.id,
-                _rp.c.uuid,
-                _rp.c.generation,
-                _rc.c.id,
-                _rc.c.name,
-            )
-            .select_from(
-                _alloc.join(_rp, _rp.c.id == _alloc.c.resource_provider_id)
-                .join(_rc, _rc.c.id == _alloc.c.resource_class_id)
-            )
-            .where(_alloc.c.consumer_id.in_(clearing))
-            .order_by(_alloc.c.id)
-        )
-        for consumer, rp_id, rp_uuid, gen, class_id, class_name in old_rows:
-            provider = providers.setdefault(rp_uuid, _Provider(rp_id, rp_uuid, gen or 0))
-            plan.old.append(_OldAllocation(consumer, provider, class_id, class_name))
-    return plan
-
-
-def _none(value: int | None) -> str:
-    return "null" if value is None else str(value)
-
-
-async def _class_ids(conn: AsyncConnection, names: list[str]) -> dict[str, int]:
-    """Ids of the named classes; the first unknown one (in order) is an error."""
-    ids: dict[str, int] = {}
-    lookup: list[str] = []
-    for name in dict.fromkeys(names):
-        standard = STANDARD_CLASS_IDS.get(name)
-        if standard is not None:
-            ids[name] = standard
-        else:
-            lookup.append(name)
-    if lookup:
-        rows = await conn.execute(select(_rc.c.name, _rc.c.id).where(_rc.c.name.in_(lookup)))
-        ids.update({name: id_ for name, id_ in rows})
-        for name in lookup:
-            if name not in ids:
-                raise UnknownResourceClass(name)
-    return ids
-
-
-async def _check_capacity(
-    conn: AsyncConnection, allocs: list[_Alloc], class_ids: dict[str, int], uuids: list[str]
-) -> bool:
-    """Check every new allocation against inventory and usage; 409 on failure.
-
-    Returns whether the claim's consumers hold anything on the checked
-    inventories (so their old rows must be deleted).
-    """
-    if not allocs:
-        return False
-    provider_ids = sorted({a.provider.id for a in allocs})
-    wanted_classes = sorted({class_ids[a.class_name] for a in allocs})
-    mine = func.coalesce(
-        func.sum(case((_alloc.c.consumer_id.in_(uuids), _alloc.c.used), else_=0)), 0
-    )
-    rows = await conn.execute(
-        select(
-            _inv.c.resource_provider_id,
-            _inv.c.resource_class_id,
-            _inv.c.total,
-            _inv.c.reserved,
-            _inv.c.min_unit,
-            _inv.c.max_unit,
-            _inv.c.step_size,
-            _inv.c.allocation_ratio,
-            func.coalesce(func.sum(_alloc.c.used), 0),
-            mine,
-        )
-        .select_from(
-            _inv.outerjoin(
-                _alloc,
-                and_(
-                    _alloc.c.resource_provider_id == _inv.c.resource_provider_id,
-                    _alloc.c.resource_class_id == _inv.c.resource_class_id,
-                ),
-            )
-        )
-        .where(
-            _inv.c.resource_provider_id.in_(provider_ids),
-            _inv.c.resource_class_id.in_(wanted_classes),
-        )
-        .group_by(
-            _inv.c.id,
-            _inv.c.resource_provider_id,
-            _inv.c.resource_class_id,
-            _inv.c.total,
-            _inv.c.reserved,
-            _inv.c.min_unit,
-            _inv.c.max_unit,
-            _inv.c.step_size,
-            _inv.c.allocation_ratio,
-        )
-    )
-    inventory = {(row[0], row[1]): row for row in rows}
-    holds_something = any(row[9] for row in inventory.values())
-
-    with_inventory = {key[0] for key in inventory}
-    missing = list(dict.fromkeys(
-        a.provider.uuid for a in allocs if a.provider.id not in with_inventory
-    ))
-    if missing:
-        by_id = {id_: name for name, id_ in class_ids.items()}
-        names = [by_id[id_] for id_ in wanted_classes]
-        raise _invalid(
-            f"Inventory for '{', '.join(names)}' on resource provider "
-            f"'{', '.join(missing)}' invalid."
-        )
-
-    requested: dict[tuple[int, int], int] = defaultdict(int)
-    for a in allocs:
-        if not a.amount:
-            continue
-        class_id = class_ids[a.class_name]
-        key = (a.provider.id, class_id)
-        row = inventory.get(key)
-        if row is None:
-            raise _invalid(
-                f"Inventory for '{a.class_name}' on resource provider '{a.provider.uuid}' "
-                "invalid."
-            )
-        _, _, total, reserved, min_unit, max_unit, step_size, ratio, used_all, used_mine = row
-        if a.amount < min_unit or a.amount > max_unit or a.amount % step_size:
-            raise _invalid(
-                f"Unable to create allocation for '{a.class_name}' on resource provider "
-                f"'{a.provider.uuid}'. The requested amount would violate inventory "
-                "constraints."
-            )
-        requested[key] += a.amount
-        used = used_all - used_mine
-        capacity = (total - reserved) * ratio
-        wanted = used + requested[key]
-        # Over capacity is refused unless it does not worsen an existing
-        # over-commit (usage before this write, in this transaction).
-        if capacity < wanted and wanted > used_all:
-            raise _invalid(
-                f"Unable to create allocation for '{a.class_name}' on resource provider "
-                f"'{a.provider.uuid}'. The requested amount would exceed the capacity."
-            )
-    return bool(holds_something)
-
-
-def _invalid(message: str) -> Conflict:
-    return Conflict(f"Unable to allocate inventory: {message}")
-
-
-async def _bump_providers(conn: AsyncConnection, providers: dict[int, _Provider],
-                          now: datetime) -> None:
-    """Compare-and-swap every provider's generation, in id order (no deadlocks)."""
-    for provider_id in sorted(providers):
-        provider = providers[provider_id]
-        result = await conn.execute(
-            update(_rp)
-            .where(_rp.c.id == provider_id, _rp.c.generation == provider.generation)
-            .values(generation=provider.generation + 1, updated_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise ProviderGenerationRace(provider.uuid)
-        provider.generation += 1
-
-
 _sqlite_claim_locks: "WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = WeakKeyDictionary()
 
 
@@ -483,6 +558,18 @@ def _sqlite_claim_lock(engine: AsyncEngine) -> asyncio.Lock | None:
     if lock is None:
         lock = _sqlite_claim_locks[engine] = asyncio.Lock()
     return lock
+
+
+async def resolve_names(engine: AsyncEngine, claims: list[ConsumerClaim], *, now: datetime,
+                        attempts: int) -> consumer_repo.Names:
+    return await consumer_repo.resolve_names(
+        engine,
+        (c.project_id for c in claims),
+        (c.user_id for c in claims),
+        (c.consumer_type for c in claims if c.consumer_type),
+        now=now,
+        attempts=attempts,
+    )
 
 
 async def run_claim(
@@ -506,9 +593,8 @@ async def run_claim(
                 return await run_write(engine, claim, attempts=attempts)
             async with lock:
                 return await run_write(engine, claim, attempts=attempts)
-        except ProviderGenerationRace as exc:
-            LOG.debug("provider %s generation moved (attempt %d); retrying claim",
-                      exc, attempt + 1)
+        except ProviderGenerationRace:
+            LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
     LOG.warning("exceeded %d retries of a claim on provider generation conflicts", retries)
     raise Conflict(message, code=CONCURRENT_UPDATE)
 

@@ -1,6 +1,7 @@
 """Consumers and the projects, users and consumer types they point at.
 
-Projects, users and consumer types are created on first use. The inserts are
+Projects, users and consumer types are created on first use (see
+:func:`resolve_names`, which also caches their ids). The inserts are
 race-safe: ``INSERT ... ON CONFLICT DO NOTHING`` and a re-read. On PostgreSQL
 (SERIALIZABLE) a row another transaction committed after our snapshot makes
 the insert fail with a serialization error, and the unit of work is retried
@@ -10,13 +11,14 @@ whole; on SQLite the write lock is held from the start.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Column, Table, delete, select, update
+from sqlalchemy import Column, Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import models
-from app.errors import CONCURRENT_UPDATE, Conflict
+from app.db.engine import run_write
 
 _consumers = models.consumers
 _projects = models.projects
@@ -75,77 +77,70 @@ async def consumer_type_ids(conn: AsyncConnection, names: Iterable[str], now: da
     return await _ids_by_name(conn, _types, _types.c.name, names, now)
 
 
-async def consumers_by_uuid(conn: AsyncConnection, uuids: list[str]) -> dict[str, ConsumerRow]:
-    if not uuids:
-        return {}
-    rows = await conn.execute(
-        select(
-            _consumers.c.id,
-            _consumers.c.uuid,
-            _consumers.c.generation,
-            _consumers.c.project_id,
-            _consumers.c.user_id,
-            _consumers.c.consumer_type_id,
-        ).where(_consumers.c.uuid.in_(uuids))
-    )
-    return {row.uuid: ConsumerRow(*row) for row in rows}
-
-
-async def create_consumers(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
-    """Insert new consumers; a concurrent creator of the same uuid is a conflict."""
-    if not rows:
-        return
-    created = await conn.execute(
-        _insert(conn, _consumers).values(rows).on_conflict_do_nothing()
-        .returning(_consumers.c.uuid)
-    )
-    if len(created.all()) != len(rows):
-        raise _consumer_raced()
-
-
-def _consumer_raced() -> Conflict:
-    return Conflict(
-        "Another thread concurrently updated the data. Please retry your update",
-        code=CONCURRENT_UPDATE,
-    )
-
-
-async def save_consumer(
-    conn: AsyncConnection,
-    consumer: ConsumerRow,
-    *,
-    project_id: int,
-    user_id: int,
-    consumer_type_id: int | None,
-    now: datetime,
-) -> None:
-    """Bump the generation (compare-and-swap) and record project/user/type."""
-    values: dict[str, object] = {"generation": consumer.generation + 1, "updated_at": now}
-    if project_id != consumer.project_id or user_id != consumer.user_id:
-        values["project_id"] = project_id
-        values["user_id"] = user_id
-    if consumer_type_id is not None and consumer_type_id != consumer.consumer_type_id:
-        values["consumer_type_id"] = consumer_type_id
-    result = await conn.execute(
-        update(_consumers)
-        .where(_consumers.c.id == consumer.id, _consumers.c.generation == consumer.generation)
-        .values(**values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise _consumer_raced()
-
-
-async def delete_consumer(conn: AsyncConnection, consumer: ConsumerRow) -> None:
-    """Delete a consumer left without allocations, if nobody moved it meanwhile."""
-    result = await conn.execute(
-        delete(_consumers).where(
-            _consumers.c.id == consumer.id, _consumers.c.generation == consumer.generation
-        )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise _consumer_raced()
-
-
 async def delete_consumers_by_uuid(conn: AsyncConnection, uuids: list[str]) -> None:
     if uuids:
         await conn.execute(delete(_consumers).where(_consumers.c.uuid.in_(uuids)))
+
+
+# -------------------------------------------------------------- name cache
+
+
+@dataclass
+class Names:
+    """Ids of the projects, users and consumer types some claims name."""
+
+    projects: dict[str, int]
+    users: dict[str, int]
+    types: dict[str, int]
+
+
+# Ids of external project/user ids and consumer type names never change once
+# created (no API deletes them), so each process remembers them per database.
+_CACHE_LIMIT = 50_000
+_name_caches: "WeakKeyDictionary[Engine, dict[tuple[str, str], int]]" = WeakKeyDictionary()
+
+
+def _cache(engine: AsyncEngine) -> dict[tuple[str, str], int]:
+    cache = _name_caches.get(engine.sync_engine)
+    if cache is None:
+        cache = _name_caches[engine.sync_engine] = {}
+    return cache
+
+
+async def resolve_names(
+    engine: AsyncEngine,
+    projects: Iterable[str],
+    users: Iterable[str],
+    types: Iterable[str],
+    *,
+    now: datetime,
+    attempts: int,
+) -> Names:
+    """Ids for the names, creating the missing ones in a short transaction of
+    their own (before, not inside, the claim that needs them)."""
+    cache = _cache(engine)
+    wanted = {"p": set(projects), "u": set(users), "t": set(types)}
+    missing = {kind: {n for n in names if (kind, n) not in cache}
+               for kind, names in wanted.items()}
+    if any(missing.values()):
+
+        async def create(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+            found: dict[tuple[str, str], int] = {}
+            for kind, ensure in (("p", project_ids), ("u", user_ids), ("t", consumer_type_ids)):
+                if missing[kind]:
+                    ids = await ensure(conn, missing[kind], now)
+                    found.update({(kind, name): id_ for name, id_ in ids.items()})
+            return found
+
+        created = await run_write(engine, create, attempts=attempts)
+        if len(cache) + len(created) > _CACHE_LIMIT:
+            cache.clear()
+        cache.update(created)
+        lookup = {**cache, **created}
+    else:
+        lookup = cache
+    return Names(
+        {name: lookup[("p", name)] for name in wanted["p"]},
+        {name: lookup[("u", name)] for name in wanted["u"]},
+        {name: lookup[("t", name)] for name in wanted["t"]},
+    )
