@@ -250,6 +250,15 @@ async def run_scenario(base: str, replicas: list[LiveServer]) -> None:
     async with httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=30) as client:
         root = await client.get(PREFIX)
         assert root.status_code == 200 and root.json()["versions"][0]["max_version"] == "1.39"
+        # URLs the replicas write carry the balancer's host and the mount prefix.
+        resource_class = f"CUSTOM_TOPOLOGY_{uuid.uuid4().hex[:8].upper()}"
+        created_rc = await client.put(f"{PREFIX}/resource_classes/{resource_class}")
+        assert created_rc.status_code == 201
+        assert created_rc.headers["location"] == (
+            f"{base}{PREFIX}/resource_classes/{resource_class}")
+        # Readiness is visible through the balancer; metrics are not.
+        assert (await client.get(f"{PREFIX}/healthcheck")).json()["status"] == "ok"
+        assert (await client.get(f"{PREFIX}/metrics")).status_code == 404
         created = await client.post(f"{PREFIX}/resource_providers",
                                     json={"name": f"topology-{uuid.uuid4()}"})
         assert created.status_code == 200, created.text
