@@ -3,6 +3,7 @@ graceful shutdown, multiprocess metrics."""
 
 import json
 import logging
+import os
 import signal
 import socket
 import time
@@ -398,3 +399,34 @@ def test_conformance_ratchet(tmp_path: Path) -> None:
     assert run([{"file": "a.yaml", **ok}, {"file": "b.yaml", **failing}]) == 1
     broken = {"tests": [], "error": "server failed to start"}
     assert run([{"file": "a.yaml", **ok}, {"file": "b.yaml", **broken}]) == 1
+
+
+# ---------------------------------------------------------------- placement-api options
+
+def test_placement_api_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import app.cli as cli
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("PLACEMENT_ROOT_PATH", "/placement/")
+    monkeypatch.setenv("PLACEMENT_WORKERS", "1")
+    cli.serve(["--port", "9999"])
+    single = calls.pop()
+    assert single["app"] == "app.main:app" and single["port"] == 9999
+    assert single["root_path"] == "/placement"
+    assert single["workers"] == 1 and single["proxy_headers"] is True
+    assert single["timeout_graceful_shutdown"] == 30 and single["access_log"] is False
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    cli.serve(["--workers", "3", "--graceful-timeout", "5", "--log-format", "text"])
+    multi = calls.pop()
+    assert multi["workers"] == 3 and multi["timeout_graceful_shutdown"] == 5
+    assert not list(metrics_dir.glob("*.db"))  # stale files of a previous run removed
+    log_config = multi["log_config"]
+    assert isinstance(log_config, dict)
+    assert log_config["formatters"]["default"]["()"].endswith("TextFormatter")
