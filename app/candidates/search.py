@@ -209,15 +209,20 @@ async def _fetch(
         else:
             width = len(group.amounts)
             entries: dict[int, list[list[tuple[int, int]]]] = {}
-            for rc_index, provider, root, anchor, bits in await repo.unsuffixed_rows(
+            stacked_mask = sum(
+                1 << k for k, (rc, _) in enumerate(group.amounts) if rc in stacked
+            )
+            for provider, root, anchor, classes, bits in await repo.unsuffixed_rows(
                 conn, group, plan.anchors, window, plan.sharing
             ):
                 out.roots[provider] = root
                 per_class = entries.get(anchor)
                 if per_class is None:
                     per_class = entries[anchor] = [[] for _ in range(width)]
-                per_class[rc_index].append((provider, bits))
-                if group.amounts[rc_index][0] in stacked:
+                for k in range(width):
+                    if classes >> k & 1:
+                        per_class[k].append((provider, bits))
+                if classes & stacked_mask:
                     out.stacked_providers.add(provider)
             for per_class in entries.values():
                 for options in per_class:

@@ -6,15 +6,21 @@ and step size, required and forbidden traits, aggregate membership (own or,
 for the unsuffixed group, the tree root's), forbidden aggregates, ``in_tree``
 and the anchor roots' ``root_required`` traits. The database returns only the
 (provider, anchor) pairs that survive, optionally restricted to a window of
-anchor ids, plus small lookups (capacity left of stacked classes, parents,
+anchor ids, plus small lookups (room left for stacked classes, parents,
 provider summaries). Combining pairs into candidates is left to Python.
+
+Statements are built once per *shape* (how many classes, trait sets,
+aggregate sets, which filters are present...) and cached; every value travels
+as a bind parameter, id lists as one array (PostgreSQL) or JSON (SQLite)
+parameter. Building SQLAlchemy expressions costs more than running them.
 
 Shapes of the rows:
 
-* unsuffixed group, one row per usable (class index, provider, anchor):
-  ``(rc_index, provider_id, provider_root_id, anchor_id, trait_bits)`` where
-  bit ``k`` of ``trait_bits`` says the provider has a trait of the group's
-  ``k``-th required any-of set (traits count over all contributing providers);
+* unsuffixed group, one row per usable (provider, anchor):
+  ``(provider_id, provider_root_id, anchor_id, class_bits, trait_bits)``; bit
+  ``k`` of ``class_bits``: the provider can serve the ``k``-th class; bit
+  ``j`` of ``trait_bits``: it has a trait of the ``j``-th required any-of set
+  (traits count over all the providers a candidate takes from);
 * suffixed group, one row per (provider, anchor): ``(provider_id,
   provider_root_id, anchor_id)``: the provider alone satisfies the group.
 
@@ -23,12 +29,13 @@ root and with every root of a provider that shares an aggregate with it.
 """
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -60,23 +67,6 @@ _traits = models.traits
 _rc = models.resource_classes
 
 SHARING_TRAIT = "MISC_SHARES_VIA_AGGREGATE"
-# Longer id lists travel as one parameter (an array on PostgreSQL, JSON on
-# SQLite): the statement text stays the same, so it is compiled and prepared
-# once, and no backend limit on bind parameters applies.
-SHORT_LIST = 16
-
-
-def ids_in(conn: AsyncConnection, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
-    """``column IN ids`` for any number of ids."""
-    values = sorted(set(ids))
-    if len(values) <= SHORT_LIST:
-        return column.in_(values)  # type: ignore[no-any-return]
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
-    each = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued(
-        "value"
-    )
-    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -112,177 +102,6 @@ class AnchorFilter:
         return bool(self.required or self.forbidden)
 
 
-# Anchors in ``(after, upto]``; ``None`` is every anchor.
-Window = tuple[int, int] | None
-
-
-# -- name resolution -----------------------------------------------------------------
-
-async def ids_by_name(
-    conn: AsyncConnection, table: Any, names: Iterable[str]
-) -> dict[str, int]:
-    """Ids of the named rows of ``resource_classes`` or ``traits`` (unknown left out)."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    rows = await conn.execute(select(table.c.name, table.c.id).where(table.c.name.in_(wanted)))
-    return {name: id_ for name, id_ in rows}
-
-
-async def class_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
-    return await ids_by_name(conn, _rc, names)
-
-
-async def trait_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
-    return await ids_by_name(conn, _traits, names)
-
-
-async def aggregate_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
-    wanted = sorted(set(uuids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(select(_agg.c.uuid, _agg.c.id).where(_agg.c.uuid.in_(wanted)))
-    return {uuid: id_ for uuid, id_ in rows}
-
-
-async def provider_root_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
-    """Root id of each named provider (unknown uuids left out)."""
-    wanted = sorted(set(uuids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        select(_rp.c.uuid, _rp.c.root_provider_id).where(_rp.c.uuid.in_(wanted))
-    )
-    return {uuid: root for uuid, root in rows}
-
-
-async def class_names(conn: AsyncConnection) -> dict[int, str]:
-    rows = await conn.execute(select(_rc.c.id, _rc.c.name))
-    return {id_: name for id_, name in rows}
-
-
-# -- predicates ------------------------------------------------------------------
-
-def _has_any_trait(provider: ColumnElement[Any], trait_ids: Sequence[int]) -> ColumnElement[bool]:
-    rpt = _rpt.alias()
-    return exists().where(
-        rpt.c.resource_provider_id == provider, rpt.c.trait_id.in_(list(trait_ids))
-    )
-
-
-def _in_any_aggregate(
-    provider: ColumnElement[Any], agg_ids: Sequence[int]
-) -> ColumnElement[bool]:
-    rpa = _rpa.alias()
-    return exists().where(
-        rpa.c.resource_provider_id == provider, rpa.c.aggregate_id.in_(list(agg_ids))
-    )
-
-
-def _aggregates_ok(
-    provider: ColumnElement[Any], member_of: list[list[int]]
-) -> ColumnElement[bool]:
-    """The provider itself is in at least one aggregate of every any-of set."""
-    return and_(true(), *(_in_any_aggregate(provider, agg_ids) for agg_ids in member_of))
-
-
-def _traits_ok(
-    provider: ColumnElement[Any], required: list[list[int]], forbidden: Sequence[int]
-) -> list[ColumnElement[bool]]:
-    conditions = [_has_any_trait(provider, ids) for ids in required]
-    if forbidden:
-        conditions.append(~_has_any_trait(provider, forbidden))
-    return conditions
-
-
-def _tree_has_any_trait(root: ColumnElement[Any], trait_ids: Sequence[int]) -> ColumnElement[bool]:
-    """Some provider of the tree of ``root`` has one of the traits (set computed once)."""
-    member = _rp.alias()
-    rpt = _rpt.alias()
-    roots = (
-        select(member.c.root_provider_id)
-        .select_from(rpt.join(member, member.c.id == rpt.c.resource_provider_id))
-        .where(rpt.c.trait_id.in_(list(trait_ids)))
-    )
-    return root.in_(roots)
-
-
-def _anchor_ok(anchor: ColumnElement[Any], anchors: AnchorFilter) -> list[ColumnElement[bool]]:
-    return _traits_ok(anchor, [[trait] for trait in anchors.required], anchors.forbidden)
-
-
-def _in_window(anchor: ColumnElement[Any], window: Window) -> list[ColumnElement[bool]]:
-    if window is None:
-        return []
-    after, upto = window
-    return [anchor > after, anchor <= upto]
-
-
-def _fit(provider: Any, rc_id: int, amount: int) -> tuple[Any, ColumnElement[bool], list[Any]]:
-    """Inventory of ``rc_id`` to join to ``provider``, and what makes ``amount`` fit it.
-
-    ``used + amount <= (total - reserved) * allocation_ratio`` (unrounded), within
-    min/max unit and a multiple of the step size; ``used`` sums the allocations
-    through the (provider, class, used) index.
-    """
-    inv = _inv.alias()
-    alloc = _alloc.alias()
-    used = (
-        select(func.coalesce(func.sum(alloc.c.used), 0))
-        .where(
-            alloc.c.resource_provider_id == inv.c.resource_provider_id,
-            alloc.c.resource_class_id == inv.c.resource_class_id,
-        )
-        .scalar_subquery()
-    )
-    on = and_(inv.c.resource_provider_id == provider.c.id, inv.c.resource_class_id == rc_id)
-    conditions = [
-        used + amount <= (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio,
-        inv.c.min_unit <= amount,
-        inv.c.max_unit >= amount,
-        amount % inv.c.step_size == 0,
-    ]
-    return inv, on, conditions
-
-
-def _with_fits(
-    provider: Any, amounts: Sequence[tuple[int, int]]
-) -> tuple[Any, list[ColumnElement[bool]]]:
-    joined = provider
-    conditions: list[ColumnElement[bool]] = []
-    for rc_id, amount in amounts:
-        inv, on, fits = _fit(provider, rc_id, amount)
-        joined = joined.join(inv, on)
-        conditions += fits
-    return joined, conditions
-
-
-def _shared_with(joined: Any, provider: Any) -> tuple[Any, ColumnElement[Any]]:
-    """Join the roots of every provider in an aggregate of ``provider``: its anchors."""
-    mine = _rpa.alias()
-    theirs = _rpa.alias()
-    member = _rp.alias()
-    joined = (
-        joined.join(mine, mine.c.resource_provider_id == provider.c.id)
-        .join(theirs, theirs.c.aggregate_id == mine.c.aggregate_id)
-        .join(member, member.c.id == theirs.c.resource_provider_id)
-    )
-    return joined, member.c.root_provider_id
-
-
-def _bits(provider: ColumnElement[Any], required: list[list[int]]) -> ColumnElement[Any]:
-    if not required:
-        return literal_column("0")
-    terms = [
-        case(
-            (_has_any_trait(provider, ids), literal_column(str(1 << k))),
-            else_=literal_column("0"),
-        )
-        for k, ids in enumerate(required)
-    ]
-    return reduce(lambda left, right: left + right, terms)
-
-
 @dataclass
 class Sharing:
     """The sharing providers of the cloud (usually none) and every trait they have."""
@@ -291,206 +110,48 @@ class Sharing:
     traits: set[int] = field(default_factory=set)
 
 
-async def sharing_providers(conn: AsyncConnection, sharing_trait: int | None) -> Sharing:
-    if sharing_trait is None:
-        return Sharing()
-    marked = select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id == sharing_trait)
-    rows = await conn.execute(
-        select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
-            _rpt.c.resource_provider_id.in_(marked)
-        )
-    )
-    out = Sharing()
-    for provider, trait in rows:
-        if provider not in out.ids:
-            out.ids.append(provider)
-        out.traits.add(trait)
-    out.ids.sort()
-    return out
+# Anchors in ``(after, upto]``; ``None`` is every anchor.
+Window = tuple[int, int] | None
 
 
-# -- group rows ---------------------------------------------------------------------
+# -- statement cache and parameters --------------------------------------------------
 
-async def unsuffixed_rows(
-    conn: AsyncConnection,
-    group: GroupQuery,
-    anchors: AnchorFilter,
-    window: Window,
-    sharing: Sharing,
-) -> list[tuple[int, int, int, int, int]]:
-    """(rc index, provider, provider root, anchor, trait bits) of the unsuffixed group.
-
-    A pair (X, A) is usable when X fits the class, has no forbidden trait, X or
-    the anchor A satisfies ``member_of`` ("an aggregate on the root spans the
-    tree"; a sharing X must satisfy it itself), neither is in a forbidden
-    aggregate, and A passes ``root_required``. With ``in_tree`` only the
-    providers of that tree are used.
-
-    Required traits count over all the providers a candidate takes from, so
-    they are checked per combination (the bits), except when the group asks for
-    one class: then its one provider must have them all, a filter here. An
-    anchor also needs, for each required any-of set, some provider of its tree
-    with one of those traits, unless a sharing provider might bring it.
-    """
-    required = group.required
-    single_class = len(group.amounts) == 1
-    anchor_needs = [
-        ids for ids in required if not single_class and not sharing.traits.intersection(ids)
-    ]
-    selects: list[Select[Any]] = []
-    for rc_index, (rc_id, amount) in enumerate(group.amounts):
-        tag: ColumnElement[Any] = literal_column(str(rc_index))
-        provider = _rp.alias()
-        joined, conditions = _with_fits(provider, [(rc_id, amount)])
-        conditions += _traits_ok(provider.c.id, required if single_class else [], group.forbidden)
-        if group.forbidden_aggs:
-            conditions.append(~_in_any_aggregate(provider.c.id, group.forbidden_aggs))
-        bits = (
-            literal_column(str((1 << len(required)) - 1))
-            if single_class
-            else _bits(provider.c.id, required)
-        )
-        root = provider.c.root_provider_id
-        tree = list(conditions)
-        if group.in_tree_root is not None:
-            tree.append(root == group.in_tree_root)
-        if group.member_of:
-            tree.append(
-                or_(
-                    _aggregates_ok(provider.c.id, group.member_of),
-                    _aggregates_ok(root, group.member_of),
-                )
-            )
-        if group.forbidden_aggs:
-            tree.append(~_in_any_aggregate(root, group.forbidden_aggs))
-        tree += [_tree_has_any_trait(root, ids) for ids in anchor_needs]
-        selects.append(
-            select(tag, provider.c.id, root, root, bits)
-            .select_from(joined)
-            .where(*tree, *_anchor_ok(root, anchors), *_in_window(root, window))
-        )
-        if group.in_tree_root is not None or not sharing.ids:
-            continue
-        shared = [ids_in(conn, provider.c.id, sharing.ids), *conditions]
-        if group.member_of:
-            shared.append(_aggregates_ok(provider.c.id, group.member_of))
-        joined, anchor = _shared_with(joined, provider)
-        if group.forbidden_aggs:
-            shared.append(~_in_any_aggregate(anchor, group.forbidden_aggs))
-        shared += [_tree_has_any_trait(anchor, ids) for ids in anchor_needs]
-        selects.append(
-            select(tag, provider.c.id, root, anchor, bits)
-            .select_from(joined)
-            .where(*shared, *_anchor_ok(anchor, anchors), *_in_window(anchor, window))
-        )
-    rows = await conn.execute(union(*selects) if len(selects) > 1 else selects[0])
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+MAX_STATEMENTS = 1024
 
 
-def _single_provider(
-    group: GroupQuery,
-) -> tuple[Any, Any, list[ColumnElement[bool]]] | None:
-    """(provider, FROM, conditions) for one provider alone satisfying a suffixed group.
-
-    A resource-less group (1.36) only selects providers through a positive
-    filter, a required trait or aggregate; without one nothing matches (None),
-    and its ``in_tree`` is not applied (the reference's behaviour).
-    """
-    provider = _rp.alias()
-    joined, conditions = _with_fits(provider, group.amounts)
-    required = list(group.required)
-    if group.resourceless:
-        if not (required or group.member_of):
-            return None
-        if required:
-            # Drive the search from the trait index.
-            first = required.pop(0)
-            conditions.append(
-                provider.c.id.in_(
-                    select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id.in_(first))
-                )
-            )
-    elif group.in_tree_root is not None:
-        conditions.append(provider.c.root_provider_id == group.in_tree_root)
-    conditions += _traits_ok(provider.c.id, required, group.forbidden)
-    if group.member_of:
-        conditions.append(_aggregates_ok(provider.c.id, group.member_of))
-    if group.forbidden_aggs:
-        conditions.append(~_in_any_aggregate(provider.c.id, group.forbidden_aggs))
-    return provider, joined, conditions
+def _cached(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        if len(_STATEMENTS) >= MAX_STATEMENTS:
+            _STATEMENTS.clear()
+        statement = _STATEMENTS[key] = build()
+    return statement
 
 
-async def single_provider_rows(
-    conn: AsyncConnection,
-    group: GroupQuery,
-    anchors: AnchorFilter,
-    window: Window,
-    sharing: Sharing,
-) -> list[tuple[int, int, int]]:
-    """(provider, provider root, anchor) of the providers that satisfy a suffixed group.
-
-    A sharing provider also serves every anchor it shares an aggregate with.
-    """
-    found = _single_provider(group)
-    if found is None:
-        return []
-    provider, joined, conditions = found
-    root = provider.c.root_provider_id
-    selects: list[Select[Any]] = [
-        select(provider.c.id, root, root)
-        .select_from(joined)
-        .where(*conditions, *_anchor_ok(root, anchors), *_in_window(root, window))
-    ]
-    if sharing.ids:
-        joined, anchor = _shared_with(joined, provider)
-        selects.append(
-            select(provider.c.id, root, anchor)
-            .select_from(joined)
-            .where(
-                ids_in(conn, provider.c.id, sharing.ids),
-                *conditions,
-                *_anchor_ok(anchor, anchors),
-                *_in_window(anchor, window),
-            )
-        )
-    rows = await conn.execute(union(*selects) if len(selects) > 1 else selects[0])
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+def _value(name: str) -> BindParameter[int]:
+    return bindparam(name, type_=Integer)
 
 
-# -- windows, existence checks --------------------------------------------------------
-
-async def window_end(conn: AsyncConnection, after: int, size: int) -> int | None:
-    """The id of the ``size``-th root after ``after`` (or the last one), None when done."""
-    roots = (
-        select(_rp.c.id)
-        .where(_rp.c.parent_provider_id.is_(None), _rp.c.id > after)
-        .order_by(_rp.c.id)
-        .limit(size)
-        .subquery()
-    )
-    upto = (await conn.execute(select(func.max(roots.c.id)))).scalar()
-    return int(upto) if upto is not None else None
+def _values(name: str) -> BindParameter[Any]:
+    """A short list of ids (traits, aggregates, classes): ``IN (...)`` expanded."""
+    return bindparam(name, type_=Integer, expanding=True)
 
 
-async def any_root_matches(conn: AsyncConnection, anchors: AnchorFilter) -> bool:
-    root = _rp.alias()
-    stmt = (
-        select(root.c.id)
-        .where(root.c.parent_provider_id.is_(None), *_anchor_ok(root.c.id, anchors))
-        .limit(1)
-    )
-    return (await conn.execute(stmt)).first() is not None
+def _in_id_set(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``column`` in a list of ids of any length, passed as one parameter."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+    each = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
 
-async def any_provider_in_aggregates(
-    conn: AsyncConnection, member_of: list[list[int]]
-) -> bool:
-    provider = _rp.alias()
-    stmt = select(provider.c.id).where(_aggregates_ok(provider.c.id, member_of)).limit(1)
-    return (await conn.execute(stmt)).first() is not None
+def _id_set(dialect: str, ids: Iterable[int]) -> Any:
+    values = sorted(set(ids))
+    return values if dialect == "postgresql" else json.dumps(values)
 
 
-# -- lookups for combination and summaries ----------------------------------------------
+# -- predicates ------------------------------------------------------------------
 
 def _used(inv: Any) -> Any:
     """Sum of the allocations against one inventory row (0 without any)."""
@@ -505,13 +166,518 @@ def _used(inv: Any) -> Any:
     )
 
 
+def _fit_conditions(inv: Any, amount: Any) -> list[ColumnElement[bool]]:
+    """``amount`` fits the inventory row ``inv`` (spec "fit").
+
+    ``used + amount <= (total - reserved) * allocation_ratio`` (unrounded),
+    within min/max unit and a multiple of the step size; ``used`` sums the
+    allocations through the (provider, class, used) index.
+    """
+    return [
+        _used(inv) + amount <= (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio,
+        inv.c.min_unit <= amount,
+        inv.c.max_unit >= amount,
+        amount % inv.c.step_size == 0,
+    ]
+
+
+def _has_any_trait(provider: ColumnElement[Any], trait_ids: Any) -> ColumnElement[bool]:
+    rpt = _rpt.alias()
+    return exists().where(rpt.c.resource_provider_id == provider, rpt.c.trait_id.in_(trait_ids))
+
+
+def _in_any_aggregate(provider: ColumnElement[Any], agg_ids: Any) -> ColumnElement[bool]:
+    rpa = _rpa.alias()
+    return exists().where(
+        rpa.c.resource_provider_id == provider, rpa.c.aggregate_id.in_(agg_ids)
+    )
+
+
+def _aggregates_ok(provider: ColumnElement[Any], sets: int) -> ColumnElement[bool]:
+    """The provider itself is in an aggregate of every any-of set ``member{j}``."""
+    return and_(true(), *(_in_any_aggregate(provider, _values(f"member{j}")) for j in range(sets)))
+
+
+def _tree_has_any_trait(root: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """Some provider of the tree of ``root`` has one of the traits (set computed once)."""
+    member = _rp.alias()
+    rpt = _rpt.alias()
+    roots = (
+        select(member.c.root_provider_id)
+        .select_from(rpt.join(member, member.c.id == rpt.c.resource_provider_id))
+        .where(rpt.c.trait_id.in_(_values(name)))
+    )
+    return root.in_(roots)
+
+
+def _anchor_ok(anchor: ColumnElement[Any], shape: "_Shape") -> list[ColumnElement[bool]]:
+    conditions = [
+        _has_any_trait(anchor, [_value(f"root_required{j}")])
+        for j in range(shape.root_required)
+    ]
+    if shape.root_forbidden:
+        conditions.append(~_has_any_trait(anchor, _values("root_forbidden")))
+    return conditions
+
+
+def _in_window(anchor: ColumnElement[Any], shape: "_Shape") -> list[ColumnElement[bool]]:
+    if not shape.window:
+        return []
+    return [anchor > _value("after"), anchor <= _value("upto")]
+
+
+def _shared_with(joined: Any, provider_id: ColumnElement[Any]) -> tuple[Any, ColumnElement[Any]]:
+    """Join the roots of every provider in an aggregate of the provider: its anchors."""
+    mine = _rpa.alias()
+    theirs = _rpa.alias()
+    member = _rp.alias()
+    joined = (
+        joined.join(mine, mine.c.resource_provider_id == provider_id)
+        .join(theirs, theirs.c.aggregate_id == mine.c.aggregate_id)
+        .join(member, member.c.id == theirs.c.resource_provider_id)
+    )
+    return joined, member.c.root_provider_id
+
+
+def _trait_bits(provider: ColumnElement[Any], sets: int) -> ColumnElement[Any]:
+    if not sets:
+        return literal_column("0")
+    terms = [
+        case(
+            (_has_any_trait(provider, _values(f"required{j}")), literal_column(str(1 << j))),
+            else_=literal_column("0"),
+        )
+        for j in range(sets)
+    ]
+    return reduce(lambda left, right: left + right, terms)
+
+
+# -- group shapes ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a group's statement looks like; values go in parameters."""
+
+    dialect: str
+    classes: int
+    required: int
+    forbidden: bool
+    member_of: int
+    forbidden_aggs: bool
+    in_tree: bool
+    root_required: int
+    root_forbidden: bool
+    window: bool
+    sharing: bool
+    # unsuffixed group: required sets an anchor's tree must offer
+    anchor_needs: tuple[int, ...] = ()
+
+
+def _shape(
+    conn: AsyncConnection,
+    group: GroupQuery,
+    anchors: AnchorFilter,
+    window: Window,
+    sharing: Sharing,
+    anchor_needs: tuple[int, ...] = (),
+) -> _Shape:
+    return _Shape(
+        dialect=conn.dialect.name,
+        classes=len(group.amounts),
+        required=len(group.required),
+        forbidden=bool(group.forbidden),
+        member_of=len(group.member_of),
+        forbidden_aggs=bool(group.forbidden_aggs),
+        in_tree=group.in_tree_root is not None,
+        root_required=len(anchors.required),
+        root_forbidden=bool(anchors.forbidden),
+        window=window is not None,
+        sharing=bool(sharing.ids),
+        anchor_needs=anchor_needs,
+    )
+
+
+def _params(
+    conn: AsyncConnection,
+    group: GroupQuery,
+    anchors: AnchorFilter,
+    window: Window,
+    sharing: Sharing,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for k, (rc, amount) in enumerate(group.amounts):
+        params[f"rc{k}"] = rc
+        params[f"amount{k}"] = amount
+    params["rcs"] = [rc for rc, _ in group.amounts]
+    for j, ids in enumerate(group.required):
+        params[f"required{j}"] = ids
+    params["forbidden"] = group.forbidden
+    for j, ids in enumerate(group.member_of):
+        params[f"member{j}"] = ids
+    params["forbidden_aggs"] = group.forbidden_aggs
+    params["in_tree"] = group.in_tree_root
+    for j, trait in enumerate(anchors.required):
+        params[f"root_required{j}"] = trait
+    params["root_forbidden"] = anchors.forbidden
+    if window is not None:
+        params["after"], params["upto"] = window
+    if sharing.ids:
+        params["sharing"] = _id_set(conn.dialect.name, sharing.ids)
+    return params
+
+
+def _own_conditions(
+    provider: Any, shape: _Shape, required: range
+) -> list[ColumnElement[bool]]:
+    """Required sets in ``required``, no forbidden trait, no forbidden aggregate."""
+    conditions = [_has_any_trait(provider.c.id, _values(f"required{j}")) for j in required]
+    if shape.forbidden:
+        conditions.append(~_has_any_trait(provider.c.id, _values("forbidden")))
+    if shape.forbidden_aggs:
+        conditions.append(~_in_any_aggregate(provider.c.id, _values("forbidden_aggs")))
+    return conditions
+
+
+async def _rows(conn: AsyncConnection, statement: Any, params: Any = None) -> Sequence[Any]:
+    """Every row at once: the driver's bulk path, not a fetch per row."""
+    result = await conn.execute(statement, params)
+    return result.all()
+
+
+# -- unsuffixed group -------------------------------------------------------------------
+
+def _unsuffixed_statement(shape: _Shape) -> Any:
+    single_class = shape.classes == 1
+
+    def usable(extra: Callable[[Any], list[ColumnElement[bool]]], windowed: bool) -> Select[Any]:
+        """Providers with their class bits: one row per provider, not per class."""
+        provider = _rp.alias()
+        inv = _inv.alias()
+        # Within a window of anchors, drive the search from the root index.
+        rc_column = inv.c.resource_class_id + 0 if windowed else inv.c.resource_class_id
+        class_bits = func.sum(
+            case(
+                *(
+                    (
+                        and_(
+                            inv.c.resource_class_id == _value(f"rc{k}"),
+                            *_fit_conditions(inv, _value(f"amount{k}")),
+                        ),
+                        literal_column(str(1 << k)),
+                    )
+                    for k in range(shape.classes)
+                ),
+                else_=literal_column("0"),
+            )
+        )
+        trait_bits: ColumnElement[Any]
+        if single_class:
+            trait_bits = literal_column(str((1 << shape.required) - 1))
+            required = range(shape.required)
+        else:
+            trait_bits = _trait_bits(provider.c.id, shape.required)
+            required = range(0)
+        root = provider.c.root_provider_id
+        return (
+            select(
+                provider.c.id.label("provider"),
+                root.label("root"),
+                class_bits.label("classes"),
+                trait_bits.label("traits"),
+            )
+            .select_from(provider.join(inv, inv.c.resource_provider_id == provider.c.id))
+            .where(
+                rc_column.in_(_values("rcs")),
+                *_own_conditions(provider, shape, required),
+                *extra(provider),
+            )
+            .group_by(provider.c.id, root)
+            .having(class_bits > 0)
+        )
+
+    def in_trees(provider: Any) -> list[ColumnElement[bool]]:
+        root = provider.c.root_provider_id
+        tree: list[ColumnElement[bool]] = []
+        if shape.in_tree:
+            tree.append(root == _value("in_tree"))
+        if shape.member_of:
+            tree.append(
+                or_(
+                    _aggregates_ok(provider.c.id, shape.member_of),
+                    _aggregates_ok(root, shape.member_of),
+                )
+            )
+        if shape.forbidden_aggs:
+            tree.append(~_in_any_aggregate(root, _values("forbidden_aggs")))
+        tree += [_tree_has_any_trait(root, f"required{j}") for j in shape.anchor_needs]
+        return [*tree, *_anchor_ok(root, shape), *_in_window(root, shape)]
+
+    tree_rows = usable(in_trees, shape.window).subquery()
+    selects: list[Select[Any]] = [
+        select(
+            tree_rows.c.provider,
+            tree_rows.c.root,
+            tree_rows.c.root,
+            tree_rows.c.classes,
+            tree_rows.c.traits,
+        )
+    ]
+    if shape.sharing and not shape.in_tree:
+
+        def shared(provider: Any) -> list[ColumnElement[bool]]:
+            own = [_in_id_set(shape.dialect, provider.c.id, "sharing")]
+            if shape.member_of:
+                own.append(_aggregates_ok(provider.c.id, shape.member_of))
+            return own
+
+        offers = usable(shared, False).subquery()
+        joined, anchor = _shared_with(offers, offers.c.provider)
+        pairs = []
+        if shape.forbidden_aggs:
+            pairs.append(~_in_any_aggregate(anchor, _values("forbidden_aggs")))
+        pairs += [_tree_has_any_trait(anchor, f"required{j}") for j in shape.anchor_needs]
+        selects.append(
+            select(offers.c.provider, offers.c.root, anchor, offers.c.classes, offers.c.traits)
+            .select_from(joined)
+            .where(*pairs, *_anchor_ok(anchor, shape), *_in_window(anchor, shape))
+        )
+    return union(*selects) if len(selects) > 1 else selects[0]
+
+
+async def unsuffixed_rows(
+    conn: AsyncConnection,
+    group: GroupQuery,
+    anchors: AnchorFilter,
+    window: Window,
+    sharing: Sharing,
+) -> Sequence[tuple[int, int, int, int, int]]:
+    """(provider, provider root, anchor, class bits, trait bits) of the unsuffixed group.
+
+    A pair (X, A) is usable when X has room for the class, has no forbidden
+    trait, X or the anchor A satisfies ``member_of`` ("an aggregate on the root
+    spans the tree"; a sharing X must satisfy it itself), neither is in a
+    forbidden aggregate, and A passes ``root_required``. With ``in_tree`` only
+    the providers of that tree are used.
+
+    Required traits count over all the providers a candidate takes from, so
+    they are checked per combination (the trait bits), except when the group
+    asks for one class: then its one provider must have them all, a filter
+    here. An anchor also needs, for each required any-of set, some provider of
+    its tree with one of those traits, unless a sharing provider might bring it.
+    """
+    needs: tuple[int, ...] = ()
+    if len(group.amounts) > 1:
+        needs = tuple(
+            j for j, ids in enumerate(group.required) if not sharing.traits.intersection(ids)
+        )
+    shape = _shape(conn, group, anchors, window, sharing, needs)
+    statement = _cached(("unsuffixed", shape), lambda: _unsuffixed_statement(shape))
+    return await _rows(conn, statement, _params(conn, group, anchors, window, sharing))
+
+
+# -- suffixed groups ---------------------------------------------------------------------
+
+def _single_provider_statement(shape: _Shape) -> Any:
+    """One provider alone satisfying a suffixed group, paired with its anchors.
+
+    A resource-less group (1.36) selects providers through a required trait or
+    aggregate (the caller skips one without either) and its ``in_tree`` is not
+    applied (the reference's behaviour).
+    """
+
+    def provider_conditions() -> tuple[Any, Any, list[ColumnElement[bool]]]:
+        provider = _rp.alias()
+        joined: Any = provider
+        conditions: list[ColumnElement[bool]] = []
+        for k in range(shape.classes):
+            inv = _inv.alias()
+            joined = joined.join(
+                inv,
+                and_(
+                    inv.c.resource_provider_id == provider.c.id,
+                    inv.c.resource_class_id == _value(f"rc{k}"),
+                ),
+            )
+            conditions += _fit_conditions(inv, _value(f"amount{k}"))
+        required = range(shape.required)
+        if not shape.classes and shape.required:
+            # Drive the search from the trait index.
+            rpt = _rpt.alias()
+            conditions.append(
+                provider.c.id.in_(
+                    select(rpt.c.resource_provider_id).where(
+                        rpt.c.trait_id.in_(_values("required0"))
+                    )
+                )
+            )
+            required = range(1, shape.required)
+        if shape.classes and shape.in_tree:
+            conditions.append(provider.c.root_provider_id == _value("in_tree"))
+        conditions += _own_conditions(provider, shape, required)
+        if shape.member_of:
+            conditions.append(_aggregates_ok(provider.c.id, shape.member_of))
+        return provider, joined, conditions
+
+    provider, joined, conditions = provider_conditions()
+    root = provider.c.root_provider_id
+    selects: list[Select[Any]] = [
+        select(provider.c.id, root, root)
+        .select_from(joined)
+        .where(*conditions, *_anchor_ok(root, shape), *_in_window(root, shape))
+    ]
+    if shape.sharing:
+        provider, joined, conditions = provider_conditions()
+        joined, anchor = _shared_with(joined, provider.c.id)
+        selects.append(
+            select(provider.c.id, provider.c.root_provider_id, anchor)
+            .select_from(joined)
+            .where(
+                _in_id_set(shape.dialect, provider.c.id, "sharing"),
+                *conditions,
+                *_anchor_ok(anchor, shape),
+                *_in_window(anchor, shape),
+            )
+        )
+    return union(*selects) if len(selects) > 1 else selects[0]
+
+
+async def single_provider_rows(
+    conn: AsyncConnection,
+    group: GroupQuery,
+    anchors: AnchorFilter,
+    window: Window,
+    sharing: Sharing,
+) -> Sequence[tuple[int, int, int]]:
+    """(provider, provider root, anchor) of the providers that satisfy a suffixed group.
+
+    A sharing provider also serves every anchor it shares an aggregate with.
+    A resource-less group without a required trait or aggregate matches nothing.
+    """
+    if group.resourceless and not (group.required or group.member_of):
+        return []
+    shape = _shape(conn, group, anchors, window, sharing)
+    statement = _cached(("single", shape), lambda: _single_provider_statement(shape))
+    return await _rows(conn, statement, _params(conn, group, anchors, window, sharing))
+
+
+# -- name resolution -----------------------------------------------------------------
+
+async def _by_key(
+    conn: AsyncConnection, table: Any, key: str, value: str, wanted: Iterable[str]
+) -> dict[str, int]:
+    names = sorted(set(wanted))
+    if not names:
+        return {}
+    statement = _cached(
+        ("by", table.name, key, value),
+        lambda: select(table.c[key], table.c[value]).where(
+            table.c[key].in_(bindparam("names", type_=String, expanding=True))
+        ),
+    )
+    rows = await _rows(conn, statement, {"names": names})
+    return {name: id_ for name, id_ in rows}
+
+
+async def class_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
+    """Ids of the named resource classes (unknown names left out)."""
+    return await _by_key(conn, _rc, "name", "id", names)
+
+
+async def trait_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
+    """Ids of the named traits (unknown names left out)."""
+    return await _by_key(conn, _traits, "name", "id", names)
+
+
+async def aggregate_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
+    return await _by_key(conn, _agg, "uuid", "id", uuids)
+
+
+async def provider_root_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
+    """Root id of each named provider (unknown uuids left out)."""
+    return await _by_key(conn, _rp, "uuid", "root_provider_id", uuids)
+
+
+async def class_names(conn: AsyncConnection) -> dict[int, str]:
+    statement = _cached(("class_names",), lambda: select(_rc.c.id, _rc.c.name))
+    rows = await _rows(conn, statement)
+    return {id_: name for id_, name in rows}
+
+
+async def sharing_providers(conn: AsyncConnection, sharing_trait: int | None) -> Sharing:
+    if sharing_trait is None:
+        return Sharing()
+
+    def build() -> Any:
+        marked = select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id == _value("trait"))
+        return select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
+            _rpt.c.resource_provider_id.in_(marked)
+        )
+
+    rows = await _rows(conn, _cached(("sharing",), build), {"trait": sharing_trait})
+    out = Sharing()
+    ids: set[int] = set()
+    for provider, trait in rows:
+        ids.add(provider)
+        out.traits.add(trait)
+    out.ids = sorted(ids)
+    return out
+
+
+# -- windows, existence checks --------------------------------------------------------
+
+async def window_end(conn: AsyncConnection, after: int, size: int) -> int | None:
+    """The id of the ``size``-th root after ``after`` (or the last one), None when done."""
+
+    def build() -> Any:
+        roots = (
+            select(_rp.c.id)
+            .where(_rp.c.parent_provider_id.is_(None), _rp.c.id > _value("after"))
+            .order_by(_rp.c.id)
+            .limit(_value("size"))
+            .subquery()
+        )
+        return select(func.max(roots.c.id))
+
+    upto = (
+        await conn.execute(_cached(("window",), build), {"after": after, "size": size})
+    ).scalar()
+    return int(upto) if upto is not None else None
+
+
+async def any_root_matches(conn: AsyncConnection, anchors: AnchorFilter) -> bool:
+    shape = _shape(conn, GroupQuery(0, "", []), anchors, None, Sharing())
+    root = _rp.alias()
+    statement = (
+        select(root.c.id)
+        .where(root.c.parent_provider_id.is_(None), *_anchor_ok(root.c.id, shape))
+        .limit(1)
+    )
+    params = _params(conn, GroupQuery(0, "", []), anchors, None, Sharing())
+    return (await conn.execute(statement, params)).first() is not None
+
+
+async def any_provider_in_aggregates(
+    conn: AsyncConnection, member_of: list[list[int]]
+) -> bool:
+    provider = _rp.alias()
+    statement = (
+        select(provider.c.id).where(_aggregates_ok(provider.c.id, len(member_of))).limit(1)
+    )
+    params = {f"member{j}": ids for j, ids in enumerate(member_of)}
+    return (await conn.execute(statement, params)).first() is not None
+
+
+# -- lookups for combination and summaries ----------------------------------------------
+
 async def room_left(
     conn: AsyncConnection, provider_ids: Iterable[int], rc_ids: Sequence[int]
 ) -> dict[tuple[int, int], int]:
     """min(capacity - used, max_unit) per (provider, class): the most one request may take."""
-    inv = _inv.alias()
-    rows = await conn.execute(
-        select(
+    dialect = conn.dialect.name
+
+    def build() -> Any:
+        inv = _inv.alias()
+        return select(
             inv.c.resource_provider_id,
             inv.c.resource_class_id,
             inv.c.total,
@@ -520,9 +686,14 @@ async def room_left(
             inv.c.max_unit,
             _used(inv),
         ).where(
-            ids_in(conn, inv.c.resource_provider_id, provider_ids),
-            inv.c.resource_class_id.in_(list(rc_ids)),
+            _in_id_set(dialect, inv.c.resource_provider_id, "providers"),
+            inv.c.resource_class_id.in_(_values("rcs")),
         )
+
+    rows = await _rows(
+        conn,
+        _cached(("room", dialect), build),
+        {"providers": _id_set(dialect, provider_ids), "rcs": list(rc_ids)},
     )
     result: dict[tuple[int, int], int] = {}
     for provider, rc, total, reserved, ratio, max_unit, in_use in rows:
@@ -535,11 +706,14 @@ async def parents_in_trees(
     conn: AsyncConnection, root_ids: Iterable[int]
 ) -> dict[int, int | None]:
     """Parent id of every provider in the given trees."""
-    rows = await conn.execute(
-        select(_rp.c.id, _rp.c.parent_provider_id).where(
-            ids_in(conn, _rp.c.root_provider_id, root_ids)
-        )
+    dialect = conn.dialect.name
+    statement = _cached(
+        ("parents", dialect),
+        lambda: select(_rp.c.id, _rp.c.parent_provider_id).where(
+            _in_id_set(dialect, _rp.c.root_provider_id, "roots")
+        ),
     )
+    rows = await _rows(conn, statement, {"roots": _id_set(dialect, root_ids)})
     return {id_: parent for id_, parent in rows}
 
 
@@ -555,6 +729,44 @@ class SummaryRows:
     traits: dict[int, list[str]] = field(default_factory=dict)
 
 
+def _summary_statements(
+    dialect: str, whole_trees: bool, some_classes: bool
+) -> tuple[Any, Any, Any]:
+    provider = _rp.alias()
+    selected = _in_id_set(
+        dialect, provider.c.root_provider_id if whole_trees else provider.c.id, "ids"
+    )
+    providers = select(
+        provider.c.id,
+        provider.c.uuid,
+        provider.c.parent_provider_id,
+        provider.c.root_provider_id,
+    ).where(selected)
+    inv = _inv.alias()
+    inventories = (
+        select(
+            inv.c.resource_provider_id,
+            inv.c.resource_class_id,
+            inv.c.total,
+            inv.c.reserved,
+            inv.c.allocation_ratio,
+            _used(inv),
+        )
+        .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
+        .where(selected)
+    )
+    if some_classes:
+        inventories = inventories.where(inv.c.resource_class_id.in_(_values("rcs")))
+    rpt = _rpt.alias()
+    traits = (
+        select(rpt.c.resource_provider_id, rpt.c.trait_id)
+        .select_from(rpt.join(provider, provider.c.id == rpt.c.resource_provider_id))
+        .where(selected)
+        .order_by(rpt.c.trait_id)
+    )
+    return providers, inventories, traits
+
+
 async def summary_rows(
     conn: AsyncConnection,
     ids: Iterable[int],
@@ -567,72 +779,55 @@ async def summary_rows(
 
     ``rc_ids`` limits the inventories to those classes (summaries below 1.27).
     """
-    out = SummaryRows()
-    provider = _rp.alias()
-    selected = ids_in(
-        conn, provider.c.root_provider_id if whole_trees else provider.c.id, ids
+    dialect = conn.dialect.name
+    providers, inventories, traits = _cached(
+        ("summaries", dialect, whole_trees, rc_ids is not None),
+        lambda: _summary_statements(dialect, whole_trees, rc_ids is not None),
     )
-    rows = await conn.execute(
-        select(
-            provider.c.id,
-            provider.c.uuid,
-            provider.c.parent_provider_id,
-            provider.c.root_provider_id,
-        ).where(selected)
-    )
-    for id_, uuid, parent, root in rows:
-        out.providers[id_] = (uuid, parent, root)
-    inv = _inv.alias()
-    inventory = (
-        select(
-            inv.c.resource_provider_id,
-            inv.c.resource_class_id,
-            inv.c.total,
-            inv.c.reserved,
-            inv.c.allocation_ratio,
-            _used(inv),
-        )
-        .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
-        .where(selected)
-    )
+    params: dict[str, Any] = {"ids": _id_set(dialect, ids)}
     if rc_ids is not None:
-        inventory = inventory.where(inv.c.resource_class_id.in_(list(rc_ids)))
-    inventories = out.inventories
-    for id_, rc, total, reserved, ratio, used in await conn.execute(inventory):
+        params["rcs"] = list(rc_ids)
+    out = SummaryRows()
+    for id_, uuid, parent, root in await _rows(conn, providers, params):
+        out.providers[id_] = (uuid, parent, root)
+    by_provider = out.inventories
+    for id_, rc, total, reserved, ratio, used in await _rows(conn, inventories, params):
         entry = (rc, int((total - reserved) * ratio), int(used))
-        listed = inventories.get(id_)
+        listed = by_provider.get(id_)
         if listed is None:
-            inventories[id_] = [entry]
+            by_provider[id_] = [entry]
         else:
             listed.append(entry)
     if with_traits:
-        rpt = _rpt.alias()
-        pairs = (
-            await conn.execute(
-                select(rpt.c.resource_provider_id, rpt.c.trait_id)
-                .select_from(rpt.join(provider, provider.c.id == rpt.c.resource_provider_id))
-                .where(selected)
-                .order_by(rpt.c.trait_id)
-            )
-        ).all()
+        pairs = await _rows(conn, traits, params)
         names = await trait_names(conn, {trait for _, trait in pairs})
-        traits = out.traits
+        by_trait = out.traits
         for id_, trait in pairs:
-            listed_names = traits.get(id_)
+            listed_names = by_trait.get(id_)
             if listed_names is None:
-                traits[id_] = [names[trait]]
+                by_trait[id_] = [names[trait]]
             else:
                 listed_names.append(names[trait])
     return out
 
 
 async def trait_names(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
-    rows = await conn.execute(
-        select(_traits.c.id, _traits.c.name).where(ids_in(conn, _traits.c.id, ids))
+    dialect = conn.dialect.name
+    statement = _cached(
+        ("trait_names", dialect),
+        lambda: select(_traits.c.id, _traits.c.name).where(
+            _in_id_set(dialect, _traits.c.id, "ids")
+        ),
     )
+    rows = await _rows(conn, statement, {"ids": _id_set(dialect, ids)})
     return {id_: name for id_, name in rows}
 
 
 async def provider_uuids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
-    rows = await conn.execute(select(_rp.c.id, _rp.c.uuid).where(ids_in(conn, _rp.c.id, ids)))
+    dialect = conn.dialect.name
+    statement = _cached(
+        ("uuids", dialect),
+        lambda: select(_rp.c.id, _rp.c.uuid).where(_in_id_set(dialect, _rp.c.id, "ids")),
+    )
+    rows = await _rows(conn, statement, {"ids": _id_set(dialect, ids)})
     return {id_: uuid for id_, uuid in rows}
