@@ -1,9 +1,12 @@
 """Allocations (spec §10, §2.10, §2.11, quirks Q4/Q12) through the API."""
 
+import re
+
 import httpx
 import pytest
 
 from app.db.repositories import allocations as alloc_repo
+from app.settings import Settings
 from tests.allocation_helpers import body, error, generation, make_provider, new_uuid, usages
 
 V1_0 = {"openstack-api-version": "placement 1.0"}
@@ -327,6 +330,8 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
         await real_run(writes, conn)
 
     monkeypatch.setattr(alloc_repo._Writes, "run", flaky)
+    # (the general path: the PostgreSQL fast path writes in its own statement)
+    monkeypatch.setattr(alloc_repo, "fast_path_applies", lambda conn, claims: False)
     consumer = new_uuid()
     response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 204
@@ -366,3 +371,66 @@ async def test_deleting_things_in_use(client: httpx.AsyncClient) -> None:
     assert (await client.delete("/resource_classes/CUSTOM_GOLD")).status_code == 409
     assert (await client.delete(f"/allocations/{consumer}")).status_code == 204
     assert (await client.delete(f"/resource_providers/{rp}")).status_code == 204
+
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _outcome(response: httpx.Response) -> tuple[int, str]:
+    detail = error(response)["detail"] if response.status_code >= 400 else ""
+    return response.status_code, UUID_RE.sub("U", detail)
+
+
+async def _scripted_claims(client: httpx.AsyncClient) -> list[object]:
+    """New-consumer claims that pass and fail in every way; what they did."""
+    rp1 = await make_provider(client, {
+        "VCPU": {"total": 8, "reserved": 2, "allocation_ratio": 1.5, "max_unit": 5},
+        "DISK_GB": {"total": 100, "min_unit": 10, "step_size": 5, "max_unit": 60},
+    })
+    rp2 = await make_provider(client, {"VCPU": {"total": 2}})
+    seen: list[object] = []
+    for data in (
+        body({rp1: {"VCPU": 5, "DISK_GB": 20}}),
+        body({rp1: {"VCPU": 5}}),  # 10 > (8 - 2) * 1.5
+        body({rp1: {"VCPU": 4}, rp2: {"VCPU": 2}}),  # exactly full
+        body({rp1: {"DISK_GB": 12}}),  # step
+        body({rp1: {"DISK_GB": 65}}),  # max_unit
+        body({rp1: {"DISK_GB": 5}}),  # min_unit
+        body({rp2: {"DISK_GB": 10}}),  # no such inventory
+        body({rp2: {"CUSTOM_X": 1}}),  # no such class
+        body({new_uuid(): {"VCPU": 1}}),  # no such provider
+        body({rp1: {"DISK_GB": 60}, rp2: {"VCPU": 1}}),  # rp2 full
+    ):
+        seen.append(_outcome(await client.put(f"/allocations/{new_uuid()}", json=data)))
+    for amounts in ((30, 55), (30, 50)):  # together 105 > 100; then 80
+        seen.append(_outcome(await client.post("/allocations", json={
+            new_uuid(): body({rp1: {"DISK_GB": amount}}) for amount in amounts})))
+    seen.append(await usages(client, rp1))
+    seen.append(await usages(client, rp2))
+    seen.append((await generation(client, rp1), await generation(client, rp2)))
+    return seen
+
+
+async def test_fast_and_general_paths_agree(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """PostgreSQL claims new consumers with one statement (the fast path); it
+    must answer exactly as the general path does."""
+    real_fast_claim = alloc_repo.fast_claim
+    fast_writes = []
+
+    async def counting(*args):  # type: ignore[no-untyped-def]
+        done = await real_fast_claim(*args)
+        fast_writes.append(done)
+        return done
+
+    monkeypatch.setattr(alloc_repo, "fast_claim", counting)
+    fast = await _scripted_claims(client)
+    if settings.database_url.startswith("postgresql"):
+        assert fast_writes.count(True) == 3 and fast_writes.count(False) == 9
+    monkeypatch.setattr(alloc_repo, "fast_path_applies", lambda conn, claims: False)
+    general = await _scripted_claims(client)
+    assert fast == general
+    assert [status for status, _ in fast[:12]] == [  # type: ignore[misc]
+        204, 409, 204, 409, 409, 409, 409, 400, 400, 409, 409, 204]
+    assert fast[12:] == [{"DISK_GB": 100, "VCPU": 9}, {"VCPU": 2}, (4, 2)]

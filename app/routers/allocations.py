@@ -68,6 +68,10 @@ async def write_claims(request: Request, claims: list[ConsumerClaim]) -> None:
                                      attempts=settings.serialization_retry_count)
 
     async def work(conn: Any) -> None:
+        if repo.fast_path_applies(conn, claims) and await repo.fast_claim(
+            conn, claims, names, now
+        ):
+            return
         plan = await repo.prepare(conn, claims, names, now)
         await plan.apply(conn)
 
