@@ -162,7 +162,12 @@ class Combiner:
                 singles.pop()
 
     def _finish(self, amounts: Amounts, chosen: list[Solution]) -> Candidate | None:
-        mappings = tuple(solution.providers for solution in chosen)
+        return self.finish(amounts, tuple(solution.providers for solution in chosen))
+
+    def finish(
+        self, amounts: Amounts, mappings: tuple[frozenset[int], ...]
+    ) -> Candidate | None:
+        """The candidate, unless ``same_subtree`` fails or it was produced before."""
         for groups in self.subtrees:
             members: set[int] = set()
             for index in groups:

@@ -19,10 +19,16 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
     mappings = request.version >= MAPPINGS_VERSION
     suffixes = [group.suffix for group in result.groups]
     out: list[Any] = []
+    append = out.append
     for candidate in result.candidates:
         by_provider: dict[str, dict[str, int]] = {}
         for (provider, rc), amount in candidate.amounts.items():
-            by_provider.setdefault(uuids[provider], {})[names[rc]] = amount
+            uuid = uuids[provider]
+            resources = by_provider.get(uuid)
+            if resources is None:
+                by_provider[uuid] = {names[rc]: amount}
+            else:
+                resources[names[rc]] = amount
         body: dict[str, Any]
         if dict_form:
             body = {
@@ -42,7 +48,7 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                     for uuid, resources in by_provider.items()
                 ]
             }
-        out.append(body)
+        append(body)
     return out
 
 

@@ -10,7 +10,7 @@ answer, not the size of the cloud. Otherwise one pass covers every anchor.
 
 import random
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +21,7 @@ from app.db.repositories import allocation_candidates as repo
 from app.db.repositories.allocation_candidates import AnchorFilter, GroupQuery, SummaryRows
 from app.errors import BadRequest
 
-FIRST_WINDOW = 64
+FIRST_WINDOW = 256
 
 
 @dataclass
@@ -39,27 +39,17 @@ class _Empty(Exception):
 
 # -- resolution and error precedence ----------------------------------------------------
 
-@dataclass
-class _Names:
-    classes: dict[str, int]
-    traits: dict[str, int]
-    aggregates: dict[str, int]
-    roots: dict[str, int]
-
-
-async def _resolve_names(conn: AsyncConnection, request: CandidateRequest) -> _Names:
-    trait_names = {repo.SHARING_TRAIT, *request.root_required, *request.root_forbidden}
+async def _resolve(conn: AsyncConnection, request: CandidateRequest) -> repo.Resolved:
+    trait_names = {*request.root_required, *request.root_forbidden}
     agg_uuids: set[str] = set()
     for group in request.groups:
         trait_names.update(group.trait_names)
         agg_uuids.update(*group.member_of, group.forbidden_aggs)
-    return _Names(
-        classes=await repo.class_ids(conn, request.requested_classes),
-        traits=await repo.trait_ids(conn, trait_names),
-        aggregates=await repo.aggregate_ids(conn, agg_uuids),
-        roots=await repo.provider_root_ids(
-            conn, {group.in_tree for group in request.groups if group.in_tree}
-        ),
+    return await repo.resolve(
+        conn,
+        traits=trait_names,
+        aggregates=agg_uuids,
+        providers={group.in_tree for group in request.groups if group.in_tree},
     )
 
 
@@ -70,28 +60,30 @@ def _no_such_traits(names: Sequence[str], known: dict[str, int]) -> BadRequest |
     return None
 
 
-def _group_query(index: int, group: RequestGroup, names: _Names) -> GroupQuery | None:
+def _group_query(index: int, group: RequestGroup, names: repo.Resolved) -> GroupQuery | None:
     """The group with ids; None when it can match nothing (unknown aggregates or tree)."""
+    aggregates = names.aggregate_ids
     member_of = []
     for any_of in group.member_of:
-        ids = sorted({names.aggregates[uuid] for uuid in any_of if uuid in names.aggregates})
+        ids = sorted({aggregates[uuid] for uuid in any_of if uuid in aggregates})
         if not ids:
             return None
         member_of.append(ids)
     in_tree_root = None
     if group.in_tree is not None:
-        if group.in_tree not in names.roots:
+        if group.in_tree not in names.provider_roots:
             return None
-        in_tree_root = names.roots[group.in_tree]
+        in_tree_root = names.provider_roots[group.in_tree]
+    traits = names.trait_ids
     return GroupQuery(
         index=index,
         suffix=group.suffix,
-        amounts=[(names.classes[name], amount) for name, amount in group.resources.items()],
-        required=[sorted(names.traits[name] for name in any_of) for any_of in group.required],
-        forbidden=sorted(names.traits[name] for name in group.forbidden),
+        amounts=[(names.class_ids[name], amount) for name, amount in group.resources.items()],
+        required=[sorted(traits[name] for name in any_of) for any_of in group.required],
+        forbidden=sorted(traits[name] for name in group.forbidden),
         member_of=member_of,
         forbidden_aggs=sorted(
-            names.aggregates[uuid] for uuid in group.forbidden_aggs if uuid in names.aggregates
+            aggregates[uuid] for uuid in group.forbidden_aggs if uuid in aggregates
         ),
         in_tree_root=in_tree_root,
     )
@@ -105,6 +97,7 @@ class _Plan:
     sharing: repo.Sharing
     max_candidates: int
     randomize: bool
+    names: repo.Resolved
 
     @property
     def bound(self) -> int | None:
@@ -121,30 +114,30 @@ async def _plan(
     conn: AsyncConnection, request: CandidateRequest, max_candidates: int, randomize: bool
 ) -> _Plan:
     """Resolve every name, raising the reference's first error (or _Empty)."""
-    names = await _resolve_names(conn, request)
-    error = _no_such_traits([*request.root_required, *request.root_forbidden], names.traits)
+    names = await _resolve(conn, request)
+    traits = names.trait_ids
+    error = _no_such_traits([*request.root_required, *request.root_forbidden], traits)
     if error is not None:
         raise error
     anchors = AnchorFilter(
-        required=[names.traits[name] for name in request.root_required],
-        forbidden=[names.traits[name] for name in request.root_forbidden],
+        required=[traits[name] for name in request.root_required],
+        forbidden=[traits[name] for name in request.root_forbidden],
     )
-    sharing = await repo.sharing_providers(conn, names.traits.get(repo.SHARING_TRAIT))
-    plan = _Plan(request, [], anchors, sharing, max_candidates, randomize)
+    plan = _Plan(request, [], anchors, names.sharing, max_candidates, randomize, names)
     # The reference resolves group after group and stops at the first group that
     # can match nothing, so a later group's unknown name is then never reported.
     for index, group in enumerate(request.groups):
-        unknown = next((name for name in group.resources if name not in names.classes), None)
+        unknown = next((name for name in group.resources if name not in names.class_ids), None)
         if unknown is not None:
             await _raise_unless_empty(conn, plan, BadRequest(
                 "Invalid resource class in resources parameter: No such resource class "
                 f"{unknown}."
             ))
-        error = _no_such_traits(group.trait_names, names.traits)
+        error = _no_such_traits(group.trait_names, traits)
         if error is not None:
             if group.member_of:
                 ids = [
-                    [names.aggregates[uuid] for uuid in any_of if uuid in names.aggregates]
+                    [names.aggregate_ids[uuid] for uuid in any_of if uuid in names.aggregate_ids]
                     for any_of in group.member_of
                 ]
                 if not all(ids) or not await repo.any_provider_in_aggregates(conn, ids):
@@ -203,7 +196,8 @@ async def _fetch(
             if any(rc in stacked for rc, _ in group.amounts):
                 out.stacked_providers.update(provider for provider, _, _ in rows)
             for solutions in by_anchor.values():
-                solutions.sort(key=lambda solution: solution.single or 0)
+                if len(solutions) > 1:
+                    solutions.sort(key=lambda solution: solution.single or 0)
             out.solutions[position] = by_anchor
             anchors = set(by_anchor)
         else:
@@ -215,6 +209,8 @@ async def _fetch(
             for provider, root, anchor, classes, bits in await repo.unsuffixed_rows(
                 conn, group, plan.anchors, window, plan.sharing
             ):
+                if not classes:
+                    continue
                 out.roots[provider] = root
                 per_class = entries.get(anchor)
                 if per_class is None:
@@ -226,7 +222,8 @@ async def _fetch(
                     out.stacked_providers.add(provider)
             for per_class in entries.values():
                 for options in per_class:
-                    options.sort()
+                    if len(options) > 1:
+                        options.sort()
             out.entries = {
                 anchor: per_class
                 for anchor, per_class in entries.items()
@@ -247,6 +244,32 @@ def _first_solutions(
         return iter(fetched.solutions[0][anchor])
     full_mask = (1 << len(group.required)) - 1
     return Combiner.tree_solutions(fetched.entries[anchor], group.amounts, full_mask)
+
+
+def _candidates_at(
+    anchor: int, groups: Sequence[GroupQuery], fetched: _Window, combiner: Combiner
+) -> Iterable[Candidate]:
+    head = groups[0]
+    if len(groups) == 1 and not head.same_provider:
+        # The common case (e.g. flat compute nodes): one group, one choice per class.
+        per_class = fetched.entries[anchor]
+        if max(map(len, per_class)) == 1:
+            bits = 0
+            amounts: dict[tuple[int, int], int] = {}
+            providers = []
+            for options, (rc, amount) in zip(per_class, head.amounts, strict=True):
+                provider, provider_bits = options[0]
+                bits |= provider_bits
+                amounts[provider, rc] = amount
+                providers.append(provider)
+            full_mask = (1 << len(head.required)) - 1
+            if bits & full_mask != full_mask:
+                return ()
+            candidate = combiner.finish(amounts, (frozenset(providers),))
+            return () if candidate is None else (candidate,)
+    first = _first_solutions(head, fetched, anchor)
+    others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
+    return combiner.combine(first, others)
 
 
 async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQuery) -> bool:
@@ -327,16 +350,17 @@ async def search(
     found: list[Candidate] = []
     generated = 0
     bound = plan.bound
-    after, size = 0, FIRST_WINDOW if bound is None else max(FIRST_WINDOW, 2 * bound)
+    # Windows of anchor ids: provider ids are dense, so a window of N ids holds
+    # at most N anchors (fewer where trees take several ids each).
+    after, size = 0, FIRST_WINDOW if bound is None else max(FIRST_WINDOW, 4 * bound)
     done = last_window = False
     while not (done or last_window):
         window: repo.Window = None
         if bound is not None:
-            upto = await repo.window_end(conn, after, size)
-            if upto is None:
+            if after >= plan.names.max_provider_id:
                 break
-            window = (after, upto)
-            after, size = upto, size * 2
+            window = (after, after + size)
+            after, size = after + size, size * 2
         else:
             last_window = True
         fetched = await _fetch(conn, plan, groups, window, stacked)
@@ -359,9 +383,7 @@ async def search(
                 )
             )
         for anchor in fetched.anchors:
-            first = _first_solutions(groups[0], fetched, anchor)
-            others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
-            for candidate in combiner.combine(first, others):
+            for candidate in _candidates_at(anchor, groups, fetched, combiner):
                 generated += 1
                 if request.nested_aware or _one_provider_per_tree(candidate, roots):
                     found.append(candidate)
@@ -381,7 +403,7 @@ async def search(
         found = random.sample(found, request.limit) if randomize else found[: request.limit]
     elif randomize:
         random.shuffle(found)
-    return await _summarize(conn, request, groups, found, roots)
+    return await _summarize(conn, request, groups, found, roots, plan.names.class_names)
 
 
 async def _summarize(
@@ -390,8 +412,9 @@ async def _summarize(
     groups: list[GroupQuery],
     found: list[Candidate],
     roots: dict[int, int],
+    class_names: dict[int, str],
 ) -> SearchResult:
-    result = SearchResult(groups=groups, candidates=found)
+    result = SearchResult(groups=groups, candidates=found, class_names=class_names)
     if not found:
         return result
     contributors = {provider for candidate in found for provider, _ in candidate.amounts}
@@ -422,5 +445,4 @@ async def _summarize(
     missing = mapped - result.uuids.keys()
     if missing:
         result.uuids.update(await repo.provider_uuids(conn, missing))
-    result.class_names = await repo.class_names(conn)
     return result

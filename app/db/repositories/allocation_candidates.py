@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Float,
     Integer,
     Select,
     String,
@@ -44,6 +45,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     literal_column,
@@ -51,6 +53,7 @@ from sqlalchemy import (
     select,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -392,7 +395,6 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
                 *extra(provider),
             )
             .group_by(provider.c.id, root)
-            .having(class_bits > 0)
         )
 
     def in_trees(provider: Any) -> list[ColumnElement[bool]]:
@@ -412,6 +414,8 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
         tree += [_tree_has_any_trait(root, f"required{j}") for j in shape.anchor_needs]
         return [*tree, *_anchor_ok(root, shape), *_in_window(root, shape)]
 
+    # Rows whose class bits are 0 (nothing fits) are left for the caller to skip:
+    # filtering on the summed bits here would evaluate every fit check twice.
     tree_rows = usable(in_trees, shape.window).subquery()
     selects: list[Select[Any]] = [
         select(
@@ -452,6 +456,8 @@ async def unsuffixed_rows(
     sharing: Sharing,
 ) -> Sequence[tuple[int, int, int, int, int]]:
     """(provider, provider root, anchor, class bits, trait bits) of the unsuffixed group.
+
+    Rows with no class bit set (no class fits) may appear and mean nothing.
 
     A pair (X, A) is usable when X has room for the class, has no forbidden
     trait, X or the anchor A satisfies ``member_of`` ("an aggregate on the root
@@ -562,87 +568,109 @@ async def single_provider_rows(
 
 # -- name resolution -----------------------------------------------------------------
 
-async def _by_key(
-    conn: AsyncConnection, table: Any, key: str, value: str, wanted: Iterable[str]
-) -> dict[str, int]:
-    names = sorted(set(wanted))
-    if not names:
-        return {}
-    statement = _cached(
-        ("by", table.name, key, value),
-        lambda: select(table.c[key], table.c[value]).where(
-            table.c[key].in_(bindparam("names", type_=String, expanding=True))
+@dataclass
+class Resolved:
+    """Every name of a request, resolved in one round trip."""
+
+    class_ids: dict[str, int] = field(default_factory=dict)  # every class
+    class_names: dict[int, str] = field(default_factory=dict)
+    trait_ids: dict[str, int] = field(default_factory=dict)  # the named ones that exist
+    aggregate_ids: dict[str, int] = field(default_factory=dict)
+    provider_roots: dict[str, int] = field(default_factory=dict)  # provider uuid -> root id
+    sharing: Sharing = field(default_factory=Sharing)
+    max_provider_id: int = 0
+
+
+def _text_set(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))  # type: ignore[no-any-return]
+    each = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
+
+
+def _text_values(dialect: str, values: Iterable[str]) -> Any:
+    ordered = sorted(set(values))
+    return ordered if dialect == "postgresql" else json.dumps(ordered)
+
+
+def _resolve_statement(dialect: str) -> Any:
+    """(kind, key, id, extra) rows: c = class, t = trait, a = aggregate, p = provider
+    (extra: its root), s = a trait of a sharing provider (id: provider), m = max id."""
+
+    def row(kind: str, key: Any, id_: Any, extra: Any) -> list[Any]:
+        return [
+            literal_column(f"'{kind}'", String).label("kind"),
+            cast(key, String).label("key"),
+            cast(id_, Integer).label("id"),
+            cast(extra, Integer).label("extra"),
+        ]
+
+    none: ColumnElement[Any] = literal_column("NULL")
+    marked = _rpt.alias()
+    shared = _rpt.alias()
+    sharing_trait = _traits.alias()
+    return union_all(
+        select(*row("c", _rc.c.name, _rc.c.id, none)),
+        select(*row("t", _traits.c.name, _traits.c.id, none)).where(
+            _text_set(dialect, _traits.c.name, "traits")
         ),
+        select(*row("a", _agg.c.uuid, _agg.c.id, none)).where(
+            _text_set(dialect, _agg.c.uuid, "aggregates")
+        ),
+        select(*row("p", _rp.c.uuid, _rp.c.id, _rp.c.root_provider_id)).where(
+            _text_set(dialect, _rp.c.uuid, "providers")
+        ),
+        select(*row("s", none, shared.c.resource_provider_id, shared.c.trait_id)).where(
+            shared.c.resource_provider_id.in_(
+                select(marked.c.resource_provider_id)
+                .select_from(
+                    marked.join(sharing_trait, sharing_trait.c.id == marked.c.trait_id)
+                )
+                .where(sharing_trait.c.name == SHARING_TRAIT)
+            )
+        ),
+        select(*row("m", none, func.max(_rp.c.id), none)),
     )
-    rows = await _rows(conn, statement, {"names": names})
-    return {name: id_ for name, id_ in rows}
 
 
-async def class_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
-    """Ids of the named resource classes (unknown names left out)."""
-    return await _by_key(conn, _rc, "name", "id", names)
-
-
-async def trait_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
-    """Ids of the named traits (unknown names left out)."""
-    return await _by_key(conn, _traits, "name", "id", names)
-
-
-async def aggregate_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
-    return await _by_key(conn, _agg, "uuid", "id", uuids)
-
-
-async def provider_root_ids(conn: AsyncConnection, uuids: Iterable[str]) -> dict[str, int]:
-    """Root id of each named provider (unknown uuids left out)."""
-    return await _by_key(conn, _rp, "uuid", "root_provider_id", uuids)
-
-
-async def class_names(conn: AsyncConnection) -> dict[int, str]:
-    statement = _cached(("class_names",), lambda: select(_rc.c.id, _rc.c.name))
-    rows = await _rows(conn, statement)
-    return {id_: name for id_, name in rows}
-
-
-async def sharing_providers(conn: AsyncConnection, sharing_trait: int | None) -> Sharing:
-    if sharing_trait is None:
-        return Sharing()
-
-    def build() -> Any:
-        marked = select(_rpt.c.resource_provider_id).where(_rpt.c.trait_id == _value("trait"))
-        return select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
-            _rpt.c.resource_provider_id.in_(marked)
-        )
-
-    rows = await _rows(conn, _cached(("sharing",), build), {"trait": sharing_trait})
-    out = Sharing()
-    ids: set[int] = set()
-    for provider, trait in rows:
-        ids.add(provider)
-        out.traits.add(trait)
-    out.ids = sorted(ids)
+async def resolve(
+    conn: AsyncConnection,
+    *,
+    traits: Iterable[str],
+    aggregates: Iterable[str],
+    providers: Iterable[str],
+) -> Resolved:
+    dialect = conn.dialect.name
+    statement = _cached(("resolve", dialect), lambda: _resolve_statement(dialect))
+    params = {
+        "traits": _text_values(dialect, traits),
+        "aggregates": _text_values(dialect, aggregates),
+        "providers": _text_values(dialect, providers),
+    }
+    out = Resolved()
+    sharing: set[int] = set()
+    for kind, key, id_, extra in await _rows(conn, statement, params):
+        if kind == "c":
+            out.class_ids[key] = id_
+            out.class_names[id_] = key
+        elif kind == "t":
+            out.trait_ids[key] = id_
+        elif kind == "a":
+            out.aggregate_ids[key] = id_
+        elif kind == "p":
+            out.provider_roots[key] = extra
+        elif kind == "s":
+            sharing.add(id_)
+            out.sharing.traits.add(extra)
+        else:
+            out.max_provider_id = id_ or 0
+    out.sharing.ids = sorted(sharing)
     return out
 
 
+
+
 # -- windows, existence checks --------------------------------------------------------
-
-async def window_end(conn: AsyncConnection, after: int, size: int) -> int | None:
-    """The id of the ``size``-th root after ``after`` (or the last one), None when done."""
-
-    def build() -> Any:
-        roots = (
-            select(_rp.c.id)
-            .where(_rp.c.parent_provider_id.is_(None), _rp.c.id > _value("after"))
-            .order_by(_rp.c.id)
-            .limit(_value("size"))
-            .subquery()
-        )
-        return select(func.max(roots.c.id))
-
-    upto = (
-        await conn.execute(_cached(("window",), build), {"after": after, "size": size})
-    ).scalar()
-    return int(upto) if upto is not None else None
-
 
 async def any_root_matches(conn: AsyncConnection, anchors: AnchorFilter) -> bool:
     shape = _shape(conn, GroupQuery(0, "", []), anchors, None, Sharing())
@@ -729,28 +757,51 @@ class SummaryRows:
     traits: dict[int, list[str]] = field(default_factory=dict)
 
 
-def _summary_statements(
-    dialect: str, whole_trees: bool, some_classes: bool
-) -> tuple[Any, Any, Any]:
+def _summary_statement(dialect: str, whole_trees: bool, some_classes: bool) -> Any:
+    """(kind, provider, a, b, c, ratio, text) rows, one round trip for all of:
+
+    * 0: a provider: a = parent id, b = root id, text = uuid;
+    * 1: an inventory: a = class id, b = total - reserved, c = used;
+    * 2: a trait: a = trait id, text = its name.
+    """
+
+    def row(kind: int, *values: Any) -> list[Any]:
+        types = [Integer, Integer, Integer, Integer, Integer, Float, String]
+        return [
+            cast(value, type_).label(f"c{index}")
+            for index, (value, type_) in enumerate(
+                zip((literal_column(str(kind)), *values), types, strict=True)
+            )
+        ]
+
+    none: ColumnElement[Any] = literal_column("NULL")
     provider = _rp.alias()
     selected = _in_id_set(
         dialect, provider.c.root_provider_id if whole_trees else provider.c.id, "ids"
     )
     providers = select(
-        provider.c.id,
-        provider.c.uuid,
-        provider.c.parent_provider_id,
-        provider.c.root_provider_id,
+        *row(
+            0,
+            provider.c.id,
+            provider.c.parent_provider_id,
+            provider.c.root_provider_id,
+            none,
+            none,
+            provider.c.uuid,
+        )
     ).where(selected)
     inv = _inv.alias()
     inventories = (
         select(
-            inv.c.resource_provider_id,
-            inv.c.resource_class_id,
-            inv.c.total,
-            inv.c.reserved,
-            inv.c.allocation_ratio,
-            _used(inv),
+            *row(
+                1,
+                inv.c.resource_provider_id,
+                inv.c.resource_class_id,
+                inv.c.total - inv.c.reserved,
+                _used(inv),
+                inv.c.allocation_ratio,
+                none,
+            )
         )
         .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
         .where(selected)
@@ -759,10 +810,15 @@ def _summary_statements(
         inventories = inventories.where(inv.c.resource_class_id.in_(_values("rcs")))
     rpt = _rpt.alias()
     traits = (
-        select(rpt.c.resource_provider_id, rpt.c.trait_id)
-        .select_from(rpt.join(provider, provider.c.id == rpt.c.resource_provider_id))
+        select(
+            *row(2, rpt.c.resource_provider_id, rpt.c.trait_id, none, none, none, _traits.c.name)
+        )
+        .select_from(
+            rpt.join(provider, provider.c.id == rpt.c.resource_provider_id).join(
+                _traits, _traits.c.id == rpt.c.trait_id
+            )
+        )
         .where(selected)
-        .order_by(rpt.c.trait_id)
     )
     return providers, inventories, traits
 
@@ -780,47 +836,40 @@ async def summary_rows(
     ``rc_ids`` limits the inventories to those classes (summaries below 1.27).
     """
     dialect = conn.dialect.name
-    providers, inventories, traits = _cached(
-        ("summaries", dialect, whole_trees, rc_ids is not None),
-        lambda: _summary_statements(dialect, whole_trees, rc_ids is not None),
-    )
+
+    def build() -> Any:
+        providers, inventories, traits = _summary_statement(
+            dialect, whole_trees, rc_ids is not None
+        )
+        return union_all(providers, inventories, traits) if with_traits else union_all(
+            providers, inventories
+        )
+
+    statement = _cached(("summaries", dialect, whole_trees, rc_ids is not None, with_traits), build)
     params: dict[str, Any] = {"ids": _id_set(dialect, ids)}
     if rc_ids is not None:
         params["rcs"] = list(rc_ids)
     out = SummaryRows()
-    for id_, uuid, parent, root in await _rows(conn, providers, params):
-        out.providers[id_] = (uuid, parent, root)
-    by_provider = out.inventories
-    for id_, rc, total, reserved, ratio, used in await _rows(conn, inventories, params):
-        entry = (rc, int((total - reserved) * ratio), int(used))
-        listed = by_provider.get(id_)
-        if listed is None:
-            by_provider[id_] = [entry]
-        else:
-            listed.append(entry)
-    if with_traits:
-        pairs = await _rows(conn, traits, params)
-        names = await trait_names(conn, {trait for _, trait in pairs})
-        by_trait = out.traits
-        for id_, trait in pairs:
-            listed_names = by_trait.get(id_)
-            if listed_names is None:
-                by_trait[id_] = [names[trait]]
+    providers = out.providers
+    inventories = out.inventories
+    traits: dict[int, list[tuple[int, str]]] = {}
+    for kind, id_, a, b, c, ratio, text in await _rows(conn, statement, params):
+        if kind == 1:
+            entry = (a, int(b * ratio), c)
+            listed = inventories.get(id_)
+            if listed is None:
+                inventories[id_] = [entry]
             else:
-                listed_names.append(names[trait])
+                listed.append(entry)
+        elif kind == 0:
+            providers[id_] = (text, a, b)
+        else:
+            traits.setdefault(id_, []).append((a, text))
+    for id_, pairs in traits.items():
+        if len(pairs) > 1:
+            pairs.sort()
+        out.traits[id_] = [name for _, name in pairs]
     return out
-
-
-async def trait_names(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
-    dialect = conn.dialect.name
-    statement = _cached(
-        ("trait_names", dialect),
-        lambda: select(_traits.c.id, _traits.c.name).where(
-            _in_id_set(dialect, _traits.c.id, "ids")
-        ),
-    )
-    rows = await _rows(conn, statement, {"ids": _id_set(dialect, ids)})
-    return {id_: name for id_, name in rows}
 
 
 async def provider_uuids(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, str]:
