@@ -791,6 +791,22 @@ def _summary_statement(dialect: str, whole_trees: bool, some_classes: bool) -> A
         )
     ).where(selected)
     inv = _inv.alias()
+    # Usage: one grouped pass over the allocations of the providers selected.
+    alloc = _alloc.alias()
+    holder = _rp.alias()
+    usage = (
+        select(
+            alloc.c.resource_provider_id.label("provider"),
+            alloc.c.resource_class_id.label("rc"),
+            func.sum(alloc.c.used).label("used"),
+        )
+        .select_from(alloc.join(holder, holder.c.id == alloc.c.resource_provider_id))
+        .where(
+            _in_id_set(dialect, holder.c.root_provider_id if whole_trees else holder.c.id, "ids")
+        )
+        .group_by(alloc.c.resource_provider_id, alloc.c.resource_class_id)
+        .subquery()
+    )
     inventories = (
         select(
             *row(
@@ -798,12 +814,20 @@ def _summary_statement(dialect: str, whole_trees: bool, some_classes: bool) -> A
                 inv.c.resource_provider_id,
                 inv.c.resource_class_id,
                 inv.c.total - inv.c.reserved,
-                _used(inv),
+                func.coalesce(usage.c.used, 0),
                 inv.c.allocation_ratio,
                 none,
             )
         )
-        .select_from(inv.join(provider, provider.c.id == inv.c.resource_provider_id))
+        .select_from(
+            inv.join(provider, provider.c.id == inv.c.resource_provider_id).outerjoin(
+                usage,
+                and_(
+                    usage.c.provider == inv.c.resource_provider_id,
+                    usage.c.rc == inv.c.resource_class_id,
+                ),
+            )
+        )
         .where(selected)
     )
     if some_classes:
