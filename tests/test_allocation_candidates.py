@@ -511,3 +511,62 @@ async def test_max_allocation_candidates(capped_client: httpx.AsyncClient) -> No
     body = await cloud.candidates("resources=VCPU:1&limit=2")
     assert len(body["allocation_requests"]) == 2
     assert len(body["provider_summaries"]) == 2
+
+
+# -- windows: a bounded answer is the prefix of the unbounded one -------------------------
+
+WINDOW_QUERIES = [
+    "resources=VCPU:1",
+    "resources=VCPU:1,DISK_GB:10",
+    "resources=DISK_GB:10",
+    "resources=VCPU:1,SRIOV_NET_VF:1",
+    "resources=VCPU:1&resources1=SRIOV_NET_VF:1&resources2=SRIOV_NET_VF:1&group_policy=none",
+    "resources1=VCPU:1&resources2=DISK_GB:10&group_policy=isolate",
+    "resources=VCPU:1&required_N=CUSTOM_NUMA&same_subtree=_N",
+    "resources=VCPU:1,MEMORY_MB:64&required=!CUSTOM_ROOT_GOLD",
+]
+
+
+async def test_windows_give_the_prefix_of_the_whole_answer(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(6):
+        await cloud.provider(
+            f"extra{i}", {"VCPU": 4, "MEMORY_MB": 1024, "DISK_GB": 50}, (), ("A",)
+        )
+    await cloud.provider("late", {"SRIOV_NET_VF": 2}, parent="cn3")
+    from app.candidates import search
+
+    monkeypatch.setattr(search, "FIRST_WINDOW", 1)
+    for query in WINDOW_QUERIES:
+        whole = (await cloud.candidates(query))["allocation_requests"]
+        assert whole, query
+        for limit in (1, 2, 3, len(whole), len(whole) + 5):
+            body = await cloud.candidates(f"{query}&limit={limit}")
+            assert body["allocation_requests"] == whole[:limit], (query, limit)
+            used = {
+                rp for request in body["allocation_requests"] for rp in request["allocations"]
+            }
+            roots = {body["provider_summaries"][rp]["root_provider_uuid"] for rp in used}
+            assert {
+                s["root_provider_uuid"] for s in body["provider_summaries"].values()
+            } == roots
+
+
+async def test_sharing_provider_inside_a_tree(client: httpx.AsyncClient) -> None:
+    """A child provider may share too (the reference answers 500 here)."""
+    cloud = Cloud(client)
+    await cloud.provider("host", {"VCPU": 4}, (), ("S",))
+    await cloud.provider("rack", None, (), ())
+    await cloud.provider(
+        "nas", {"DISK_GB": 100}, ("MISC_SHARES_VIA_AGGREGATE",), ("S",), parent="rack"
+    )
+    assert canon(await cloud.requests("resources=VCPU:1,DISK_GB:10")) == expect(
+        {"host": {"VCPU": 1}, "nas": {"DISK_GB": 10}}
+    )
+    body = await cloud.candidates("resources=VCPU:1,DISK_GB:10")
+    # the sharing provider's own tree is summarized with the anchor's
+    assert {cloud.name_of(rp) for rp in body["provider_summaries"]} == {"host", "rack", "nas"}
+    assert canon(await cloud.requests("resources=DISK_GB:10")) == expect(
+        {"nas": {"DISK_GB": 10}}
+    )

@@ -3,9 +3,11 @@
 Runs inside one read transaction (one snapshot). Anchors are processed in
 ascending id order. When the response is bounded (``limit`` without
 randomisation, or ``max_allocation_candidates``), anchors are fetched in
-windows of roots that grow geometrically, and the search stops as soon as
+windows of ids that grow geometrically, and the search stops as soon as
 enough candidates exist: the work and the memory then follow the size of the
 answer, not the size of the cloud. Otherwise one pass covers every anchor.
+
+A simple request costs three queries: names, usable pairs, summaries.
 """
 
 import random
@@ -337,6 +339,19 @@ async def search(
         return SearchResult()
     # The unsuffixed group first: it is the one whose solutions are generated lazily.
     groups = sorted(plan.groups, key=lambda group: group.same_provider)
+    found, roots = await _generate(conn, plan, groups)
+    if request.limit is not None and len(found) > request.limit:
+        found = random.sample(found, request.limit) if randomize else found[: request.limit]
+    elif randomize:
+        random.shuffle(found)
+    return await _summarize(conn, request, groups, found, roots, plan.names.class_names)
+
+
+async def _generate(
+    conn: AsyncConnection, plan: _Plan, groups: list[GroupQuery]
+) -> tuple[list[Candidate], dict[int, int]]:
+    """Candidates in anchor order, until there are enough; and each provider's root."""
+    request = plan.request
     stacked = _stacked_classes(groups)
     combiner = Combiner(
         suffixed=[group.same_provider for group in groups],
@@ -346,23 +361,11 @@ async def search(
         dedupe=bool(plan.sharing.ids),
     )
     in_subtrees = {index for groups_ in combiner.subtrees for index in groups_}
+    limit = request.limit if not plan.randomize else None
     roots: dict[int, int] = {}
     found: list[Candidate] = []
     generated = 0
-    bound = plan.bound
-    # Windows of anchor ids: provider ids are dense, so a window of N ids holds
-    # at most N anchors (fewer where trees take several ids each).
-    after, size = 0, FIRST_WINDOW if bound is None else max(FIRST_WINDOW, 4 * bound)
-    done = last_window = False
-    while not (done or last_window):
-        window: repo.Window = None
-        if bound is not None:
-            if after >= plan.names.max_provider_id:
-                break
-            window = (after, after + size)
-            after, size = after + size, size * 2
-        else:
-            last_window = True
+    for window in _windows(plan):
         fetched = await _fetch(conn, plan, groups, window, stacked)
         if not fetched.anchors:
             continue
@@ -372,38 +375,39 @@ async def search(
                 await repo.room_left(conn, fetched.stacked_providers, sorted(stacked))
             )
         if combiner.subtrees:
-            combiner.parents.update(
-                await repo.parents_in_trees(
-                    conn,
-                    {
-                        fetched.roots[provider]
-                        for position in in_subtrees
-                        for provider in _providers_of(fetched, groups, position)
-                    },
-                )
-            )
+            tree_roots = {
+                fetched.roots[provider]
+                for position in in_subtrees
+                for provider in _providers_of(fetched, groups, position)
+            }
+            combiner.parents.update(await repo.parents_in_trees(conn, tree_roots))
         for anchor in fetched.anchors:
             for candidate in _candidates_at(anchor, groups, fetched, combiner):
                 generated += 1
                 if request.nested_aware or _one_provider_per_tree(candidate, roots):
                     found.append(candidate)
-                if max_candidates >= 0 and generated >= max_candidates:
-                    done = True
-                elif (
-                    request.limit is not None
-                    and not randomize
-                    and len(found) >= request.limit
+                if 0 <= plan.max_candidates <= generated or (
+                    limit is not None and len(found) >= limit
                 ):
-                    done = True
-                if done:
-                    break
-            if done:
-                break
-    if request.limit is not None and len(found) > request.limit:
-        found = random.sample(found, request.limit) if randomize else found[: request.limit]
-    elif randomize:
-        random.shuffle(found)
-    return await _summarize(conn, request, groups, found, roots, plan.names.class_names)
+                    return found, roots
+    return found, roots
+
+
+def _windows(plan: _Plan) -> Iterator[repo.Window]:
+    """Every anchor at once, or growing windows of ids when the answer is bounded.
+
+    Provider ids are dense, so a window of N ids holds at most N anchors (fewer
+    where trees take several ids). The caller stops pulling when it has enough;
+    growing by 4 keeps the number of queries low where matches are sparse.
+    """
+    bound = plan.bound
+    if bound is None:
+        yield None
+        return
+    after, size = 0, max(FIRST_WINDOW, 4 * bound)
+    while after < plan.names.max_provider_id:
+        yield (after, after + size)
+        after, size = after + size, size * 4
 
 
 async def _summarize(
