@@ -34,14 +34,13 @@ class Solution:
 @dataclass(slots=True)
 class Candidate:
     amounts: Amounts
-    mappings: tuple[frozenset[int], ...]  # per group, in request order
+    mappings: tuple[frozenset[int], ...]  # per group, in the search's group order
 
 
 @dataclass
 class Combiner:
     """Generates the candidates of one request, anchor by anchor, without duplicates."""
 
-    suffixed: Sequence[bool]  # per group: True for a suffixed group
     isolate: bool = False
     # groups (indexes) of each ``same_subtree`` occurrence with more than one group
     subtrees: Sequence[frozenset[int]] = ()

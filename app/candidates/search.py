@@ -354,7 +354,6 @@ async def _generate(
     request = plan.request
     stacked = _stacked_classes(groups)
     combiner = Combiner(
-        suffixed=[group.same_provider for group in groups],
         isolate=request.group_policy == "isolate",
         subtrees=_subtrees(request, groups),
         stacked_classes=stacked,
