@@ -184,52 +184,59 @@ async def _fetch(
     window: repo.Window,
     stacked: frozenset[int],
 ) -> _Window:
+    """Every group's usable pairs in the window (one query), arranged by anchor."""
     out = _Window()
+    suffixed: list[dict[int, list[Solution]]] = [defaultdict(list) for _ in groups]
+    entries: dict[int, list[list[tuple[int, int]]]] = {}
+    head = groups[0]
+    width = len(head.amounts)
+    stacked_mask = sum(1 << k for k, (rc, _) in enumerate(head.amounts) if rc in stacked)
+    stacked_groups = {
+        position
+        for position, group in enumerate(groups)
+        if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
+    }
+    roots = out.roots
+    rows = await repo.group_rows(conn, groups, plan.anchors, window, plan.sharing)
+    for position, provider, root, anchor, classes, bits in rows:
+        if position:
+            roots[provider] = root
+            suffixed[position][anchor].append(
+                Combiner.provider_solution(provider, groups[position].amounts)
+            )
+            if position in stacked_groups:
+                out.stacked_providers.add(provider)
+        elif head.same_provider:
+            roots[provider] = root
+            suffixed[0][anchor].append(Combiner.provider_solution(provider, head.amounts))
+            if 0 in stacked_groups:
+                out.stacked_providers.add(provider)
+        elif classes:
+            roots[provider] = root
+            per_class = entries.get(anchor)
+            if per_class is None:
+                per_class = entries[anchor] = [[] for _ in range(width)]
+            for k in range(width):
+                if classes >> k & 1:
+                    per_class[k].append((provider, bits or 0))
+            if classes & stacked_mask:
+                out.stacked_providers.add(provider)
     common: set[int] | None = None
     for position, group in enumerate(groups):
         if group.same_provider:
-            by_anchor: dict[int, list[Solution]] = defaultdict(list)
-            rows = await repo.single_provider_rows(
-                conn, group, plan.anchors, window, plan.sharing
-            )
-            for provider, root, anchor in rows:
-                out.roots[provider] = root
-                by_anchor[anchor].append(Combiner.provider_solution(provider, group.amounts))
-            if any(rc in stacked for rc, _ in group.amounts):
-                out.stacked_providers.update(provider for provider, _, _ in rows)
+            by_anchor = suffixed[position]
             for solutions in by_anchor.values():
                 if len(solutions) > 1:
                     solutions.sort(key=lambda solution: solution.single or 0)
             out.solutions[position] = by_anchor
             anchors = set(by_anchor)
         else:
-            width = len(group.amounts)
-            entries: dict[int, list[list[tuple[int, int]]]] = {}
-            stacked_mask = sum(
-                1 << k for k, (rc, _) in enumerate(group.amounts) if rc in stacked
-            )
-            for provider, root, anchor, classes, bits in await repo.unsuffixed_rows(
-                conn, group, plan.anchors, window, plan.sharing
-            ):
-                if not classes:
-                    continue
-                out.roots[provider] = root
-                per_class = entries.get(anchor)
-                if per_class is None:
-                    per_class = entries[anchor] = [[] for _ in range(width)]
-                for k in range(width):
-                    if classes >> k & 1:
-                        per_class[k].append((provider, bits))
-                if classes & stacked_mask:
-                    out.stacked_providers.add(provider)
             for per_class in entries.values():
                 for options in per_class:
                     if len(options) > 1:
                         options.sort()
             out.entries = {
-                anchor: per_class
-                for anchor, per_class in entries.items()
-                if all(per_class)
+                anchor: per_class for anchor, per_class in entries.items() if all(per_class)
             }
             anchors = set(out.entries)
         common = anchors if common is None else common & anchors

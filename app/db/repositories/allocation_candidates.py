@@ -196,9 +196,11 @@ def _in_any_aggregate(provider: ColumnElement[Any], agg_ids: Any) -> ColumnEleme
     )
 
 
-def _aggregates_ok(provider: ColumnElement[Any], sets: int) -> ColumnElement[bool]:
+def _aggregates_ok(provider: ColumnElement[Any], sets: int, pre: str) -> ColumnElement[bool]:
     """The provider itself is in an aggregate of every any-of set ``member{j}``."""
-    return and_(true(), *(_in_any_aggregate(provider, _values(f"member{j}")) for j in range(sets)))
+    return and_(
+        true(), *(_in_any_aggregate(provider, _values(f"{pre}member{j}")) for j in range(sets))
+    )
 
 
 def _tree_has_any_trait(root: ColumnElement[Any], name: str) -> ColumnElement[bool]:
@@ -242,12 +244,12 @@ def _shared_with(joined: Any, provider_id: ColumnElement[Any]) -> tuple[Any, Col
     return joined, member.c.root_provider_id
 
 
-def _trait_bits(provider: ColumnElement[Any], sets: int) -> ColumnElement[Any]:
+def _trait_bits(provider: ColumnElement[Any], sets: int, pre: str) -> ColumnElement[Any]:
     if not sets:
         return literal_column("0")
     terms = [
         case(
-            (_has_any_trait(provider, _values(f"required{j}")), literal_column(str(1 << j))),
+            (_has_any_trait(provider, _values(f"{pre}required{j}")), literal_column(str(1 << j))),
             else_=literal_column("0"),
         )
         for j in range(sets)
@@ -262,6 +264,9 @@ class _Shape:
     """What a group's statement looks like; values go in parameters."""
 
     dialect: str
+    unsuffixed: bool
+    # a resource-less group without a required trait or aggregate: matches nothing
+    nothing: bool
     classes: int
     required: int
     forbidden: bool
@@ -286,6 +291,8 @@ def _shape(
 ) -> _Shape:
     return _Shape(
         dialect=conn.dialect.name,
+        unsuffixed=not group.same_provider,
+        nothing=group.resourceless and not (group.required or group.member_of),
         classes=len(group.amounts),
         required=len(group.required),
         forbidden=bool(group.forbidden),
@@ -306,19 +313,21 @@ def _params(
     anchors: AnchorFilter,
     window: Window,
     sharing: Sharing,
+    pre: str = "",
 ) -> dict[str, Any]:
+    """Values of a group's statement: the group's own under ``pre``, the rest shared."""
     params: dict[str, Any] = {}
     for k, (rc, amount) in enumerate(group.amounts):
-        params[f"rc{k}"] = rc
-        params[f"amount{k}"] = amount
-    params["rcs"] = [rc for rc, _ in group.amounts]
+        params[f"{pre}rc{k}"] = rc
+        params[f"{pre}amount{k}"] = amount
+    params[f"{pre}rcs"] = [rc for rc, _ in group.amounts]
     for j, ids in enumerate(group.required):
-        params[f"required{j}"] = ids
-    params["forbidden"] = group.forbidden
+        params[f"{pre}required{j}"] = ids
+    params[f"{pre}forbidden"] = group.forbidden
     for j, ids in enumerate(group.member_of):
-        params[f"member{j}"] = ids
-    params["forbidden_aggs"] = group.forbidden_aggs
-    params["in_tree"] = group.in_tree_root
+        params[f"{pre}member{j}"] = ids
+    params[f"{pre}forbidden_aggs"] = group.forbidden_aggs
+    params[f"{pre}in_tree"] = group.in_tree_root
     for j, trait in enumerate(anchors.required):
         params[f"root_required{j}"] = trait
     params["root_forbidden"] = anchors.forbidden
@@ -330,14 +339,14 @@ def _params(
 
 
 def _own_conditions(
-    provider: Any, shape: _Shape, required: range
+    provider: Any, shape: _Shape, required: range, pre: str
 ) -> list[ColumnElement[bool]]:
     """Required sets in ``required``, no forbidden trait, no forbidden aggregate."""
-    conditions = [_has_any_trait(provider.c.id, _values(f"required{j}")) for j in required]
+    conditions = [_has_any_trait(provider.c.id, _values(f"{pre}required{j}")) for j in required]
     if shape.forbidden:
-        conditions.append(~_has_any_trait(provider.c.id, _values("forbidden")))
+        conditions.append(~_has_any_trait(provider.c.id, _values(f"{pre}forbidden")))
     if shape.forbidden_aggs:
-        conditions.append(~_in_any_aggregate(provider.c.id, _values("forbidden_aggs")))
+        conditions.append(~_in_any_aggregate(provider.c.id, _values(f"{pre}forbidden_aggs")))
     return conditions
 
 
@@ -349,22 +358,25 @@ async def _rows(conn: AsyncConnection, statement: Any, params: Any = None) -> Se
 
 # -- unsuffixed group -------------------------------------------------------------------
 
-def _unsuffixed_statement(shape: _Shape) -> Any:
+def _unsuffixed_statement(shape: _Shape, pre: str) -> Any:
     single_class = shape.classes == 1
 
     def usable(extra: Callable[[Any], list[ColumnElement[bool]]], windowed: bool) -> Select[Any]:
-        """Providers with their class bits: one row per provider, not per class."""
+        """Providers with their class bits: one row per provider, not per class.
+
+        Over every anchor the search starts from the inventories of the classes
+        (class index); within a window it starts from the window's providers
+        (root index) and looks their inventories up one by one (unique index).
+        """
         provider = _rp.alias()
         inv = _inv.alias()
-        # Within a window of anchors, drive the search from the root index.
-        rc_column = inv.c.resource_class_id + 0 if windowed else inv.c.resource_class_id
-        class_bits = func.sum(
+        class_bits: Any = func.sum(
             case(
                 *(
                     (
                         and_(
-                            inv.c.resource_class_id == _value(f"rc{k}"),
-                            *_fit_conditions(inv, _value(f"amount{k}")),
+                            inv.c.resource_class_id == _value(f"{pre}rc{k}"),
+                            *_fit_conditions(inv, _value(f"{pre}amount{k}")),
                         ),
                         literal_column(str(1 << k)),
                     )
@@ -378,9 +390,25 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
             trait_bits = literal_column(str((1 << shape.required) - 1))
             required = range(shape.required)
         else:
-            trait_bits = _trait_bits(provider.c.id, shape.required)
+            trait_bits = _trait_bits(provider.c.id, shape.required, pre)
             required = range(0)
         root = provider.c.root_provider_id
+        conditions = [*_own_conditions(provider, shape, required, pre), *extra(provider)]
+        if windowed:
+            class_bits = (
+                select(class_bits)
+                .where(
+                    inv.c.resource_provider_id == provider.c.id,
+                    inv.c.resource_class_id.in_(_values(f"{pre}rcs")),
+                )
+                .scalar_subquery()
+            )
+            return select(
+                provider.c.id.label("provider"),
+                root.label("root"),
+                class_bits.label("classes"),
+                trait_bits.label("traits"),
+            ).where(*conditions)
         return (
             select(
                 provider.c.id.label("provider"),
@@ -389,11 +417,7 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
                 trait_bits.label("traits"),
             )
             .select_from(provider.join(inv, inv.c.resource_provider_id == provider.c.id))
-            .where(
-                rc_column.in_(_values("rcs")),
-                *_own_conditions(provider, shape, required),
-                *extra(provider),
-            )
+            .where(inv.c.resource_class_id.in_(_values(f"{pre}rcs")), *conditions)
             .group_by(provider.c.id, root)
         )
 
@@ -401,27 +425,27 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
         root = provider.c.root_provider_id
         tree: list[ColumnElement[bool]] = []
         if shape.in_tree:
-            tree.append(root == _value("in_tree"))
+            tree.append(root == _value(f"{pre}in_tree"))
         if shape.member_of:
             tree.append(
                 or_(
-                    _aggregates_ok(provider.c.id, shape.member_of),
-                    _aggregates_ok(root, shape.member_of),
+                    _aggregates_ok(provider.c.id, shape.member_of, pre),
+                    _aggregates_ok(root, shape.member_of, pre),
                 )
             )
         if shape.forbidden_aggs:
-            tree.append(~_in_any_aggregate(root, _values("forbidden_aggs")))
-        tree += [_tree_has_any_trait(root, f"required{j}") for j in shape.anchor_needs]
+            tree.append(~_in_any_aggregate(root, _values(f"{pre}forbidden_aggs")))
+        tree += [_tree_has_any_trait(root, f"{pre}required{j}") for j in shape.anchor_needs]
         return [*tree, *_anchor_ok(root, shape), *_in_window(root, shape)]
 
-    # Rows whose class bits are 0 (nothing fits) are left for the caller to skip:
-    # filtering on the summed bits here would evaluate every fit check twice.
+    # Rows whose class bits are 0 or null (nothing fits) are left for the caller
+    # to skip: filtering on the summed bits here would evaluate every fit twice.
     tree_rows = usable(in_trees, shape.window).subquery()
     selects: list[Select[Any]] = [
         select(
             tree_rows.c.provider,
             tree_rows.c.root,
-            tree_rows.c.root,
+            tree_rows.c.root.label("anchor"),
             tree_rows.c.classes,
             tree_rows.c.traits,
         )
@@ -431,59 +455,32 @@ def _unsuffixed_statement(shape: _Shape) -> Any:
         def shared(provider: Any) -> list[ColumnElement[bool]]:
             own = [_in_id_set(shape.dialect, provider.c.id, "sharing")]
             if shape.member_of:
-                own.append(_aggregates_ok(provider.c.id, shape.member_of))
+                own.append(_aggregates_ok(provider.c.id, shape.member_of, pre))
             return own
 
         offers = usable(shared, False).subquery()
         joined, anchor = _shared_with(offers, offers.c.provider)
         pairs = []
         if shape.forbidden_aggs:
-            pairs.append(~_in_any_aggregate(anchor, _values("forbidden_aggs")))
-        pairs += [_tree_has_any_trait(anchor, f"required{j}") for j in shape.anchor_needs]
+            pairs.append(~_in_any_aggregate(anchor, _values(f"{pre}forbidden_aggs")))
+        pairs += [_tree_has_any_trait(anchor, f"{pre}required{j}") for j in shape.anchor_needs]
         selects.append(
-            select(offers.c.provider, offers.c.root, anchor, offers.c.classes, offers.c.traits)
+            select(
+                offers.c.provider,
+                offers.c.root,
+                anchor.label("anchor"),
+                offers.c.classes,
+                offers.c.traits,
+            )
             .select_from(joined)
             .where(*pairs, *_anchor_ok(anchor, shape), *_in_window(anchor, shape))
         )
     return union(*selects) if len(selects) > 1 else selects[0]
 
 
-async def unsuffixed_rows(
-    conn: AsyncConnection,
-    group: GroupQuery,
-    anchors: AnchorFilter,
-    window: Window,
-    sharing: Sharing,
-) -> Sequence[tuple[int, int, int, int, int]]:
-    """(provider, provider root, anchor, class bits, trait bits) of the unsuffixed group.
-
-    Rows with no class bit set (no class fits) may appear and mean nothing.
-
-    A pair (X, A) is usable when X has room for the class, has no forbidden
-    trait, X or the anchor A satisfies ``member_of`` ("an aggregate on the root
-    spans the tree"; a sharing X must satisfy it itself), neither is in a
-    forbidden aggregate, and A passes ``root_required``. With ``in_tree`` only
-    the providers of that tree are used.
-
-    Required traits count over all the providers a candidate takes from, so
-    they are checked per combination (the trait bits), except when the group
-    asks for one class: then its one provider must have them all, a filter
-    here. An anchor also needs, for each required any-of set, some provider of
-    its tree with one of those traits, unless a sharing provider might bring it.
-    """
-    needs: tuple[int, ...] = ()
-    if len(group.amounts) > 1:
-        needs = tuple(
-            j for j, ids in enumerate(group.required) if not sharing.traits.intersection(ids)
-        )
-    shape = _shape(conn, group, anchors, window, sharing, needs)
-    statement = _cached(("unsuffixed", shape), lambda: _unsuffixed_statement(shape))
-    return await _rows(conn, statement, _params(conn, group, anchors, window, sharing))
-
-
 # -- suffixed groups ---------------------------------------------------------------------
 
-def _single_provider_statement(shape: _Shape) -> Any:
+def _single_provider_statement(shape: _Shape, pre: str) -> Any:
     """One provider alone satisfying a suffixed group, paired with its anchors.
 
     A resource-less group (1.36) selects providers through a required trait or
@@ -501,10 +498,10 @@ def _single_provider_statement(shape: _Shape) -> Any:
                 inv,
                 and_(
                     inv.c.resource_provider_id == provider.c.id,
-                    inv.c.resource_class_id == _value(f"rc{k}"),
+                    inv.c.resource_class_id == _value(f"{pre}rc{k}"),
                 ),
             )
-            conditions += _fit_conditions(inv, _value(f"amount{k}"))
+            conditions += _fit_conditions(inv, _value(f"{pre}amount{k}"))
         required = range(shape.required)
         if not shape.classes and shape.required:
             # Drive the search from the trait index.
@@ -512,22 +509,22 @@ def _single_provider_statement(shape: _Shape) -> Any:
             conditions.append(
                 provider.c.id.in_(
                     select(rpt.c.resource_provider_id).where(
-                        rpt.c.trait_id.in_(_values("required0"))
+                        rpt.c.trait_id.in_(_values(f"{pre}required0"))
                     )
                 )
             )
             required = range(1, shape.required)
         if shape.classes and shape.in_tree:
-            conditions.append(provider.c.root_provider_id == _value("in_tree"))
-        conditions += _own_conditions(provider, shape, required)
+            conditions.append(provider.c.root_provider_id == _value(f"{pre}in_tree"))
+        conditions += _own_conditions(provider, shape, required, pre)
         if shape.member_of:
-            conditions.append(_aggregates_ok(provider.c.id, shape.member_of))
+            conditions.append(_aggregates_ok(provider.c.id, shape.member_of, pre))
         return provider, joined, conditions
 
     provider, joined, conditions = provider_conditions()
     root = provider.c.root_provider_id
     selects: list[Select[Any]] = [
-        select(provider.c.id, root, root)
+        select(provider.c.id.label("provider"), root.label("root"), root.label("anchor"))
         .select_from(joined)
         .where(*conditions, *_anchor_ok(root, shape), *_in_window(root, shape))
     ]
@@ -535,7 +532,11 @@ def _single_provider_statement(shape: _Shape) -> Any:
         provider, joined, conditions = provider_conditions()
         joined, anchor = _shared_with(joined, provider.c.id)
         selects.append(
-            select(provider.c.id, provider.c.root_provider_id, anchor)
+            select(
+                provider.c.id.label("provider"),
+                provider.c.root_provider_id.label("root"),
+                anchor.label("anchor"),
+            )
             .select_from(joined)
             .where(
                 _in_id_set(shape.dialect, provider.c.id, "sharing"),
@@ -547,23 +548,69 @@ def _single_provider_statement(shape: _Shape) -> Any:
     return union(*selects) if len(selects) > 1 else selects[0]
 
 
-async def single_provider_rows(
+def _rows_statement(shapes: tuple[_Shape, ...]) -> Any:
+    """The usable pairs of every group in one statement, tagged with the group's position."""
+    none: ColumnElement[Any] = cast(literal_column("NULL"), Integer)
+    selects: list[Select[Any]] = []
+    for position, shape in enumerate(shapes):
+        if shape.nothing:
+            continue
+        pre = f"g{position}_"
+        tag: ColumnElement[Any] = literal_column(str(position))
+        if shape.unsuffixed:
+            rows = _unsuffixed_statement(shape, pre).subquery()
+            classes, traits = rows.c.classes, rows.c.traits
+        else:
+            rows = _single_provider_statement(shape, pre).subquery()
+            classes = traits = none
+        selects.append(
+            select(tag, rows.c.provider, rows.c.root, rows.c.anchor, classes, traits)
+        )
+    return union_all(*selects) if len(selects) > 1 else selects[0]
+
+
+async def group_rows(
     conn: AsyncConnection,
-    group: GroupQuery,
+    groups: Sequence[GroupQuery],
     anchors: AnchorFilter,
     window: Window,
     sharing: Sharing,
-) -> Sequence[tuple[int, int, int]]:
-    """(provider, provider root, anchor) of the providers that satisfy a suffixed group.
+) -> Sequence[tuple[int, int, int, int, int | None, int | None]]:
+    """(group position, provider, provider root, anchor, class bits, trait bits) rows.
 
-    A sharing provider also serves every anchor it shares an aggregate with.
-    A resource-less group without a required trait or aggregate matches nothing.
+    The unsuffixed group: a pair (X, A) is usable when X has room for a class
+    (bit ``k`` of the class bits: the ``k``-th class), has no forbidden trait, X
+    or the anchor A satisfies ``member_of`` ("an aggregate on the root spans
+    the tree"; a sharing X must satisfy it itself), neither is in a forbidden
+    aggregate, and A passes ``root_required``. With ``in_tree`` only the
+    providers of that tree are used. Required traits count over all the
+    providers a candidate takes from, so they are checked per combination (bit
+    ``j`` of the trait bits: the provider has a trait of the ``j``-th required
+    set), except when the group asks for one class: then its one provider must
+    have them all, a filter here. An anchor also needs, for each required set,
+    some provider of its tree with one of those traits, unless a sharing
+    provider might bring it. Rows whose class bits are 0 or null mean nothing.
+
+    A suffixed group: the provider alone satisfies the group; a sharing
+    provider also serves every anchor it shares an aggregate with; a
+    resource-less group without a required trait or aggregate matches nothing.
+    Class and trait bits are null.
     """
-    if group.resourceless and not (group.required or group.member_of):
+    shapes = []
+    params: dict[str, Any] = {}
+    for position, group in enumerate(groups):
+        needs: tuple[int, ...] = ()
+        if not group.same_provider and len(group.amounts) > 1:
+            needs = tuple(
+                j for j, ids in enumerate(group.required) if not sharing.traits.intersection(ids)
+            )
+        shapes.append(_shape(conn, group, anchors, window, sharing, needs))
+        params.update(_params(conn, group, anchors, window, sharing, f"g{position}_"))
+    if all(shape.nothing for shape in shapes):
         return []
-    shape = _shape(conn, group, anchors, window, sharing)
-    statement = _cached(("single", shape), lambda: _single_provider_statement(shape))
-    return await _rows(conn, statement, _params(conn, group, anchors, window, sharing))
+    key = tuple(shapes)
+    statement = _cached(("rows", key), lambda: _rows_statement(key))
+    return await _rows(conn, statement, params)
 
 
 # -- name resolution -----------------------------------------------------------------
@@ -689,7 +736,7 @@ async def any_provider_in_aggregates(
 ) -> bool:
     provider = _rp.alias()
     statement = (
-        select(provider.c.id).where(_aggregates_ok(provider.c.id, len(member_of))).limit(1)
+        select(provider.c.id).where(_aggregates_ok(provider.c.id, len(member_of), "")).limit(1)
     )
     params = {f"member{j}": ids for j, ids in enumerate(member_of)}
     return (await conn.execute(statement, params)).first() is not None
