@@ -112,7 +112,7 @@ def queries(n_flat: int, n_trees: int) -> list[tuple[str, str, int | None]]:
     return out
 
 
-async def load(engine: AsyncEngine, n_flat: int, n_trees: int) -> None:
+async def load(engine: AsyncEngine, n_flat: int, n_trees: int, analyze: bool = True) -> None:
     """Bulk-insert the cloud (the app has already created the schema and standard names)."""
     rp, inv, rpt, rpa = (
         models.resource_providers,
@@ -186,7 +186,7 @@ async def load(engine: AsyncEngine, n_flat: int, n_trees: int) -> None:
                             (rpa, aggregates)):
             for start in range(0, len(rows), 2000):
                 await conn.execute(insert(table), rows[start:start + 2000])
-        if engine.dialect.name == "postgresql":
+        if analyze and engine.dialect.name == "postgresql":
             await conn.execute(text("ANALYZE"))
 
 

@@ -570,3 +570,17 @@ async def test_sharing_provider_inside_a_tree(client: httpx.AsyncClient) -> None
     assert canon(await cloud.requests("resources=DISK_GB:10")) == expect(
         {"nas": {"DISK_GB": 10}}
     )
+
+
+async def test_limit_below_1_29_summarizes_every_request_of_the_kept_trees(cloud: Cloud) -> None:
+    """Below 1.29 summaries list the providers of the requests; when ``limit``
+    drops some, those of any request found in a kept request's tree stay."""
+    body = await cloud.candidates("resources=SRIOV_NET_VF:1&limit=1", "1.28")
+    assert len(body["allocation_requests"]) == 1
+    assert {cloud.name_of(rp) for rp in body["provider_summaries"]} == {"pf1", "pf2", "pf3"}
+    body = await cloud.candidates("resources=SRIOV_NET_VF:1&limit=1", "1.29")
+    assert {cloud.name_of(rp) for rp in body["provider_summaries"]} == {
+        "cn3", "pf1", "pf2", "numa0", "pf3"
+    }
+    body = await cloud.candidates("resources=VCPU:1&limit=1", "1.28")
+    assert len(body["provider_summaries"]) == 1

@@ -102,11 +102,20 @@ class _Plan:
     names: repo.Resolved
 
     @property
+    def early_limit(self) -> int | None:
+        """``limit``, when the first ``limit`` candidates are the answer."""
+        # Randomised answers sample from all candidates; below 1.29 a limited
+        # answer's summaries depend on every request (see ``_summary_providers``).
+        if self.randomize or not self.request.nested_aware:
+            return None
+        return self.request.limit
+
+    @property
     def bound(self) -> int | None:
         """How many candidates can be needed at most (None: all of them)."""
         bounds = []
-        if self.request.limit is not None and not self.randomize:
-            bounds.append(self.request.limit)
+        if self.early_limit is not None:
+            bounds.append(self.early_limit)
         if self.max_candidates >= 0:
             bounds.append(max(self.max_candidates, 1))
         return min(bounds) if bounds else None
@@ -346,12 +355,45 @@ async def search(
         return SearchResult()
     # The unsuffixed group first: it is the one whose solutions are generated lazily.
     groups = sorted(plan.groups, key=lambda group: group.same_provider)
-    found, roots = await _generate(conn, plan, groups)
+    everything, roots = await _generate(conn, plan, groups)
+    found = everything
     if request.limit is not None and len(found) > request.limit:
         found = random.sample(found, request.limit) if randomize else found[: request.limit]
     elif randomize:
         random.shuffle(found)
-    return await _summarize(conn, request, groups, found, roots, plan.names.class_names)
+    return await _summarize(
+        conn,
+        request,
+        groups,
+        found,
+        roots,
+        plan.names.class_names,
+        _summary_providers(request, everything, found, roots),
+    )
+
+
+def _summary_providers(
+    request: CandidateRequest,
+    everything: list[Candidate],
+    kept: list[Candidate],
+    roots: dict[int, int],
+) -> set[int]:
+    """Providers to summarize (from 1.29, the summaries cover their whole trees).
+
+    The providers of the returned requests; below 1.29, when ``limit`` dropped
+    requests, the providers of *every* request found whose tree holds a
+    provider of a kept request (the reference's order of filters).
+    """
+    providers = {provider for candidate in kept for provider, _ in candidate.amounts}
+    if request.nested_aware or len(kept) == len(everything):
+        return providers
+    kept_roots = {roots[provider] for provider in providers}
+    return {
+        provider
+        for candidate in everything
+        for provider, _ in candidate.amounts
+        if roots[provider] in kept_roots
+    }
 
 
 async def _generate(
@@ -367,7 +409,7 @@ async def _generate(
         dedupe=bool(plan.sharing.ids),
     )
     in_subtrees = {index for groups_ in combiner.subtrees for index in groups_}
-    limit = request.limit if not plan.randomize else None
+    limit = plan.early_limit
     roots: dict[int, int] = {}
     found: list[Candidate] = []
     generated = 0
@@ -423,11 +465,11 @@ async def _summarize(
     found: list[Candidate],
     roots: dict[int, int],
     class_names: dict[int, str],
+    contributors: set[int],
 ) -> SearchResult:
     result = SearchResult(groups=groups, candidates=found, class_names=class_names)
     if not found:
         return result
-    contributors = {provider for candidate in found for provider, _ in candidate.amounts}
     with_traits = request.version >= (1, 17)
     rc_ids = None
     if request.version < (1, 27):

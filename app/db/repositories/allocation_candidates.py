@@ -42,7 +42,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -142,9 +141,16 @@ def _values(name: str) -> BindParameter[Any]:
 
 
 def _in_id_set(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
-    """``column`` in a list of ids of any length, passed as one parameter."""
+    """``column`` in a list of ids of any length, passed as one parameter.
+
+    As a subquery over the unnested list: a semi-join the planner can hash.
+    (``= ANY(array parameter)`` is compared element by element, row by row, in
+    the generic plans PostgreSQL switches prepared statements to.)
+    """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+        return column.in_(  # type: ignore[no-any-return]
+            select(func.unnest(bindparam(name, type_=ARRAY(Integer))))
+        )
     each = func.json_each(bindparam(name, type_=String)).table_valued("value")
     return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
@@ -630,7 +636,9 @@ class Resolved:
 
 def _text_set(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(String)))  # type: ignore[no-any-return]
+        return column.in_(  # type: ignore[no-any-return]
+            select(func.unnest(bindparam(name, type_=ARRAY(String))))
+        )
     each = func.json_each(bindparam(name, type_=String)).table_valued("value")
     return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
