@@ -118,32 +118,38 @@ class ProviderFilters:
 def has_capacity(
     provider_id: ColumnElement[int], class_id: int, amount: int
 ) -> ColumnElement[bool]:
-    """The provider alone can take ``amount`` of the class (spec §4.2 formula)."""
+    """The provider alone can take ``amount`` of the class (spec §4.2 formula).
+
+    Written as ``id IN (fitting inventory rows)`` with the class's usage grouped
+    once, not as a correlated EXISTS: the planner can then hash it whatever the
+    table statistics say (a fresh, never-analyzed database included).
+    """
     if amount > MAX_AMOUNT:
         return literal(False)
     inv = _inv.alias("inv")
-    alloc = _alloc.alias("alloc")
-    used = (
-        select(func.coalesce(func.sum(alloc.c.used), 0))
-        .where(
-            alloc.c.resource_provider_id == inv.c.resource_provider_id,
-            alloc.c.resource_class_id == class_id,
+    usage = (
+        select(
+            _alloc.c.resource_provider_id.label("provider_id"),
+            func.sum(_alloc.c.used).label("used"),
         )
-        .scalar_subquery()
+        .where(_alloc.c.resource_class_id == class_id)
+        .group_by(_alloc.c.resource_provider_id)
+        .subquery("usage")
     )
     wanted = literal(amount, Integer)
-    return exists(
-        select(1)
-        .select_from(inv)
+    fitting = (
+        select(inv.c.resource_provider_id)
+        .select_from(inv.outerjoin(usage, usage.c.provider_id == inv.c.resource_provider_id))
         .where(
-            inv.c.resource_provider_id == provider_id,
             inv.c.resource_class_id == class_id,
             inv.c.min_unit <= wanted,
             inv.c.max_unit >= wanted,
             wanted.op("%")(inv.c.step_size) == 0,
-            (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio >= used + wanted,
+            (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio
+            >= func.coalesce(usage.c.used, 0) + wanted,
         )
     )
+    return provider_id.in_(fitting)
 
 
 def has_any_trait(provider_id: ColumnElement[int], ids: set[int]) -> ColumnElement[bool]:
