@@ -5,21 +5,28 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import compile_path
 
-from app import openapi
-from app.cors import PlacementCORSMiddleware
+from app.api import openapi
+from app.api.cors import PlacementCORSMiddleware
+from app.api.errors import render_error
+from app.api.middleware import PlacementMiddleware
+from app.api.routing import RouteTable
+from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.schema import sync_database
-from app.errors import METHOD_NOT_ALLOWED, PlacementError, error_response
-from app.middleware import PlacementMiddleware, route_path
-from app.ops import OpsMiddleware
+from app.exceptions import (
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PlacementError,
+    Unexpected,
+)
+from app.observability.middleware import ObservabilityMiddleware
 from app.policy import Authorizer, PolicyError
 from app.routers import ALL_ROUTERS
 from app.settings import Settings, get_settings
@@ -27,82 +34,35 @@ from app.settings import Settings, get_settings
 LOG = logging.getLogger(__name__)
 
 
-
-class MethodTable:
-    """Allowed methods per path template, in registration order (for ``Allow``)."""
-
-    def __init__(self, routers: list[APIRouter]) -> None:
-        self._entries: list[tuple[object, list[str]]] = []
-        by_path: dict[str, list[str]] = {}
-        for route in (route for router in routers for route in router.routes):
-            if isinstance(route, APIRoute):
-                methods = by_path.setdefault(route.path, [])
-                for method in route.methods or ():
-                    if method not in methods:
-                        methods.append(method)
-        for path, methods in by_path.items():
-            regex, _, _ = compile_path(path)
-            self._entries.append((regex, methods))
-
-    def __call__(self, request: Request) -> str:
-        path = route_path(request.scope)
-        for regex, methods in self._entries:
-            if regex.match(path):  # type: ignore[attr-defined]
-                return ", ".join(methods)
-        return ""
-
-
-def _render(request: Request, exc: PlacementError) -> Response:
-    state = request.state
-    state.error_code = exc.code  # read by app.ops (generation-conflict metric)
-    return error_response(
-        exc.status,
-        exc.message,
-        request_id=getattr(state, "request_id", ""),
-        version=getattr(state, "version", None),
-        code=exc.code,
-        method=request.method,
-        accept=request.headers.get("accept"),
-        content_type=request.headers.get("content-type"),
-        headers=exc.headers,
-    )
-
-
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, routes: RouteTable) -> None:
     @app.exception_handler(PlacementError)
     async def placement_error(request: Request, exc: PlacementError) -> Response:
-        return _render(request, exc)
+        return render_error(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            allowed = app.state.allowed_methods(request)
-            return _render(
-                request,
-                PlacementError(METHOD_NOT_ALLOWED, status=405, headers={"allow": allowed}),
-            )
-        return _render(request, PlacementError(status=exc.status_code))
+            allowed = routes.allowed_methods(request.scope)
+            return render_error(request, MethodNotAllowed(headers={"allow": allowed}))
+        if exc.status_code == 404:
+            return render_error(request, NotFound())
+        error = PlacementError()
+        response = render_error(request, error)
+        response.status_code = exc.status_code
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _render(request, PlacementError(str(exc.errors()[0].get("msg")), status=400))
+        return render_error(request, InvalidInput(str(exc.errors()[0].get("msg"))))
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         LOG.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _render(
-            request, PlacementError("An unexpected error occurred.", status=500)
-        )
+        return render_error(request, Unexpected())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    try:
-        authorizer = Authorizer(settings.policy_file, settings.enforce_new_defaults)
-    except PolicyError as exc:
-        # Refuse to start rather than answer 500 on the first request.
-        LOG.error("%s", exc)
-        raise SystemExit(f"placement-api: {exc}") from None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,7 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if settings.sync_on_startup:
             await sync_database(engine)
-        app.state.engine = engine
+        database = Database(
+            engine,
+            write_attempts=settings.serialization_retry_count,
+            claim_attempts=settings.allocation_conflict_retry_count,
+        )
+        app.state.database = database
         # Everything built so far lives as long as the process: keep it out of
         # the cyclic collector's full passes (large answers, such as allocation
         # candidates, otherwise pay for rescanning the whole heap). Requests
@@ -125,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await engine.dispose()
+            await database.dispose()
 
     app = FastAPI(
         title="Placement API",
@@ -136,21 +101,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         openapi_url=None,
     )
-    app.state.settings = settings
-    app.state.authorizer = authorizer
     for router in ALL_ROUTERS:
         app.include_router(router)
     # Paths match exactly: ``/resource_providers/`` is a 404, not a redirect.
     app.router.redirect_slashes = False
-    app.state.allowed_methods = MethodTable(ALL_ROUTERS)
-    openapi.install(app, ALL_ROUTERS)
-    _install_error_handlers(app)
+    # Checks the declarations (no two overlap at any version) before serving.
+    routes = RouteTable(route for router in ALL_ROUTERS for route in router.routes)
+    try:
+        authorizer = Authorizer(
+            settings.policy_file,
+            settings.enforce_new_defaults,
+            operations=routes.operations_by_policy(),
+        )
+    except PolicyError as exc:
+        # Refuse to start rather than answer 500 on the first request.
+        LOG.error("%s", exc)
+        raise SystemExit(f"placement-api: {exc}") from None
+    app.state.settings = settings
+    app.state.authorizer = authorizer
+    app.state.route_table = routes
+    openapi.install(app, routes)
+    _install_error_handlers(app, routes)
     app.add_middleware(PlacementMiddleware, auth_strategy=settings.auth_strategy)
     if settings.cors_allowed_origins:
         app.add_middleware(
             PlacementCORSMiddleware, allowed_origins=settings.cors_allowed_origins
         )
-    app.add_middleware(OpsMiddleware)  # outermost: metrics, access log, path prefix
+    # Outermost: path prefix, metrics, access log.
+    app.add_middleware(ObservabilityMiddleware, template_of=routes.template)
     return app
 
 

@@ -1,67 +1,85 @@
-"""Microversions: the supported list, header parsing, and per-route gates.
+"""Microversions: the named features of each version, and header parsing.
 
-Each entry of ``VERSIONS`` doubles as the changelog of the API.
+The table below is the API's changelog: one line per feature, named by what
+it changes, at the version that introduced it. Routers, schemas, renderers and
+the OpenAPI generator compare the request's version with these names
+(``if version >= ALLOCATIONS_DICT_FORM``); nothing else spells a version
+number. A new microversion is a new line here, ``MAX_VERSION`` moved to it,
+and the code that reads the new name.
 """
 
-from collections.abc import Callable
-
 import microversion_parse
-from starlette.requests import Request
-
-from app.errors import METHOD_NOT_ALLOWED, MethodNotAllowed, NotFound
 
 SERVICE_TYPE = "placement"
 HEADER = "openstack-api-version"
 
-VERSIONS = [
-    "1.0",  # providers, inventories, usages, allocations
-    "1.1",  # provider aggregates
-    "1.2",  # resource classes
-    "1.3",  # member_of on GET /resource_providers
-    "1.4",  # resources filter on GET /resource_providers
-    "1.5",  # DELETE all inventories
-    "1.6",  # traits
-    "1.7",  # PUT /resource_classes/{name} is create-or-verify
-    "1.8",  # project_id and user_id required in allocation writes
-    "1.9",  # GET /usages
-    "1.10",  # GET /allocation_candidates
-    "1.11",  # allocations link on providers
-    "1.12",  # dict form of allocations
-    "1.13",  # POST /allocations
-    "1.14",  # nested providers, in_tree
-    "1.15",  # last-modified and cache-control
-    "1.16",  # limit on allocation candidates
-    "1.17",  # required traits on allocation candidates
-    "1.18",  # required traits on GET /resource_providers
-    "1.19",  # aggregates carry the provider generation
-    "1.20",  # POST /resource_providers answers the provider
-    "1.21",  # member_of on allocation candidates
-    "1.22",  # forbidden traits
-    "1.23",  # code in error bodies
-    "1.24",  # repeated member_of
-    "1.25",  # granular request groups
-    "1.26",  # reserved may equal total
-    "1.27",  # all classes in provider summaries
-    "1.28",  # consumer generations
-    "1.29",  # nested allocation candidates
-    "1.30",  # POST /reshaper
-    "1.31",  # in_tree on allocation candidates
-    "1.32",  # forbidden aggregates
-    "1.33",  # any-string request group suffixes
-    "1.34",  # mappings in allocation requests
-    "1.35",  # root_required
-    "1.36",  # same_subtree, resource-less groups
-    "1.37",  # re-parenting providers
-    "1.38",  # consumer types
-    "1.39",  # any-of traits (in:) and repeated required
-]
-
 Version = tuple[int, int]
 
-MIN_VERSION: Version = (1, 0)
-MAX_VERSION: Version = (1, 39)
-MIN_VERSION_STRING = "1.0"
-MAX_VERSION_STRING = "1.39"
+# ---------------------------------------------------------------- the changelog
+BASE: Version = (1, 0)  # providers, inventories, usages, allocations
+AGGREGATES: Version = (1, 1)  # provider aggregates; aggregates link on providers
+RESOURCE_CLASSES: Version = (1, 2)  # /resource_classes
+PROVIDER_MEMBER_OF: Version = (1, 3)  # member_of on GET /resource_providers
+PROVIDER_RESOURCES_FILTER: Version = (1, 4)  # resources on GET /resource_providers
+DELETE_ALL_INVENTORIES: Version = (1, 5)  # DELETE .../inventories
+TRAITS: Version = (1, 6)  # /traits, provider traits; traits link on providers
+RESOURCE_CLASS_PUT_CREATES: Version = (1, 7)  # PUT /resource_classes/{name}: create-or-verify
+ALLOCATION_OWNER_REQUIRED: Version = (1, 8)  # project_id and user_id in allocation writes
+PROJECT_USAGES: Version = (1, 9)  # GET /usages
+ALLOCATION_CANDIDATES: Version = (1, 10)  # GET /allocation_candidates
+ALLOCATIONS_LINK: Version = (1, 11)  # allocations link on providers
+ALLOCATIONS_DICT_FORM: Version = (1, 12)  # allocations keyed by provider (reads, writes)
+POST_ALLOCATIONS: Version = (1, 13)  # POST /allocations
+NESTED_PROVIDERS: Version = (1, 14)  # parent and root providers, in_tree
+CACHE_HEADERS: Version = (1, 15)  # Last-Modified and Cache-Control
+CANDIDATES_LIMIT: Version = (1, 16)  # limit on allocation candidates
+CANDIDATES_REQUIRED_TRAITS: Version = (1, 17)  # required on candidates; traits in summaries
+PROVIDER_REQUIRED_TRAITS: Version = (1, 18)  # required on GET /resource_providers
+AGGREGATES_GENERATION: Version = (1, 19)  # provider generation in aggregate bodies
+CREATE_PROVIDER_RETURNS_BODY: Version = (1, 20)  # POST /resource_providers answers the provider
+CANDIDATES_MEMBER_OF: Version = (1, 21)  # member_of on allocation candidates
+FORBIDDEN_TRAITS: Version = (1, 22)  # !TRAIT in required
+ERROR_CODES: Version = (1, 23)  # code in error bodies
+MULTIPLE_MEMBER_OF: Version = (1, 24)  # repeated member_of
+GRANULAR_GROUPS: Version = (1, 25)  # numbered request groups, group_policy
+RESERVED_MAY_EQUAL_TOTAL: Version = (1, 26)  # reserved == total is valid inventory
+ALL_CLASSES_IN_SUMMARIES: Version = (1, 27)  # every class of a provider in summaries
+CONSUMER_GENERATIONS: Version = (1, 28)  # consumer_generation in allocation reads and writes
+NESTED_CANDIDATES: Version = (1, 29)  # candidates spread over provider trees
+RESHAPER: Version = (1, 30)  # POST /reshaper
+CANDIDATES_IN_TREE: Version = (1, 31)  # in_tree on allocation candidates
+FORBIDDEN_AGGREGATES: Version = (1, 32)  # !in: in member_of
+LONG_GROUP_SUFFIXES: Version = (1, 33)  # any-string request group suffixes
+CANDIDATE_MAPPINGS: Version = (1, 34)  # mappings in allocation requests and writes
+ROOT_REQUIRED: Version = (1, 35)  # root_required on allocation candidates
+SAME_SUBTREE: Version = (1, 36)  # same_subtree, resource-less request groups
+REPARENT_PROVIDERS: Version = (1, 37)  # re-parenting and un-parenting providers
+CONSUMER_TYPES: Version = (1, 38)  # consumer_type in allocations and usages
+ANY_TRAITS: Version = (1, 39)  # in: any-of traits, repeated required
+# ------------------------------------------------------------------------------
+
+MIN_VERSION: Version = BASE
+MAX_VERSION: Version = ANY_TRAITS
+
+
+def format_version(version: Version) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+VERSIONS: list[str] = [format_version((1, minor)) for minor in range(MAX_VERSION[1] + 1)]
+MIN_VERSION_STRING = format_version(MIN_VERSION)
+MAX_VERSION_STRING = format_version(MAX_VERSION)
+
+
+def before(version: Version) -> Version:
+    """The last version without a feature (the end of a route's range)."""
+    return (version[0], version[1] - 1)
+
+
+def parse_version(text: str) -> Version:
+    """``"1.20"`` -> ``(1, 20)``."""
+    major, minor = (int(part) for part in text.split("."))
+    return (major, minor)
 
 
 class InvalidVersion(Exception):
@@ -87,32 +105,3 @@ def parse_header(headers: dict[str, str]) -> Version:
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise UnacceptableVersion(f"Unacceptable version header: {value}")
     return version
-
-
-def format_version(version: Version) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
-def request_version(request: Request) -> Version:
-    version: Version = request.state.version
-    return version
-
-
-def since(minimum: str, *, status: int = 404) -> Callable[[Request], None]:
-    """A route dependency: below ``minimum`` the route answers 404 (or 405)."""
-    major, minor = (int(part) for part in minimum.split("."))
-    threshold = (major, minor)
-
-    def gate(request: Request) -> None:
-        if request_version(request) < threshold:
-            if status == 405:
-                raise MethodNotAllowed(
-                    METHOD_NOT_ALLOWED,
-                    headers={"allow": request.app.state.allowed_methods(request)}
-                )
-            raise NotFound()
-
-    # Read by the OpenAPI generator to leave the route out of older documents.
-    gate.minimum = threshold  # type: ignore[attr-defined]
-    gate.below_status = status  # type: ignore[attr-defined]
-    return gate

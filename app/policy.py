@@ -11,8 +11,10 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
+from app.api.routing import RouteTable
 from app.auth import RequestContext
-from app.errors import Forbidden
+from app.exceptions import Forbidden
+from app.routers import ALL_ROUTERS
 
 
 def _base_rules() -> list[policy.RuleDefault]:
@@ -54,78 +56,61 @@ def _base_rules() -> list[policy.RuleDefault]:
 
 
 # (rule name, description, [(method, path)]) for every rule defaulting to A/S.
-_ADMIN_OR_SERVICE_RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("placement:resource_providers:list", "List resource providers.",
-     [("GET", "/resource_providers")]),
-    ("placement:resource_providers:create", "Create resource provider.",
-     [("POST", "/resource_providers")]),
-    ("placement:resource_providers:show", "Show resource provider.",
-     [("GET", "/resource_providers/{uuid}")]),
-    ("placement:resource_providers:update", "Update resource provider.",
-     [("PUT", "/resource_providers/{uuid}")]),
-    ("placement:resource_providers:delete", "Delete resource provider.",
-     [("DELETE", "/resource_providers/{uuid}")]),
-    ("placement:resource_classes:list", "List resource classes.",
-     [("GET", "/resource_classes")]),
-    ("placement:resource_classes:create", "Create resource class.",
-     [("POST", "/resource_classes")]),
-    ("placement:resource_classes:show", "Show resource class.",
-     [("GET", "/resource_classes/{name}")]),
-    ("placement:resource_classes:update", "Update resource class.",
-     [("PUT", "/resource_classes/{name}")]),
-    ("placement:resource_classes:delete", "Delete resource class.",
-     [("DELETE", "/resource_classes/{name}")]),
-    ("placement:resource_providers:inventories:list", "List resource provider inventories.",
-     [("GET", "/resource_providers/{uuid}/inventories")]),
-    ("placement:resource_providers:inventories:create", "Create one resource provider inventory.",
-     [("POST", "/resource_providers/{uuid}/inventories")]),
-    ("placement:resource_providers:inventories:show", "Show resource provider inventory.",
-     [("GET", "/resource_providers/{uuid}/inventories/{resource_class}")]),
-    ("placement:resource_providers:inventories:update", "Update resource provider inventory.",
-     [("PUT", "/resource_providers/{uuid}/inventories"),
-      ("PUT", "/resource_providers/{uuid}/inventories/{resource_class}")]),
-    ("placement:resource_providers:inventories:delete", "Delete resource provider inventory.",
-     [("DELETE", "/resource_providers/{uuid}/inventories"),
-      ("DELETE", "/resource_providers/{uuid}/inventories/{resource_class}")]),
-    ("placement:resource_providers:aggregates:list", "List resource provider aggregates.",
-     [("GET", "/resource_providers/{uuid}/aggregates")]),
-    ("placement:resource_providers:aggregates:update", "Update resource provider aggregates.",
-     [("PUT", "/resource_providers/{uuid}/aggregates")]),
-    ("placement:resource_providers:usages", "List resource provider usages.",
-     [("GET", "/resource_providers/{uuid}/usages")]),
-    ("placement:traits:list", "List traits.", [("GET", "/traits")]),
-    ("placement:traits:show", "Show trait.", [("GET", "/traits/{name}")]),
-    ("placement:traits:update", "Update trait.", [("PUT", "/traits/{name}")]),
-    ("placement:traits:delete", "Delete trait.", [("DELETE", "/traits/{name}")]),
-    ("placement:resource_providers:traits:list", "List resource provider traits.",
-     [("GET", "/resource_providers/{uuid}/traits")]),
-    ("placement:resource_providers:traits:update", "Update resource provider traits.",
-     [("PUT", "/resource_providers/{uuid}/traits")]),
-    ("placement:resource_providers:traits:delete", "Delete resource provider traits.",
-     [("DELETE", "/resource_providers/{uuid}/traits")]),
-    ("placement:allocations:manage", "Manage allocations.", [("POST", "/allocations")]),
-    ("placement:allocations:list", "List allocations.", [("GET", "/allocations/{consumer_uuid}")]),
-    ("placement:allocations:update", "Update allocations.",
-     [("PUT", "/allocations/{consumer_uuid}")]),
-    ("placement:allocations:delete", "Delete allocations.",
-     [("DELETE", "/allocations/{consumer_uuid}")]),
-    ("placement:resource_providers:allocations:list", "List resource provider allocations.",
-     [("GET", "/resource_providers/{uuid}/allocations")]),
-    ("placement:allocation_candidates:list", "List allocation candidates.",
-     [("GET", "/allocation_candidates")]),
+# (rule name, description) of every rule defaulting to admin-or-service. The
+# operations each rule guards come from the route declarations.
+_ADMIN_OR_SERVICE_RULES: list[tuple[str, str]] = [
+    ("placement:resource_providers:list", "List resource providers."),
+    ("placement:resource_providers:create", "Create resource provider."),
+    ("placement:resource_providers:show", "Show resource provider."),
+    ("placement:resource_providers:update", "Update resource provider."),
+    ("placement:resource_providers:delete", "Delete resource provider."),
+    ("placement:resource_classes:list", "List resource classes."),
+    ("placement:resource_classes:create", "Create resource class."),
+    ("placement:resource_classes:show", "Show resource class."),
+    ("placement:resource_classes:update", "Update resource class."),
+    ("placement:resource_classes:delete", "Delete resource class."),
+    ("placement:resource_providers:inventories:list", "List resource provider inventories."),
+    ("placement:resource_providers:inventories:create", "Create one resource provider inventory."),
+    ("placement:resource_providers:inventories:show", "Show resource provider inventory."),
+    ("placement:resource_providers:inventories:update", "Update resource provider inventory."),
+    ("placement:resource_providers:inventories:delete", "Delete resource provider inventory."),
+    ("placement:resource_providers:aggregates:list", "List resource provider aggregates."),
+    ("placement:resource_providers:aggregates:update", "Update resource provider aggregates."),
+    ("placement:resource_providers:usages", "List resource provider usages."),
+    ("placement:traits:list", "List traits."),
+    ("placement:traits:show", "Show trait."),
+    ("placement:traits:update", "Update trait."),
+    ("placement:traits:delete", "Delete trait."),
+    ("placement:resource_providers:traits:list", "List resource provider traits."),
+    ("placement:resource_providers:traits:update", "Update resource provider traits."),
+    ("placement:resource_providers:traits:delete", "Delete resource provider traits."),
+    ("placement:allocations:manage", "Manage allocations."),
+    ("placement:allocations:list", "List allocations."),
+    ("placement:allocations:update", "Update allocations."),
+    ("placement:allocations:delete", "Delete allocations."),
+    ("placement:resource_providers:allocations:list", "List resource provider allocations."),
+    ("placement:allocation_candidates:list", "List allocation candidates."),
 ]
 
+Operations = dict[str, list[tuple[str, str]]]
 
-def default_rules() -> list[policy.RuleDefault]:
+
+def _operations(operations: Operations, name: str) -> list[policy.Operation]:
+    return [
+        policy.Operation(method=method, path=path) for method, path in operations.get(name, [])
+    ]
+
+
+def default_rules(operations: Operations) -> list[policy.RuleDefault]:
     """Every rule the service enforces, with the reference's defaults."""
     rules = _base_rules()
-    for name, description, operations in _ADMIN_OR_SERVICE_RULES:
+    for name, description in _ADMIN_OR_SERVICE_RULES:
         rules.append(
             policy.DocumentedRuleDefault(
                 name=name,
                 check_str="rule:admin_or_service_api",
                 description=description,
-                operations=[{"method": method, "path": path} for method, path in operations],
+                operations=_operations(operations, name),
                 scope_types=["project"],
             )
         )
@@ -134,7 +119,7 @@ def default_rules() -> list[policy.RuleDefault]:
             name="placement:usages",
             check_str="rule:admin_or_project_reader_or_service_api",
             description="List total resource usages for a given project.",
-            operations=[{"method": "GET", "path": "/usages"}],
+            operations=_operations(operations, "placement:usages"),
             scope_types=["project"],
         )
     )
@@ -143,7 +128,7 @@ def default_rules() -> list[policy.RuleDefault]:
             name="placement:reshaper:reshape",
             check_str="rule:service_api",
             description="Reshape Inventory and Allocations.",
-            operations=[{"method": "POST", "path": "/reshaper"}],
+            operations=_operations(operations, "placement:reshaper:reshape"),
             scope_types=["project"],
         )
     )
@@ -152,7 +137,8 @@ def default_rules() -> list[policy.RuleDefault]:
 
 def list_rules() -> Iterable[policy.RuleDefault]:
     """Entry point for ``oslopolicy-sample-generator --namespace placement-api``."""
-    return default_rules()
+    routes = RouteTable(route for router in ALL_ROUTERS for route in router.routes)
+    return default_rules(routes.operations_by_policy())
 
 
 class PolicyError(Exception):
@@ -162,7 +148,9 @@ class PolicyError(Exception):
 class Authorizer:
     """Wraps an oslo.policy Enforcer configured from the service settings."""
 
-    def __init__(self, policy_file: str | None, enforce_new_defaults: bool) -> None:
+    def __init__(
+        self, policy_file: str | None, enforce_new_defaults: bool, *, operations: Operations
+    ) -> None:
         if policy_file and not Path(policy_file).is_file():
             raise PolicyError(f"policy file {policy_file} does not exist")
         conf = cfg.ConfigOpts()
@@ -178,7 +166,7 @@ class Authorizer:
         # The legacy alternatives are deliberate here; don't warn on every start.
         self._enforcer.suppress_deprecation_warnings = True
         self._enforcer.suppress_default_change_warnings = True
-        self._enforcer.register_defaults(default_rules())
+        self._enforcer.register_defaults(default_rules(operations))
         try:
             self._enforcer.load_rules(force_reload=True)
         except Exception as exc:  # oslo.policy raises several unrelated types

@@ -2,14 +2,14 @@
 
 ``resources``, ``required`` and ``member_of`` follow one grammar on both
 endpoints (spec §4.2 and §12.1); every parser here takes the raw values in
-query-string order and raises ``BadRequest`` with the reference's texts.
+query-string order and raises ``InvalidInput`` with the reference's texts.
 """
 
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from app.errors import BadRequest
+from app.exceptions import InvalidInput
 
 Version = tuple[int, int]
 
@@ -71,7 +71,7 @@ def check_allowed_keys(keys: Iterable[str], allowed: Iterable[str]) -> None:
         return
     names = ", ".join(repr(key) for key in unexpected)
     verb = "was" if len(unexpected) == 1 else "were"
-    raise BadRequest(
+    raise InvalidInput(
         f"{INVALID_QUERY}Additional properties are not allowed ({names} {verb} unexpected)"
     )
 
@@ -79,7 +79,7 @@ def check_allowed_keys(keys: Iterable[str], allowed: Iterable[str]) -> None:
 def check_strict_uuid(key: str, value: str) -> None:
     """400 in the words of the query schema's ``format: uuid`` validator."""
     if not is_strict_uuid(value):
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}{value!r} is not a 'uuid'\n\nFailed validating 'format' in "
             f"schema['properties'][{key!r}]:\n    {{'type': 'string', 'format': 'uuid'}}"
             f"\n\nOn instance[{key!r}]:\n    {value!r}"
@@ -96,22 +96,22 @@ def last_values(params: Mapping[str, list[str]]) -> dict[str, str]:
 def parse_resources(value: str) -> dict[str, int]:
     """``RC:AMOUNT[,RC:AMOUNT...]`` -> amounts by class name (last one wins)."""
     if value.strip() == "":
-        raise BadRequest(_RESOURCES_FORM.format(got="empty string"))
+        raise InvalidInput(_RESOURCES_FORM.format(got="empty string"))
     result: dict[str, int] = {}
     for item in value.split(","):
         parts = item.split(":")
         if len(parts) != 2:
-            raise BadRequest(_RESOURCES_FORM.format(got=item))
+            raise InvalidInput(_RESOURCES_FORM.format(got=item))
         name, raw_amount = parts
         try:
             amount = int(raw_amount)
         except ValueError:
-            raise BadRequest(
+            raise InvalidInput(
                 f"Requested resource {name} expected positive integer amount. "
                 f"Got: {raw_amount}."
             ) from None
         if amount < 1:
-            raise BadRequest(f"Requested resource {name} requires amount >= 1. Got: {amount}.")
+            raise InvalidInput(f"Requested resource {name} requires amount >= 1. Got: {amount}.")
         result[name] = amount
     return result
 
@@ -141,12 +141,12 @@ class TraitFilter:
 def _parse_any_traits(value: str) -> frozenset[str]:
     traits = frozenset(item.strip() for item in value[3:].split(","))
     if not all(traits):
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}Expected 'required' parameter value of the form: "
             f"{_ANY_TRAITS_FORM}. Got an empty trait in: {value}"
         )
     if any(trait.startswith("!") for trait in traits):
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' does not support forbidden "
             f"traits. Got: {value}"
         )
@@ -160,12 +160,12 @@ def _parse_trait_list(
     forbidden = {item.lstrip("!") for item in items if item.startswith("!")}
     if not all(items) or not all(forbidden):
         form = "HW_CPU_X86_VMX,!CUSTOM_MAGIC" if allow_forbidden else "HW_CPU_X86_VMX,CUSTOM_MAGIC"
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}Expected 'required' parameter value of the form: {form}. "
             f"Got an empty trait in: {value}"
         )
     if forbidden and not allow_forbidden:
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}Expected 'required' parameter value of the form: "
             f"HW_CPU_X86_VMX,CUSTOM_MAGIC. Got: {value}"
         )
@@ -191,7 +191,7 @@ def parse_required(
     for value in values:
         if value.startswith("in:"):
             if not allow_any:
-                raise BadRequest(
+                raise InvalidInput(
                     f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' only supported since "
                     f"microversion 1.39. Got: {value}"
                 )
@@ -218,7 +218,7 @@ class AggregateFilter:
 
 def _parse_member_of_value(value: str) -> tuple[list[str], list[str]]:
     if "," in value and not (value.startswith("in:") or value.startswith("!in:")):
-        raise BadRequest(
+        raise InvalidInput(
             "Multiple values for 'member_of' must be prefixed with the 'in:' or '!in:' "
             f"keyword using the valid microversion. Got: {value}"
         )
@@ -234,7 +234,7 @@ def _parse_member_of_value(value: str) -> tuple[list[str], list[str]]:
         required = [value]
     for item in (*required, *forbidden):
         if not is_lenient_uuid(item):
-            raise BadRequest(
+            raise InvalidInput(
                 f"{INVALID_QUERY}Expected 'member_of' parameter to contain valid UUID(s). "
                 f"Got: {item}"
             )
@@ -250,7 +250,7 @@ def parse_member_of(
     (aggregates are compared as stored strings).
     """
     if version < MULTIPLE_MEMBER_OF_VERSION and len(values) > 1:
-        raise BadRequest(f"Multiple {key} parameters are not supported")
+        raise InvalidInput(f"Multiple {key} parameters are not supported")
     result = AggregateFilter()
     for value in values:
         required, forbidden = _parse_member_of_value(value)
@@ -258,7 +258,7 @@ def parse_member_of(
             result.required.append(frozenset(required))
         if forbidden:
             if version < FORBIDDEN_AGGREGATES_VERSION:
-                raise BadRequest(
+                raise InvalidInput(
                     f"Forbidden {key} parameters are not supported in the specified "
                     "microversion"
                 )
@@ -270,7 +270,7 @@ def parse_in_tree(value: str) -> str:
     """A lenient provider UUID (whitespace stripped), as ``in_tree*`` on candidates."""
     stripped = value.strip()
     if not is_lenient_uuid(stripped):
-        raise BadRequest(
+        raise InvalidInput(
             f"{INVALID_QUERY}Expected 'in_tree' parameter to be a format of uuid. "
             f"Got: {value}"
         )

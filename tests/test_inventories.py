@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.api.http import utcnow
 from app.db import models
 from app.db.engine import run_write
 from app.db.repositories.inventories import (
@@ -22,7 +23,6 @@ from app.db.repositories.inventories import (
     UnknownResourceClass,
 )
 from app.db.repositories.providers_core import get_provider
-from app.http import utcnow
 from app.settings import Settings
 
 ProviderFactory = Callable[[], Awaitable[str]]

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.db.engine import RetryStats
-from app.errors import CONCURRENT_UPDATE, Conflict
+from app.exceptions import CONCURRENT_UPDATE, Conflict
 from app.logging_config import JsonFormatter, TextFormatter, logging_config
 from app.main import create_app
 from app.settings import Settings
@@ -189,7 +188,9 @@ async def test_stale_provider_generation_is_a_counted_conflict(
 async def test_serialization_retries_exported(anon: httpx.AsyncClient) -> None:
     name = "placement_db_serialization_retries_total"
     before = value(await scrape(anon), name)
-    RetryStats.serialization_retries += 3
+    # The counters live on the app's Database; the metrics export their growth.
+    app = anon._transport.app  # type: ignore[attr-defined]
+    app.state.database.stats.serialization_retries += 3
     assert value(await scrape(anon), name) - before == 3
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.errors import BadRequest
+from app.exceptions import InvalidInput
 from app.query import (
     AggregateFilter,
     TraitFilter,
@@ -22,7 +22,7 @@ U2 = "99652f11-9f77-46b9-80b7-4b1989be9f8c"
 LATEST = (1, 39)
 
 
-def message(exc: pytest.ExceptionInfo[BadRequest]) -> str:
+def message(exc: pytest.ExceptionInfo[InvalidInput]) -> str:
     return exc.value.message
 
 
@@ -53,7 +53,7 @@ def test_strict_uuid() -> None:
     assert not is_strict_uuid(U1.replace("-", ""))
     assert not is_strict_uuid(f"urn:uuid:{U1}")
     assert not is_strict_uuid("")
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         check_strict_uuid("in_tree", "x")
     assert message(exc).startswith("Invalid query string parameters: 'x' is not a 'uuid'")
     assert "['in_tree']" in message(exc)
@@ -61,13 +61,13 @@ def test_strict_uuid() -> None:
 
 def test_check_allowed_keys() -> None:
     check_allowed_keys(["name", "uuid"], ["name", "uuid", "resources"])
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         check_allowed_keys(["foo"], ["name"])
     assert message(exc) == (
         "Invalid query string parameters: Additional properties are not allowed "
         "('foo' was unexpected)"
     )
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         check_allowed_keys(["foo", "bar", "name"], ["name"])
     assert "('bar', 'foo' were unexpected)" in message(exc)
 
@@ -98,7 +98,7 @@ def test_parse_resources_ok() -> None:
     ],
 )
 def test_parse_resources_errors(value: str, expected: str) -> None:
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_resources(value)
     assert expected in message(exc)
 
@@ -121,7 +121,7 @@ def test_parse_required_any_and_repetition_at_139() -> None:
 def test_parse_required_below_139_only_last_counts() -> None:
     result = parse_required(["in:A", "B"], (1, 38))
     assert result.required == [frozenset({"B"})]
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_required(["B", "in:A"], (1, 38))
     assert message(exc) == (
         "Invalid query string parameters: The format 'in:HW_CPU_X86_VMX,CUSTOM_MAGIC' only "
@@ -150,7 +150,7 @@ def test_parse_required_none() -> None:
     ],
 )
 def test_parse_required_errors(values: list[str], version: tuple[int, int], expected: str) -> None:
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_required(values, version)
     assert message(exc).startswith("Invalid query string parameters: ")
     assert expected in message(exc)
@@ -194,20 +194,20 @@ def test_parse_member_of_keeps_strings_as_given() -> None:
 def test_parse_member_of_errors(
     values: list[str], version: tuple[int, int], expected: str
 ) -> None:
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_member_of(values, version)
     assert expected in message(exc)
 
 
 def test_parse_member_of_suffixed_key_texts() -> None:
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_member_of([U1, U2], (1, 23), key="member_of1")
     assert message(exc) == "Multiple member_of1 parameters are not supported"
 
 
 def test_parse_in_tree() -> None:
     assert parse_in_tree(f" {U1} ") == U1
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(InvalidInput) as exc:
         parse_in_tree("nope")
     assert message(exc) == (
         "Invalid query string parameters: Expected 'in_tree' parameter to be a format of "

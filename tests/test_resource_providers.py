@@ -38,7 +38,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
             base_url="http://placement.test",
             headers={"x-auth-token": "admin", "openstack-api-version": LATEST},
         ) as client:
-            yield Env(client, app.state.engine)
+            yield Env(client, app.state.database.engine)
 
 
 def mv(version: str) -> dict[str, str]:

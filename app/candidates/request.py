@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import query
-from app.errors import (
+from app.exceptions import (
     QUERY_BAD_VALUE,
     QUERY_DUPLICATE_KEY,
     QUERY_MISSING_VALUE,
-    BadRequest,
+    InvalidInput,
 )
 from app.microversion import Version
 
@@ -149,10 +149,10 @@ def _pretty(thing: object) -> str:
 
 def _schema_error(
     message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
-) -> BadRequest:
+) -> InvalidInput:
     where = "".join(f"[{part!r}]" for part in path)
     schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
-    return BadRequest(
+    return InvalidInput(
         f"{query.INVALID_QUERY}{message}\n\nFailed validating {keyword!r} in "
         f"schema{schema_where}:\n{_pretty(schema)}\n\nOn instance{where}:\n{_pretty(instance)}"
     )
@@ -218,7 +218,7 @@ def _parse_root_required(
     if not values:
         return
     if len(values) > 1:
-        raise BadRequest(
+        raise InvalidInput(
             "Query parameter 'root_required' may be specified only once.",
             code=QUERY_DUPLICATE_KEY,
         )
@@ -236,7 +236,7 @@ def _parse_root_required(
             forbidden.append(name)
     conflicts = sorted(set(required) & set(forbidden))
     if conflicts:
-        raise BadRequest(
+        raise InvalidInput(
             "Conflicting required and forbidden traits found in root_required: "
             + ", ".join(conflicts),
             code=QUERY_BAD_VALUE,
@@ -250,7 +250,7 @@ def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
     for value in values:
         suffixes = frozenset(item.strip() for item in value.split(","))
         if "" in suffixes:
-            raise BadRequest(
+            raise InvalidInput(
                 "Empty string (unsuffixed group) can not be specified in `same_subtree` ",
                 code=QUERY_BAD_VALUE,
             )
@@ -291,14 +291,14 @@ def _check_resourceless(
     """Rows 7a-7c (1.36+)."""
     resourceless = [suffix for suffix, group in groups.items() if not group.resources]
     if len(resourceless) == len(groups):
-        raise BadRequest(
+        raise InvalidInput(
             "There must be at least one resources or resources[$S] parameter.",
             code=QUERY_MISSING_VALUE,
         )
     in_subtrees: set[str] = set().union(*same_subtrees)
     bad = [suffix for suffix in resourceless if suffix not in in_subtrees]
     if bad:
-        raise BadRequest(
+        raise InvalidInput(
             "Resourceless suffixed group request should be specified in `same_subtree` "
             f"query param: bad group(s) - {bad}.",
             code=QUERY_BAD_VALUE,
@@ -308,7 +308,7 @@ def _check_resourceless(
         ordered.extend(sorted(suffixes - set(ordered)))
     unknown = [suffix for suffix in ordered if suffix not in groups]
     if unknown:
-        raise BadRequest(
+        raise InvalidInput(
             f"Real suffixes should be specified in `same_subtree`: {unknown} not found in "
             f"{list(groups)}.",
             code=QUERY_BAD_VALUE,
@@ -323,7 +323,7 @@ def _check_orphans(groups: dict[str, RequestGroup]) -> None:
         if group.required and not group.resources
     ]
     if orphans:
-        raise BadRequest(
+        raise InvalidInput(
             "All traits parameters must be associated with resources.  Found the following "
             f"orphaned traits keys: {', '.join(orphans)}"
         )
@@ -333,14 +333,14 @@ def _check_orphans(groups: dict[str, RequestGroup]) -> None:
         if not group.resources and (group.member_of or group.forbidden_aggs)
     ]
     if orphans:
-        raise BadRequest(
+        raise InvalidInput(
             "All member_of parameters must be associated with resources. Found the "
             f"following orphaned member_of keys: {', '.join(orphans)}"
         )
     if not all(group.resources for group in groups.values()):
-        raise BadRequest("All request groups must specify resources.")
+        raise InvalidInput("All request groups must specify resources.")
     if not groups:
-        raise BadRequest(
+        raise InvalidInput(
             "At least one request group (`resources` or `resources{$S}`) is required."
         )
 
@@ -354,7 +354,7 @@ def _check_conflicts(groups: dict[str, RequestGroup]) -> None:
         if any_of <= group.forbidden
     ]
     if conflicts:
-        raise BadRequest(
+        raise InvalidInput(
             "Conflicting required and forbidden traits found in the following traits keys: "
             + ", ".join(sorted(conflicts))
         )
@@ -388,7 +388,7 @@ def parse_request(items: list[tuple[str, str]], version: Version) -> CandidateRe
     if version >= FORBIDDEN_TRAITS_VERSION:
         _check_conflicts(groups)
     if request.group_policy is None and sum(g.same_provider for g in groups.values()) > 1:
-        raise BadRequest(
+        raise InvalidInput(
             'The "group_policy" parameter is required when specifying more than one '
             '"resources{N}" parameter.'
         )

@@ -21,7 +21,7 @@ from app.candidates.combine import Candidate, Combiner, Solution
 from app.candidates.request import CandidateRequest, RequestGroup
 from app.db.repositories import allocation_candidates as repo
 from app.db.repositories.allocation_candidates import AnchorFilter, GroupQuery, SummaryRows
-from app.errors import BadRequest
+from app.exceptions import InvalidInput
 
 FIRST_WINDOW = 256
 
@@ -55,10 +55,10 @@ async def _resolve(conn: AsyncConnection, request: CandidateRequest) -> repo.Res
     )
 
 
-def _no_such_traits(names: Sequence[str], known: dict[str, int]) -> BadRequest | None:
+def _no_such_traits(names: Sequence[str], known: dict[str, int]) -> InvalidInput | None:
     for name in names:
         if name not in known:
-            return BadRequest(f"No such trait(s): {name}.")
+            return InvalidInput(f"No such trait(s): {name}.")
     return None
 
 
@@ -140,7 +140,7 @@ async def _plan(
     for index, group in enumerate(request.groups):
         unknown = next((name for name in group.resources if name not in names.class_ids), None)
         if unknown is not None:
-            await _raise_unless_empty(conn, plan, BadRequest(
+            await _raise_unless_empty(conn, plan, InvalidInput(
                 "Invalid resource class in resources parameter: No such resource class "
                 f"{unknown}."
             ))
@@ -161,7 +161,7 @@ async def _plan(
     return plan
 
 
-async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: BadRequest) -> None:
+async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: InvalidInput) -> None:
     """``error``, unless a group resolved before it (or the anchor filter) matches nothing."""
     if plan.anchors and not await repo.any_root_matches(conn, plan.anchors):
         raise _Empty()

@@ -18,20 +18,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from app.errors import CONCURRENT_UPDATE, Conflict
+from app.exceptions import ConcurrentUpdate
 
 LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SERIALIZATION_FAILURES = ("40001", "40P01")
-_WRITE_OPTION = "placement_write"
-
-
-class RetryStats:
-    """Counters exported as metrics."""
-
-    serialization_retries = 0
+WRITE_OPTION = "placement_write"
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -67,13 +61,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(_WRITE_OPTION):
+        if connection.get_execution_options().get(WRITE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
 
 
-def _is_serialization_failure(exc: DBAPIError) -> bool:
+def is_serialization_failure(exc: DBAPIError) -> bool:
     orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if sqlstate in SERIALIZATION_FAILURES:
@@ -89,7 +83,7 @@ async def run_write(
     attempts: int = 20,
 ) -> T:
     """Run ``work`` in its own serializable transaction, retrying it whole."""
-    options: dict[str, Any] = {_WRITE_OPTION: True}
+    options: dict[str, Any] = {WRITE_OPTION: True}
     if not is_sqlite(engine):
         options["isolation_level"] = "SERIALIZABLE"
     delay = 0.005
@@ -100,15 +94,10 @@ async def run_write(
                 async with conn.begin():
                     return await work(conn)
         except DBAPIError as exc:
-            if not _is_serialization_failure(exc) or attempt == attempts:
-                if _is_serialization_failure(exc):
-                    raise Conflict(
-                        "Another thread concurrently updated the data. Please retry your "
-                        "update",
-                        code=CONCURRENT_UPDATE,
-                    ) from exc
+            if not is_serialization_failure(exc) or attempt == attempts:
+                if is_serialization_failure(exc):
+                    raise ConcurrentUpdate() from exc
                 raise
-            RetryStats.serialization_retries += 1
             LOG.debug("serialization failure, retrying (attempt %d)", attempt)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 0.2)

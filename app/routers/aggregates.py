@@ -2,42 +2,45 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read, run_write
 from app.db.repositories.aggregates import AggregateRepository
 from app.db.repositories.providers_core import get_provider
-from app.errors import PlacementError
-from app.microversion import since
-from app.schemas.aggregates import AggregatesBody, AggregatesBodyV1_19, ProviderAggregates
+from app.exceptions import PlacementError
+from app.microversion import AGGREGATES, AGGREGATES_GENERATION
+from app.schemas.aggregates import (
+    AGGREGATES_BODIES,
+    AggregatesBody,
+    AggregatesBodyV1_19,
+    ProviderAggregates,
+)
 
-router = APIRouter(tags=["aggregates"])
+router = PlacementRouter(tags=["aggregates"])
 
-# The reference judges Accept / Content-Type before the version on these two
-# routes (so 406/415 win over the 404 below 1.1); the gate is called in-handler.
-_since_1_1 = since("1.1")
 
-GENERATION_VERSION = (1, 19)
 
 
 def _aggregates_response(
     request: Request, aggregates: list[str], generation: int
 ) -> Response:
     body: dict[str, Any] = {"aggregates": aggregates}
-    if http.version(request) >= GENERATION_VERSION:
+    if http.version(request) >= AGGREGATES_GENERATION:
         body["resource_provider_generation"] = generation
     # The association has no timestamp of its own: Last-Modified is now.
     return http.respond(request, body)
 
 
-@router.get("/resource_providers/{uuid}/aggregates", response_model=ProviderAggregates)
+@router.endpoint(
+    "GET", "/resource_providers/{uuid}/aggregates",
+    policy="placement:resource_providers:aggregates:list", response=ProviderAggregates,
+    since=AGGREGATES, media_first=True,
+)
 async def list_provider_aggregates(request: Request, uuid: str) -> Response:
-    http.check_accept(request)
-    _since_1_1(request)
-    http.authorize(request, "placement:resource_providers:aggregates:list")
 
     async def read(conn: AsyncConnection) -> tuple[list[str], int]:
         provider = await get_provider(conn, uuid)
@@ -47,7 +50,11 @@ async def list_provider_aggregates(request: Request, uuid: str) -> Response:
     return _aggregates_response(request, aggregates, generation)
 
 
-@router.put("/resource_providers/{uuid}/aggregates", response_model=ProviderAggregates)
+@router.endpoint(
+    "PUT", "/resource_providers/{uuid}/aggregates",
+    policy="placement:resource_providers:aggregates:update", response=ProviderAggregates,
+    since=AGGREGATES, media_first=True, request=AGGREGATES_BODIES,
+)
 async def replace_provider_aggregates(request: Request, uuid: str) -> Response:
     """Replace the provider's aggregates.
 
@@ -55,10 +62,7 @@ async def replace_provider_aggregates(request: Request, uuid: str) -> Response:
     is a 404 even with a bad body). From 1.19 the body carries the
     generation the client saw, and the generation moves on every success.
     """
-    http.require_json(request)
-    _since_1_1(request)
-    http.authorize(request, "placement:resource_providers:aggregates:update")
-    with_generation = http.version(request) >= GENERATION_VERSION
+    with_generation = http.version(request) >= AGGREGATES_GENERATION
     aggregates: list[str] = []
     seen_generation: int | None = None
     body_error: PlacementError | None = None

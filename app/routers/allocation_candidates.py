@@ -1,24 +1,26 @@
 """``GET /allocation_candidates`` (1.10+, spec §12 and allocation-candidates.md)."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.candidates.render import render
 from app.candidates.request import parse_request
 from app.candidates.search import SearchResult, search
 from app.db.engine import run_read
-from app.microversion import since
+from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import AllocationCandidates
 
-router = APIRouter(tags=["allocation candidates"], dependencies=[Depends(since("1.10"))])
+router = PlacementRouter(tags=["allocation candidates"])
 
 
-@router.get("/allocation_candidates", response_model=AllocationCandidates)
+@router.endpoint(
+    "GET", "/allocation_candidates", policy="placement:allocation_candidates:list",
+    since=ALLOCATION_CANDIDATES, response=AllocationCandidates,
+)
 async def list_allocation_candidates(request: Request) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:allocation_candidates:list")
     wanted = parse_request(request.query_params.multi_items(), http.version(request))
     settings = request.app.state.settings
 

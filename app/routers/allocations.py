@@ -3,19 +3,20 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read
 from app.db.repositories import allocations as repo
 from app.db.repositories.allocations import ConsumerClaim, UnknownResourceClass
-from app.errors import BadRequest
-from app.microversion import Version, since
-from app.schemas.allocations import POST_MODELS, PUT_MODELS, is_uuid_like, normalize_uuid, pick
+from app.exceptions import InvalidInput
+from app.microversion import POST_ALLOCATIONS, Version
+from app.schemas.allocations import POST_BODIES, PUT_BODIES, is_uuid_like, normalize_uuid
 from app.settings import Settings
 
-router = APIRouter(tags=["allocations"])
+router = PlacementRouter(tags=["allocations"])
 
 DICT_FORM = (1, 12)
 POST_FORM = (1, 13)
@@ -84,10 +85,8 @@ async def write_claims(request: Request, claims: list[ConsumerClaim]) -> None:
     )
 
 
-@router.get("/allocations/{consumer_uuid}")
+@router.endpoint("GET", "/allocations/{consumer_uuid}", policy="placement:allocations:list")
 async def get_allocations(request: Request, consumer_uuid: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:allocations:list")
     version = http.version(request)
     found = await run_read(http.engine(request), lambda c: repo.for_consumer(c, consumer_uuid))
     body: dict[str, Any] = {"allocations": found.allocations}
@@ -101,28 +100,31 @@ async def get_allocations(request: Request, consumer_uuid: str) -> Response:
     return http.respond(request, body, last_modified=found.last_modified)
 
 
-@router.put("/allocations/{consumer_uuid}", status_code=204)
+@router.endpoint(
+    "PUT", "/allocations/{consumer_uuid}", policy="placement:allocations:update",
+    request=PUT_BODIES, status_code=204,
+)
 async def put_allocations(request: Request, consumer_uuid: str) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:allocations:update")
     if not is_uuid_like(consumer_uuid):
-        raise BadRequest(f"Malformed consumer_uuid: {consumer_uuid}")
+        raise InvalidInput(f"Malformed consumer_uuid: {consumer_uuid}")
     consumer_uuid = normalize_uuid(consumer_uuid)
     version = http.version(request)
-    data = await http.parse_body(request, pick(PUT_MODELS, version))
+    data = await http.parse_body(request, PUT_BODIES.pick(version))
     claim = consumer_claim(request, consumer_uuid, data, version)
     try:
         await write_claims(request, [claim])
     except UnknownResourceClass as exc:
-        raise BadRequest(
+        raise InvalidInput(
             f"Unable to allocate inventory for consumer {consumer_uuid}: {exc.message}"
         ) from None
     return http.empty(204)
 
 
-@router.delete("/allocations/{consumer_uuid}", status_code=204)
+@router.endpoint(
+    "DELETE", "/allocations/{consumer_uuid}", policy="placement:allocations:delete",
+    status_code=204,
+)
 async def delete_allocations(request: Request, consumer_uuid: str) -> Response:
-    http.authorize(request, "placement:allocations:delete")
     settings = _settings(request)
     await repo.run_claim(
         http.engine(request),
@@ -134,12 +136,13 @@ async def delete_allocations(request: Request, consumer_uuid: str) -> Response:
     return http.empty(204)
 
 
-@router.post("/allocations", status_code=204, dependencies=[Depends(since("1.13"))])
+@router.endpoint(
+    "POST", "/allocations", policy="placement:allocations:manage", since=POST_ALLOCATIONS,
+    request=POST_BODIES, status_code=204,
+)
 async def post_allocations(request: Request) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:allocations:manage")
     version = http.version(request)
-    data = await http.parse_body(request, pick(POST_MODELS, version))
+    data = await http.parse_body(request, POST_BODIES.pick(version))
     claims = [
         consumer_claim(request, consumer_uuid, entry, version)
         for consumer_uuid, entry in data.root.items()  # type: ignore[attr-defined]
@@ -147,14 +150,15 @@ async def post_allocations(request: Request) -> Response:
     try:
         await write_claims(request, claims)
     except UnknownResourceClass as exc:
-        raise BadRequest(f"Unable to allocate inventory {exc.message}") from None
+        raise InvalidInput(f"Unable to allocate inventory {exc.message}") from None
     return http.empty(204)
 
 
-@router.get("/resource_providers/{uuid}/allocations")
+@router.endpoint(
+    "GET", "/resource_providers/{uuid}/allocations",
+    policy="placement:resource_providers:allocations:list",
+)
 async def get_provider_allocations(request: Request, uuid: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:allocations:list")
     found = await run_read(http.engine(request), lambda c: repo.for_provider(c, uuid))
     if http.version(request) < CONSUMER_GENERATIONS:
         for entry in found.allocations.values():

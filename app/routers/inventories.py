@@ -8,12 +8,13 @@ reference's per-endpoint prefix and status.
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read, run_write
 from app.db.repositories.inventories import (
     InvalidCapacity,
@@ -26,16 +27,17 @@ from app.db.repositories.inventories import (
     UnknownResourceClass,
 )
 from app.db.repositories.providers_core import ProviderRow, get_provider
-from app.errors import CONCURRENT_UPDATE, INVENTORY_INUSE, BadRequest, Conflict, NotFound
-from app.microversion import since
+from app.exceptions import CONCURRENT_UPDATE, INVENTORY_INUSE, Conflict, InvalidInput, NotFound
+from app.microversion import DELETE_ALL_INVENTORIES
 from app.schemas.inventories import (
+    InventoriesBody,
     InventoryCreate,
     InventoryUpdate,
     parse_inventories,
     parse_inventory,
 )
 
-router = APIRouter(tags=["inventories"])
+router = PlacementRouter(tags=["inventories"])
 
 COLLECTION = "/resource_providers/{uuid}/inventories"
 ITEM = "/resource_providers/{uuid}/inventories/{resource_class}"
@@ -71,10 +73,11 @@ def _single(fields: dict[str, Any], generation: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- collection
 
 
-@router.get(COLLECTION, response_model=InventoriesOut)
+@router.endpoint(
+    "GET", COLLECTION, policy="placement:resource_providers:inventories:list",
+    response=InventoriesOut,
+)
 async def list_inventories(request: Request, uuid: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:inventories:list")
 
     async def work(conn: AsyncConnection) -> tuple[ProviderRow, list[InventoryRow]]:
         provider = await get_provider(conn, uuid, _not_found_for_get(uuid))
@@ -92,10 +95,11 @@ async def list_inventories(request: Request, uuid: str) -> Response:
     )
 
 
-@router.post(COLLECTION, status_code=201, response_model=InventoryOut)
+@router.endpoint(
+    "POST", COLLECTION, policy="placement:resource_providers:inventories:create",
+    request=InventoryCreate, status_code=201, response=InventoryOut,
+)
 async def create_inventory(request: Request, uuid: str) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:inventories:create")
     version = http.version(request)
     now = http.utcnow()
 
@@ -107,7 +111,7 @@ async def create_inventory(request: Request, uuid: str) -> Response:
                 provider, body.resource_class, body.record(), version=version, now=now
             )
         except (InvalidCapacity, UnknownResourceClass) as exc:
-            raise BadRequest(
+            raise InvalidInput(
                 f"Unable to create inventory for resource provider {provider.uuid}: "
                 f"{exc.message}"
             ) from None
@@ -122,10 +126,11 @@ async def create_inventory(request: Request, uuid: str) -> Response:
     )
 
 
-@router.put(COLLECTION, response_model=InventoriesOut)
+@router.endpoint(
+    "PUT", COLLECTION, policy="placement:resource_providers:inventories:update",
+    request=InventoriesBody, response=InventoriesOut,
+)
 async def set_inventories(request: Request, uuid: str) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:inventories:update")
     version = http.version(request)
     now = http.utcnow()
 
@@ -142,9 +147,9 @@ async def set_inventories(request: Request, uuid: str) -> Response:
                 expected_generation=body.resource_provider_generation,
             )
         except InvalidCapacity as exc:
-            raise BadRequest(f"Unable to update inventory {prefix}: {exc.message}") from None
+            raise InvalidInput(f"Unable to update inventory {prefix}: {exc.message}") from None
         except UnknownResourceClass as exc:
-            raise BadRequest(
+            raise InvalidInput(
                 f"Unknown resource class in inventory {prefix}: {exc.message}"
             ) from None
         except InventoryInUse as exc:
@@ -157,9 +162,11 @@ async def set_inventories(request: Request, uuid: str) -> Response:
     return http.respond(request, content, omit_last_modified=not content["inventories"])
 
 
-@router.delete(COLLECTION, status_code=204, dependencies=[Depends(since("1.5", status=405))])
+@router.endpoint(
+    "DELETE", COLLECTION, policy="placement:resource_providers:inventories:delete",
+    since=DELETE_ALL_INVENTORIES, below_status=405, status_code=204,
+)
 async def delete_inventories(request: Request, uuid: str) -> Response:
-    http.authorize(request, "placement:resource_providers:inventories:delete")
     now = http.utcnow()
 
     async def work(conn: AsyncConnection) -> None:
@@ -182,10 +189,10 @@ async def delete_inventories(request: Request, uuid: str) -> Response:
 # ---------------------------------------------------------------------- item
 
 
-@router.get(ITEM, response_model=InventoryOut)
+@router.endpoint(
+    "GET", ITEM, policy="placement:resource_providers:inventories:show", response=InventoryOut,
+)
 async def show_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:inventories:show")
 
     async def work(conn: AsyncConnection) -> tuple[ProviderRow, InventoryRow | None]:
         provider = await get_provider(conn, uuid, _not_found_for_get(uuid))
@@ -199,10 +206,11 @@ async def show_inventory(request: Request, uuid: str, resource_class: str) -> Re
     )
 
 
-@router.put(ITEM, response_model=InventoryOut)
+@router.endpoint(
+    "PUT", ITEM, policy="placement:resource_providers:inventories:update", request=InventoryUpdate,
+    response=InventoryOut,
+)
 async def update_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:inventories:update")
     version = http.version(request)
     now = http.utcnow()
 
@@ -220,11 +228,11 @@ async def update_inventory(request: Request, uuid: str, resource_class: str) -> 
                 expected_generation=int(body.resource_provider_generation or 0),
             )
         except InvalidCapacity as exc:
-            raise BadRequest(f"Unable to update inventory {prefix}: {exc.message}") from None
+            raise InvalidInput(f"Unable to update inventory {prefix}: {exc.message}") from None
         except UnknownResourceClass as exc:
             raise NotFound(exc.message) from None
         except InventoryNotFound as exc:
-            raise BadRequest(
+            raise InvalidInput(
                 f"No inventory record with resource class {prefix}: {exc.message}"
             ) from None
         except ProviderRace as exc:
@@ -235,9 +243,10 @@ async def update_inventory(request: Request, uuid: str, resource_class: str) -> 
     return http.respond(request, content)
 
 
-@router.delete(ITEM, status_code=204)
+@router.endpoint(
+    "DELETE", ITEM, policy="placement:resource_providers:inventories:delete", status_code=204,
+)
 async def delete_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-    http.authorize(request, "placement:resource_providers:inventories:delete")
     now = http.utcnow()
 
     async def work(conn: AsyncConnection) -> None:

@@ -3,20 +3,18 @@
 * ``GET /healthcheck`` — readiness: 200 when the database answers a trivial
   query within :data:`HEALTHCHECK_TIMEOUT` seconds, else 503. ``GET /`` stays
   the liveness check (it never touches the database).
-* ``GET /metrics`` — Prometheus exposition text (see :mod:`app.ops`).
+* ``GET /metrics`` — Prometheus exposition text (see :mod:`app.observability`).
 """
 
 import asyncio
 import logging
 
-from fastapi import APIRouter, Request
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from app import http
-from app.db.engine import run_read
-from app.ops import render_metrics
+from app.api import http
+from app.api.deps import DatabaseDep
+from app.observability.metrics import render_metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -25,15 +23,11 @@ router = APIRouter(tags=["operations"], include_in_schema=False)
 HEALTHCHECK_TIMEOUT = 5.0
 
 
-async def _ping(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1"))
-
-
 @router.get("/healthcheck", summary="Readiness: checks the database")
-async def healthcheck(request: Request) -> Response:
+async def healthcheck(db: DatabaseDep) -> Response:
     started = asyncio.get_running_loop().time()
     try:
-        await asyncio.wait_for(run_read(http.engine(request), _ping), HEALTHCHECK_TIMEOUT)
+        await asyncio.wait_for(db.ping(), HEALTHCHECK_TIMEOUT)
     except Exception as exc:  # any failure to reach the database means "not ready"
         LOG.warning("healthcheck: database unreachable: %s", type(exc).__name__)
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
@@ -51,6 +45,6 @@ async def healthcheck(request: Request) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics() -> Response:
-    body, content_type = render_metrics()
+async def metrics(db: DatabaseDep) -> Response:
+    body, content_type = render_metrics(db.stats)
     return Response(body, media_type=content_type)

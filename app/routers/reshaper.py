@@ -1,35 +1,37 @@
 """``POST /reshaper`` (1.30+): move inventory and allocations in one transaction."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.repositories import allocations as alloc_repo
 from app.db.repositories import inventories as inv_repo
 from app.db.repositories.inventories import InventoryRecord, InventoryRepository
 from app.db.repositories.providers_core import ProviderRow, find_provider
-from app.errors import (
+from app.exceptions import (
     CONCURRENT_UPDATE,
     INVENTORY_INUSE,
     PROVIDER_NOT_FOUND,
-    BadRequest,
     Conflict,
+    InvalidInput,
 )
-from app.microversion import since
+from app.microversion import RESHAPER
 from app.routers.allocations import consumer_claim
-from app.schemas.reshaper import parse_reshape
+from app.schemas.reshaper import ReshapeBody, parse_reshape
 from app.settings import Settings
 
-router = APIRouter(tags=["reshaper"])
+router = PlacementRouter(tags=["reshaper"])
 
 RACED_MESSAGE = f"update conflict: {alloc_repo.PROVIDER_RACED}"
 
 
-@router.post("/reshaper", status_code=204, dependencies=[Depends(since("1.30"))])
+@router.endpoint(
+    "POST", "/reshaper", policy="placement:reshaper:reshape", since=RESHAPER, request=ReshapeBody,
+    status_code=204,
+)
 async def reshape(request: Request) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:reshaper:reshape")
     version = http.version(request)
     body = parse_reshape(await http.json_body(request), version)
     claims = [
@@ -46,7 +48,7 @@ async def reshape(request: Request) -> Response:
         for rp_uuid, put in body.inventories.items():
             provider = await find_provider(conn, rp_uuid)
             if provider is None:
-                raise BadRequest(
+                raise InvalidInput(
                     f"Resource provider {rp_uuid} in inventories not found: "
                     f"No resource provider with uuid {rp_uuid} found",
                     code=PROVIDER_NOT_FOUND,
@@ -92,7 +94,7 @@ async def reshape(request: Request) -> Response:
             message=RACED_MESSAGE,
         )
     except (alloc_repo.UnknownResourceClass, inv_repo.UnknownResourceClass) as exc:
-        raise BadRequest(f"malformed reshaper data: {exc.message}") from None
+        raise InvalidInput(f"malformed reshaper data: {exc.message}") from None
     except inv_repo.InventoryInUse as exc:
         raise Conflict(f"update conflict: {exc.message}", code=INVENTORY_INUSE) from None
     except inv_repo.ProviderRace as exc:

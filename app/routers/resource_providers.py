@@ -3,11 +3,13 @@
 import uuid as uuidlib
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http, query
+from app import query
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read, run_write
 from app.db.repositories.providers_core import ProviderRow
 from app.db.repositories.resource_providers import (
@@ -18,9 +20,11 @@ from app.db.repositories.resource_providers import (
     resource_class_ids,
     trait_filter_ids,
 )
-from app.errors import BadRequest
+from app.exceptions import InvalidInput
 from app.microversion import Version
 from app.schemas.resource_providers import (
+    CREATE_BODIES,
+    UPDATE_BODIES,
     ProviderList,
     ProviderOut,
     ProviderUpdateV1_14,
@@ -29,7 +33,7 @@ from app.schemas.resource_providers import (
     update_schema,
 )
 
-router = APIRouter(tags=["resource providers"])
+router = PlacementRouter(tags=["resource providers"])
 
 POST_RETURNS_BODY_VERSION: Version = (1, 20)
 REPARENT_VERSION: Version = (1, 37)
@@ -79,10 +83,11 @@ def _parse_list_query(
     return filters, traits, resources
 
 
-@router.get("/resource_providers", response_model=ProviderList)
+@router.endpoint(
+    "GET", "/resource_providers", policy="placement:resource_providers:list",
+    response=ProviderList,
+)
 async def list_resource_providers(request: Request) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:list")
     filters, traits, resources = _parse_list_query(request)
 
     async def work(conn: AsyncConnection) -> list[ProviderRow]:
@@ -91,11 +96,11 @@ async def list_resource_providers(request: Request) -> Response:
                 conn, traits
             )
         except NoSuchTraits as exc:
-            raise BadRequest(f'Invalid trait(s) in "required" parameter: {exc.message}') from None
+            raise InvalidInput(f'Invalid trait(s) in "required" parameter: {exc.message}') from None
         try:
             class_ids = await resource_class_ids(conn, resources)
         except NoSuchResourceClass as exc:
-            raise BadRequest(
+            raise InvalidInput(
                 f"Invalid resource class in resources parameter: {exc.message}"
             ) from None
         filters.resources = {class_ids[name]: amount for name, amount in resources.items()}
@@ -109,10 +114,11 @@ async def list_resource_providers(request: Request) -> Response:
     )
 
 
-@router.post("/resource_providers", response_model=ProviderOut)
+@router.endpoint(
+    "POST", "/resource_providers", policy="placement:resource_providers:create",
+    request=CREATE_BODIES, response=ProviderOut,
+)
 async def create_resource_provider(request: Request) -> Response:
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:create")
     version = http.version(request)
     body = await http.parse_body(request, create_schema(version))
     uuid = query.normalize_uuid(body.uuid) if body.uuid is not None else str(uuidlib.uuid4())
@@ -130,30 +136,34 @@ async def create_resource_provider(request: Request) -> Response:
     )
 
 
-@router.get("/resource_providers/{uuid}", response_model=ProviderOut)
+@router.endpoint(
+    "GET", "/resource_providers/{uuid}", policy="placement:resource_providers:show",
+    response=ProviderOut,
+)
 async def show_resource_provider(request: Request, uuid: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:show")
     provider = await run_read(
         http.engine(request), lambda conn: ResourceProviderRepository(conn).get(uuid)
     )
     return http.respond(request, represent(request, provider), last_modified=provider.modified)
 
 
-@router.delete("/resource_providers/{uuid}", status_code=204)
+@router.endpoint(
+    "DELETE", "/resource_providers/{uuid}", policy="placement:resource_providers:delete",
+    status_code=204,
+)
 async def delete_resource_provider(request: Request, uuid: str) -> Response:
-    http.authorize(request, "placement:resource_providers:delete")
     await run_write(
         http.engine(request), lambda conn: ResourceProviderRepository(conn).delete(uuid)
     )
     return http.empty(204)
 
 
-@router.put("/resource_providers/{uuid}", response_model=ProviderOut)
+@router.endpoint(
+    "PUT", "/resource_providers/{uuid}", policy="placement:resource_providers:update",
+    request=UPDATE_BODIES, response=ProviderOut,
+)
 async def update_resource_provider(request: Request, uuid: str) -> Response:
     """Rename; at 1.14+ also set the parent (re-/un-parent from 1.37)."""
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:update")
     version = http.version(request)
     engine = http.engine(request)
     await run_read(engine, lambda conn: ResourceProviderRepository(conn).get(uuid))

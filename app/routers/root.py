@@ -1,12 +1,13 @@
 """``GET /``: version discovery, unauthenticated (load balancers' health check)."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from app.http import respond
+from app.api.http import respond
+from app.api.routing import PlacementRouter
 from app.microversion import MAX_VERSION_STRING, MIN_VERSION_STRING
 
-router = APIRouter(tags=["root"])
+router = PlacementRouter(tags=["root"])
 
 VERSIONS_DOCUMENT = {
     "versions": [
@@ -21,6 +22,6 @@ VERSIONS_DOCUMENT = {
 }
 
 
-@router.get("/", summary="Version discovery")
+@router.endpoint("GET", "/", policy=None, accept_json=False)
 async def versions(request: Request) -> Response:
     return respond(request, VERSIONS_DOCUMENT)

@@ -2,16 +2,17 @@
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read, run_write
 from app.db.repositories.providers_core import get_provider
 from app.db.repositories.traits import TraitRepository, TraitRow
-from app.errors import BadRequest
-from app.microversion import since
+from app.exceptions import InvalidInput
+from app.microversion import TRAITS
 from app.query import check_allowed_keys
 from app.schemas.traits import (
     INVALID_CUSTOM_TRAIT,
@@ -22,7 +23,7 @@ from app.schemas.traits import (
     is_custom_trait_name,
 )
 
-router = APIRouter(tags=["traits"], dependencies=[Depends(since("1.6"))])
+router = PlacementRouter(tags=["traits"])
 
 BAD_NAME_FILTER = (
     "Badly formatted name parameter. Expected name query string parameter in form: "
@@ -62,7 +63,7 @@ def _list_filters(request: Request) -> TraitFilters:
     if "name" in params:
         operator, sep, value = params["name"].partition(":")
         if not sep:
-            raise BadRequest(BAD_NAME_FILTER.format(value=params["name"]))
+            raise InvalidInput(BAD_NAME_FILTER.format(value=params["name"]))
         # Any other operator filters nothing, as in the reference.
         if operator == "in":
             filters.names = value.split(",")
@@ -71,15 +72,13 @@ def _list_filters(request: Request) -> TraitFilters:
     if "associated" in params:
         associated = params["associated"].lower()
         if associated not in ("true", "false"):
-            raise BadRequest(BAD_ASSOCIATED)
+            raise InvalidInput(BAD_ASSOCIATED)
         filters.associated = associated == "true"
     return filters
 
 
-@router.get("/traits", response_model=TraitList)
+@router.endpoint("GET", "/traits", policy="placement:traits:list", since=TRAITS, response=TraitList)
 async def list_traits(request: Request) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:traits:list")
     filters = _list_filters(request)
     traits = await run_read(
         http.engine(request),
@@ -90,19 +89,22 @@ async def list_traits(request: Request) -> Response:
     return _traits_response(request, traits)
 
 
-@router.get("/traits/{name}", status_code=204)
+@router.endpoint(
+    "GET", "/traits/{name}", policy="placement:traits:show", since=TRAITS, status_code=204,
+    accept_json=False,
+)
 async def show_trait(request: Request, name: str) -> Response:
-    http.authorize(request, "placement:traits:show")
     trait = await run_read(http.engine(request), lambda c: TraitRepository(c).get(name))
     return http.empty(204, http.cache_headers(request, trait.created_at))
 
 
-@router.put("/traits/{name}", status_code=201)
+@router.endpoint(
+    "PUT", "/traits/{name}", policy="placement:traits:update", since=TRAITS, status_code=201,
+)
 async def create_trait(request: Request, name: str) -> Response:
     """Create-or-verify a custom trait: 201 created, 204 already there."""
-    http.authorize(request, "placement:traits:update")
     if not is_custom_trait_name(name):
-        raise BadRequest(INVALID_CUSTOM_TRAIT)
+        raise InvalidInput(INVALID_CUSTOM_TRAIT)
     now = http.utcnow()
     trait, created = await run_write(
         http.engine(request), lambda c: TraitRepository(c).ensure(name, now)
@@ -112,17 +114,19 @@ async def create_trait(request: Request, name: str) -> Response:
     return http.empty(201 if created else 204, headers)
 
 
-@router.delete("/traits/{name}", status_code=204)
+@router.endpoint(
+    "DELETE", "/traits/{name}", policy="placement:traits:delete", since=TRAITS, status_code=204,
+)
 async def delete_trait(request: Request, name: str) -> Response:
-    http.authorize(request, "placement:traits:delete")
     await run_write(http.engine(request), lambda c: TraitRepository(c).delete(name))
     return http.empty(204)
 
 
-@router.get("/resource_providers/{uuid}/traits", response_model=ProviderTraits)
+@router.endpoint(
+    "GET", "/resource_providers/{uuid}/traits", policy="placement:resource_providers:traits:list",
+    since=TRAITS, response=ProviderTraits,
+)
 async def list_provider_traits(request: Request, uuid: str) -> Response:
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:traits:list")
 
     async def read(conn: AsyncConnection) -> tuple[list[TraitRow], int]:
         provider = await get_provider(conn, uuid, _provider_missing(uuid))
@@ -132,11 +136,13 @@ async def list_provider_traits(request: Request, uuid: str) -> Response:
     return _traits_response(request, traits, {"resource_provider_generation": generation})
 
 
-@router.put("/resource_providers/{uuid}/traits", response_model=ProviderTraits)
+@router.endpoint(
+    "PUT", "/resource_providers/{uuid}/traits",
+    policy="placement:resource_providers:traits:update", since=TRAITS, request=ProviderTraitsBody,
+    response=ProviderTraits,
+)
 async def replace_provider_traits(request: Request, uuid: str) -> Response:
     """Replace the provider's traits; the body is checked before the provider."""
-    http.require_json(request)
-    http.authorize(request, "placement:resource_providers:traits:update")
     body = await http.parse_body(request, ProviderTraitsBody)
     now = http.utcnow()
 
@@ -150,9 +156,11 @@ async def replace_provider_traits(request: Request, uuid: str) -> Response:
     return _traits_response(request, traits, {"resource_provider_generation": generation})
 
 
-@router.delete("/resource_providers/{uuid}/traits", status_code=204)
+@router.endpoint(
+    "DELETE", "/resource_providers/{uuid}/traits",
+    policy="placement:resource_providers:traits:delete", since=TRAITS, status_code=204,
+)
 async def delete_provider_traits(request: Request, uuid: str) -> Response:
-    http.authorize(request, "placement:resource_providers:traits:delete")
     now = http.utcnow()
 
     async def write(conn: AsyncConnection) -> None:

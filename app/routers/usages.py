@@ -1,21 +1,22 @@
 """Usages: ``GET /resource_providers/{uuid}/usages`` (and ``GET /usages``, 1.9+)."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app import http
+from app.api import http
+from app.api.routing import PlacementRouter
 from app.db.engine import run_read
 from app.db.repositories import usages as usage_repo
 from app.db.repositories.inventories import InventoryRepository
 from app.db.repositories.providers_core import ProviderRow, get_provider
-from app.errors import BadRequest
-from app.microversion import since
+from app.exceptions import InvalidInput
+from app.microversion import PROJECT_USAGES
 from app.schemas.allocations import UsagesQueryV1_9, UsagesQueryV1_38
 from app.schemas.validation import describe_validation_error
 
-router = APIRouter(tags=["usages"])
+router = PlacementRouter(tags=["usages"])
 
 
 class ProviderUsagesOut(BaseModel):
@@ -23,11 +24,12 @@ class ProviderUsagesOut(BaseModel):
     usages: dict[str, int]
 
 
-@router.get("/resource_providers/{uuid}/usages", response_model=ProviderUsagesOut)
+@router.endpoint(
+    "GET", "/resource_providers/{uuid}/usages", policy="placement:resource_providers:usages",
+    response=ProviderUsagesOut,
+)
 async def provider_usages(request: Request, uuid: str) -> Response:
     """One entry per class the provider has inventory of: the sum of its allocations."""
-    http.check_accept(request)
-    http.authorize(request, "placement:resource_providers:usages")
 
     async def work(conn: AsyncConnection) -> tuple[ProviderRow, dict[str, int]]:
         missing = f"No resource provider with uuid {uuid} found"
@@ -45,10 +47,9 @@ async def provider_usages(request: Request, uuid: str) -> Response:
 CONSUMER_TYPES_VERSION = (1, 38)
 
 
-@router.get("/usages", dependencies=[Depends(since("1.9"))])
+@router.endpoint("GET", "/usages", policy="placement:usages", since=PROJECT_USAGES, authorize=False)
 async def total_usages(request: Request) -> Response:
     """Usage totals of a project (and user); by consumer type from 1.38."""
-    http.check_accept(request)
     query = dict(request.query_params)
     # The policy sees the queried project, and runs before query validation.
     http.authorize(request, "placement:usages", {"project_id": query.get("project_id")})
@@ -57,7 +58,7 @@ async def total_usages(request: Request) -> Response:
     try:
         params = model.model_validate(query)
     except ValidationError as exc:
-        raise BadRequest(
+        raise InvalidInput(
             f"Invalid query string parameters: {describe_validation_error(exc)}"
         ) from None
 

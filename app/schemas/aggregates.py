@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, RootModel, Strict
 
+from app.microversion import AGGREGATES, AGGREGATES_GENERATION
 from app.query import is_lenient_uuid
 from app.schemas.traits import Generation
 from app.schemas.validation import schema_error
+from app.schemas.versioned import ByVersion
 
 # The width of placement_aggregates.uuid; longer spellings of a UUID cannot be stored.
 AGGREGATE_UUID_MAX_LENGTH = 36
@@ -63,3 +65,8 @@ class AggregatesBodyV1_19(BaseModel):
 class ProviderAggregates(BaseModel):
     aggregates: list[str]
     resource_provider_generation: int | None = None
+
+
+AGGREGATES_BODIES = ByVersion(
+    (AGGREGATES, AggregatesBody), (AGGREGATES_GENERATION, AggregatesBodyV1_19)
+)

@@ -12,7 +12,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 
+from app.microversion import (
+    ALLOCATION_OWNER_REQUIRED,
+    ALLOCATIONS_DICT_FORM,
+    BASE,
+    CANDIDATE_MAPPINGS,
+    CONSUMER_GENERATIONS,
+    CONSUMER_TYPES,
+    POST_ALLOCATIONS,
+    RESHAPER,
+)
 from app.schemas.validation import schema_error
+from app.schemas.versioned import ByVersion
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
 UUID_KEY_PATTERN = r"^[0-9a-fA-F-]{36}$"
@@ -219,34 +230,26 @@ class ReshaperAllocationsV1_38(RootModel[_consumers(AllocationsV1_38, 0)]):  # t
     pass
 
 
-# (first version, PUT model, POST model), newest first.
-PUT_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
-    ((1, 38), AllocationsV1_38),
-    ((1, 34), AllocationsV1_34),
-    ((1, 28), AllocationsV1_28),
-    ((1, 12), AllocationsV1_12),
-    ((1, 8), AllocationsV1_8),
-    ((1, 0), AllocationsV1_0),
-]
-POST_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
-    ((1, 38), PostAllocationsV1_38),
-    ((1, 34), PostAllocationsV1_34),
-    ((1, 28), PostAllocationsV1_28),
-    ((1, 13), PostAllocationsV1_13),
-]
-RESHAPER_ALLOCATION_MODELS: list[tuple[tuple[int, int], type[BaseModel]]] = [
-    ((1, 38), ReshaperAllocationsV1_38),
-    ((1, 34), ReshaperAllocationsV1_34),
-    ((1, 30), ReshaperAllocationsV1_30),
-]
-
-
-def pick(models: list[tuple[tuple[int, int], type[BaseModel]]], version: tuple[int, int]
-         ) -> type[BaseModel]:
-    for first, model in models:
-        if version >= first:
-            return model
-    raise LookupError(version)
+# Request bodies by the version that introduced them.
+PUT_BODIES = ByVersion(
+    (BASE, AllocationsV1_0),
+    (ALLOCATION_OWNER_REQUIRED, AllocationsV1_8),
+    (ALLOCATIONS_DICT_FORM, AllocationsV1_12),
+    (CONSUMER_GENERATIONS, AllocationsV1_28),
+    (CANDIDATE_MAPPINGS, AllocationsV1_34),
+    (CONSUMER_TYPES, AllocationsV1_38),
+)
+POST_BODIES = ByVersion(
+    (POST_ALLOCATIONS, PostAllocationsV1_13),
+    (CONSUMER_GENERATIONS, PostAllocationsV1_28),
+    (CANDIDATE_MAPPINGS, PostAllocationsV1_34),
+    (CONSUMER_TYPES, PostAllocationsV1_38),
+)
+RESHAPER_ALLOCATION_BODIES = ByVersion(
+    (RESHAPER, ReshaperAllocationsV1_30),
+    (CANDIDATE_MAPPINGS, ReshaperAllocationsV1_34),
+    (CONSUMER_TYPES, ReshaperAllocationsV1_38),
+)
 
 
 # -- GET /usages query ------------------------------------------------------

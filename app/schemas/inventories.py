@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.db.repositories.inventories import MAX_INT, InventoryRecord
-from app.errors import BadRequest
+from app.exceptions import InvalidInput
 from app.schemas.validation import describe_error, schema_error
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
@@ -137,7 +137,7 @@ class InventoryPutRecord(_InventoryBase):
     """One record of ``PUT .../inventories`` (a generation in it is ignored)."""
 
 
-class _InventoriesOuter(BaseModel):
+class InventoriesBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     REQUIRED: ClassVar[tuple[str, ...]] = ("resource_provider_generation", "inventories")
 
@@ -215,13 +215,13 @@ class _Failure:
         return f"JSON does not validate: {message}"
 
 
-def _best(failures: list[_Failure]) -> BadRequest:
+def _best(failures: list[_Failure]) -> InvalidInput:
     top = max(failure.relevance for failure in failures)
     best = min(
         (failure for failure in failures if failure.relevance == top),
         key=lambda failure: failure.rank,
     )
-    return BadRequest(best.render())
+    return InvalidInput(best.render())
 
 
 def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
@@ -237,11 +237,11 @@ def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
 def parse_inventories(data: Any) -> InventoriesPut:
     """Validate a ``PUT .../inventories`` body."""
     try:
-        outer = _InventoriesOuter.model_validate(data)
+        outer = InventoriesBody.model_validate(data)
     except ValidationError as exc:
         raise _best(
             [
-                _Failure(error, _InventoriesOuter.REQUIRED, "")
+                _Failure(error, InventoriesBody.REQUIRED, "")
                 for error in exc.errors(include_url=False)
             ]
         ) from None

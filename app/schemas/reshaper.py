@@ -12,18 +12,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app import http
+from app.api import http
 from app.microversion import Version
 from app.schemas.allocations import (
-    RESHAPER_ALLOCATION_MODELS,
+    RESHAPER_ALLOCATION_BODIES,
     UUID_KEY_PATTERN,
     keys_matching,
-    pick,
 )
 from app.schemas.inventories import InventoriesPut, parse_inventories
 
 
-class _Reshape(BaseModel):
+class ReshapeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     inventories: Annotated[
@@ -40,7 +39,7 @@ class Reshape:
 
 
 def parse_reshape(data: Any, version: Version) -> Reshape:
-    outer = http.validate(data, _Reshape)
+    outer = http.validate(data, ReshapeBody)
     inventories = {uuid: parse_inventories(body) for uuid, body in outer.inventories.items()}
-    allocations = http.validate(outer.allocations, pick(RESHAPER_ALLOCATION_MODELS, version))
+    allocations = http.validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version))
     return Reshape(inventories, allocations)

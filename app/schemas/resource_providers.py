@@ -5,17 +5,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.db.repositories.providers_core import ProviderRow
+from app.microversion import (
+    AGGREGATES,
+    ALLOCATIONS_LINK,
+    BASE,
+    NESTED_PROVIDERS,
+    TRAITS,
+    Version,
+)
 from app.query import is_lenient_uuid
 from app.schemas.validation import schema_error
+from app.schemas.versioned import ByVersion
 
 NAME_MAX_LENGTH = 200
 
-Version = tuple[int, int]
-
-AGGREGATES_LINK_VERSION: Version = (1, 1)
-TRAITS_LINK_VERSION: Version = (1, 6)
-ALLOCATIONS_LINK_VERSION: Version = (1, 11)
-NESTED_VERSION: Version = (1, 14)
 
 
 def _lenient_uuid(value: Any) -> Any:
@@ -70,12 +73,16 @@ class ProviderUpdateV1_14(ProviderUpdate):
         return _lenient_uuid(value)
 
 
+CREATE_BODIES = ByVersion((BASE, ProviderCreate), (NESTED_PROVIDERS, ProviderCreateV1_14))
+UPDATE_BODIES = ByVersion((BASE, ProviderUpdate), (NESTED_PROVIDERS, ProviderUpdateV1_14))
+
+
 def create_schema(version: Version) -> type[ProviderCreate]:
-    return ProviderCreateV1_14 if version >= NESTED_VERSION else ProviderCreate
+    return ProviderCreateV1_14 if version >= NESTED_PROVIDERS else ProviderCreate
 
 
 def update_schema(version: Version) -> type[ProviderUpdate]:
-    return ProviderUpdateV1_14 if version >= NESTED_VERSION else ProviderUpdate
+    return ProviderUpdateV1_14 if version >= NESTED_PROVIDERS else ProviderUpdate
 
 
 def provider_links(uuid: str, version: Version, prefix: str = "") -> list[dict[str, str]]:
@@ -85,11 +92,11 @@ def provider_links(uuid: str, version: Version, prefix: str = "") -> list[dict[s
         {"rel": "inventories", "href": f"{base}/inventories"},
         {"rel": "usages", "href": f"{base}/usages"},
     ]
-    if version >= AGGREGATES_LINK_VERSION:
+    if version >= AGGREGATES:
         links.append({"rel": "aggregates", "href": f"{base}/aggregates"})
-    if version >= TRAITS_LINK_VERSION:
+    if version >= TRAITS:
         links.append({"rel": "traits", "href": f"{base}/traits"})
-    if version >= ALLOCATIONS_LINK_VERSION:
+    if version >= ALLOCATIONS_LINK:
         links.append({"rel": "allocations", "href": f"{base}/allocations"})
     return links
 
@@ -105,7 +112,7 @@ def provider_body(provider: ProviderRow, version: Version, prefix: str = "") -> 
         "generation": provider.generation,
         "links": provider_links(provider.uuid, version, prefix),
     }
-    if version >= NESTED_VERSION:
+    if version >= NESTED_PROVIDERS:
         body["parent_provider_uuid"] = provider.parent_provider_uuid
         body["root_provider_uuid"] = provider.root_provider_uuid or provider.uuid
     return body

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
-from app.errors import CONCURRENT_UPDATE, Conflict
+from app.exceptions import CONCURRENT_UPDATE, Conflict
 
 _agg = models.placement_aggregates
 _rp_agg = models.resource_provider_aggregates

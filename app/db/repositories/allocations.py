@@ -55,7 +55,7 @@ from app.db import models
 from app.db.engine import run_write
 from app.db.repositories import consumers as consumer_repo
 from app.db.repositories.consumers import ConsumerRow
-from app.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound, PlacementError
+from app.exceptions import CONCURRENT_UPDATE, Conflict, InvalidInput, NotFound, PlacementError
 
 LOG = logging.getLogger(__name__)
 
@@ -603,7 +603,7 @@ async def prepare(conn: AsyncConnection, claims: list[ConsumerClaim],
                            f"but got {claim.generation}", code=CONCURRENT_UPDATE)
     for rp_uuid in wanted:
         if rp_uuid not in plan.providers:
-            raise BadRequest(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
+            raise InvalidInput(f"Allocation for resource provider '{rp_uuid}' that does not exist.")
     for class_name in classes:
         if class_name not in plan.class_ids:
             raise UnknownResourceClass(class_name)

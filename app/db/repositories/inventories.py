@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.repositories.providers_core import ProviderRow, bump_generation
-from app.errors import CONCURRENT_UPDATE, INVENTORY_INUSE, BadRequest, Conflict, NotFound
+from app.exceptions import CONCURRENT_UPDATE, INVENTORY_INUSE, Conflict, InvalidInput, NotFound
 from app.microversion import MAX_VERSION, Version
 
 MAX_INT = 0x7FFFFFFF
@@ -41,7 +41,7 @@ _rc = models.resource_classes
 # --------------------------------------------------------------------- errors
 
 
-class UnknownResourceClass(BadRequest):
+class UnknownResourceClass(InvalidInput):
     """A resource class name the server does not know."""
 
     def __init__(self, name: str) -> None:
@@ -49,7 +49,7 @@ class UnknownResourceClass(BadRequest):
         self.name = name
 
 
-class InvalidCapacity(BadRequest):
+class InvalidCapacity(InvalidInput):
     """An inventory fails the capacity rule (see :func:`check_capacity`)."""
 
 

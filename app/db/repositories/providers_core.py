@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from app.db import models
-from app.errors import CONCURRENT_UPDATE, Conflict, NotFound
+from app.exceptions import CONCURRENT_UPDATE, Conflict, NotFound
 
 _rp = models.resource_providers
 _parent = aliased(_rp, name="parent")

@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.errors import BadRequest, Conflict, NotFound
+from app.exceptions import Conflict, InvalidInput, NotFound
 
 CUSTOM_PREFIX = "CUSTOM_"
 # Custom classes get ids from here up, clear of the standard ones.
@@ -78,7 +78,7 @@ class ResourceClassRepository:
     async def rename(self, name: str, new_name: str, now: datetime) -> ResourceClassRow:
         current = await self.get(name)
         if not current.name.startswith(CUSTOM_PREFIX):
-            raise BadRequest(f"Cannot update standard resource class {name}")
+            raise InvalidInput(f"Cannot update standard resource class {name}")
         if await self.find(new_name) is not None:
             raise Conflict(f"Resource class already exists: {new_name}")
         await self.conn.execute(
@@ -89,7 +89,7 @@ class ResourceClassRepository:
     async def delete(self, name: str) -> None:
         current = await self.get(name)
         if not current.name.startswith(CUSTOM_PREFIX):
-            raise BadRequest(
+            raise InvalidInput(
                 f"Error in delete resource class: Cannot delete standard resource class {name}."
             )
         in_use = (

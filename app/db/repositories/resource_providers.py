@@ -20,12 +20,12 @@ from app.db.repositories.providers_core import (
     provider_from_row,
     provider_select,
 )
-from app.errors import (
+from app.exceptions import (
     DUPLICATE_NAME,
     PROVIDER_CANNOT_DELETE_PARENT,
     PROVIDER_INUSE,
-    BadRequest,
     Conflict,
+    InvalidInput,
 )
 from app.query import AggregateFilter, TraitFilter
 
@@ -42,7 +42,7 @@ _rc = models.resource_classes
 MAX_AMOUNT = 0x7FFFFFFF
 
 
-class NoSuchTraits(BadRequest):
+class NoSuchTraits(InvalidInput):
     """Unknown trait names; ``message`` is ``No such trait(s): A, B.``."""
 
     def __init__(self, names: list[str]) -> None:
@@ -50,7 +50,7 @@ class NoSuchTraits(BadRequest):
         self.names = names
 
 
-class NoSuchResourceClass(BadRequest):
+class NoSuchResourceClass(InvalidInput):
     """An unknown resource class; ``message`` is ``No such resource class X.``."""
 
     def __init__(self, name: str) -> None:
@@ -197,15 +197,15 @@ def _conditions(filters: ProviderFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _create_error(name: str, uuid: str, reason: str) -> BadRequest:
-    return BadRequest(
+def _create_error(name: str, uuid: str, reason: str) -> InvalidInput:
+    return InvalidInput(
         f'Unable to create resource provider "{name}", {uuid}: Object action create failed '
         f"because: {reason}"
     )
 
 
-def _update_error(uuid: str, reason: str, action: str = "update") -> BadRequest:
-    return BadRequest(
+def _update_error(uuid: str, reason: str, action: str = "update") -> InvalidInput:
+    return InvalidInput(
         f"Unable to save resource provider {uuid}: Object action {action} failed because: "
         f"{reason}"
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import models
 from app.db.repositories.aggregates import insert_ignoring_duplicates
 from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
-from app.errors import CONCURRENT_UPDATE, BadRequest, Conflict, NotFound
+from app.exceptions import CONCURRENT_UPDATE, Conflict, InvalidInput, NotFound
 
 CUSTOM_PREFIX = "CUSTOM_"
 
@@ -96,7 +96,7 @@ class TraitRepository:
     async def delete(self, name: str) -> None:
         trait = await self.get(name)
         if not trait.name.startswith(CUSTOM_PREFIX):
-            raise BadRequest(f"Cannot delete standard trait {name}.")
+            raise InvalidInput(f"Cannot delete standard trait {name}.")
         in_use = (
             await self.conn.execute(
                 select(_rp_trait.c.trait_id).where(_rp_trait.c.trait_id == trait.id).limit(1)
@@ -137,7 +137,7 @@ class TraitRepository:
         found = await self.by_names(names)
         missing = [name for name in dict.fromkeys(names) if name not in found]
         if missing:
-            raise BadRequest(f"No such trait {', '.join(missing)}")
+            raise InvalidInput(f"No such trait {', '.join(missing)}")
         current = {row.id for row in await self.for_provider(provider.id)}
         wanted = {row.id for row in found.values()}
         generation = provider.generation

@@ -8,16 +8,15 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
+from app.api.negotiation import accepts_json
 from app.auth import RequestContext
-from app.errors import BadRequest, NotAcceptable, UnsupportedMediaType
-from app.microversion import Version, request_version
-from app.negotiation import accepts_json
+from app.exceptions import InvalidInput, NotAcceptable, UnsupportedMediaType
+from app.microversion import CACHE_HEADERS, Version
 from app.schemas.validation import describe_validation_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-CACHE_HEADERS_VERSION = (1, 15)
 
 
 class JSONResponse(Response):
@@ -28,7 +27,18 @@ class JSONResponse(Response):
 
 
 def version(request: Request) -> Version:
-    return request_version(request)
+    """The request's microversion (negotiated by the request pipeline)."""
+    found: Version = request.state.version
+    return found
+
+
+def route_path(scope: Scope) -> str:
+    """The request path without the mount prefix (``--root-path``)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path):]
+    return path
 
 
 def context(request: Request) -> RequestContext:
@@ -62,7 +72,7 @@ async def json_body(request: Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"Malformed JSON: {exc}") from None
+        raise InvalidInput(f"Malformed JSON: {exc}") from None
 
 
 async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
@@ -75,7 +85,7 @@ def validate(data: Any, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise BadRequest(f"JSON does not validate: {describe_validation_error(exc)}") from None
+        raise InvalidInput(f"JSON does not validate: {describe_validation_error(exc)}") from None
 
 
 def utcnow() -> datetime:
@@ -92,7 +102,7 @@ def cache_headers(
     request: Request, last_modified: datetime | None, *, omit_last_modified: bool = False
 ) -> dict[str, str]:
     """``Cache-Control``/``Last-Modified`` from 1.15 on (§2.8 of the spec)."""
-    if version(request) < CACHE_HEADERS_VERSION:
+    if version(request) < CACHE_HEADERS:
         return {}
     headers = {"cache-control": "no-cache"}
     if not omit_last_modified:
@@ -140,5 +150,6 @@ def max_time(*moments: datetime | None) -> datetime | None:
 
 
 def engine(request: Request) -> Any:
-    """The application's AsyncEngine."""
-    return request.app.state.engine
+    """TRANSITIONAL: the engine under the app's Database (removed once every
+    router calls a service with ``db: DatabaseDep``)."""
+    return request.app.state.database.engine

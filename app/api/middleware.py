@@ -10,25 +10,18 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import microversion
+from app.api.errors import error_response
+from app.api.http import route_path
 from app.auth import (
     UNAUTHORIZED_BODY,
     Unauthenticated,
     context_from_identity_headers,
     noauth2_context,
 )
-from app.errors import error_response
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 # Paths that need neither a token nor a policy: version discovery and the docs.
 PUBLIC_PATHS = frozenset({"", "/", "/docs", "/openapi.json", "/healthcheck", "/metrics"})
-
-
-def route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path):]
-    return path
 
 
 class PlacementMiddleware:

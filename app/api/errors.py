@@ -1,32 +1,22 @@
-"""The reference's error body, and the exceptions handlers raise to produce it.
+"""Domain errors as HTTP: the status of each category and the reference's body.
 
 Every error leaves the service as
 ``{"errors": [{"status", "title", "detail", "code", "request_id"}]}``; ``code``
 only from microversion 1.23. ``detail`` is built the way the reference's web
-framework builds it, because clients match on parts of it.
+framework builds it, because clients match on parts of it. This is the one
+place that knows which status a domain error (:mod:`app.exceptions`) gets.
 """
 
 import html
 from http import HTTPStatus
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
-from app.negotiation import error_media_type
-
-UNDEFINED_CODE = "placement.undefined_code"
-CONCURRENT_UPDATE = "placement.concurrent_update"
-DUPLICATE_NAME = "placement.duplicate_name"
-INVENTORY_INUSE = "placement.inventory.inuse"
-PROVIDER_INUSE = "placement.resource_provider.inuse"
-PROVIDER_CANNOT_DELETE_PARENT = "placement.resource_provider.cannot_delete_parent"
-PROVIDER_NOT_FOUND = "placement.resource_provider.not_found"
-QUERY_DUPLICATE_KEY = "placement.query.duplicate_key"
-QUERY_BAD_VALUE = "placement.query.bad_value"
-QUERY_MISSING_VALUE = "placement.query.missing_value"
-
-CODE_MIN_VERSION = (1, 23)
-METHOD_NOT_ALLOWED = "The method specified is not allowed for this resource."
+from app import exceptions
+from app.api.negotiation import error_media_type
+from app.microversion import ERROR_CODES
 
 _EXPLANATIONS = {
     400: "The server could not comply with the request since it is either malformed "
@@ -42,53 +32,27 @@ _EXPLANATIONS = {
 }
 
 
-class PlacementError(Exception):
-    """An error answered with the reference's JSON error body."""
 
-    status = 500
+# Status of each category; the first class in an error's MRO found here wins.
+STATUS_BY_CATEGORY: dict[type[exceptions.PlacementError], int] = {
+    exceptions.InvalidInput: 400,
+    exceptions.Forbidden: 403,
+    exceptions.NotFound: 404,
+    exceptions.MethodNotAllowed: 405,
+    exceptions.NotAcceptable: 406,
+    exceptions.Conflict: 409,
+    exceptions.UnsupportedMediaType: 415,
+    exceptions.Unavailable: 503,
+    exceptions.Unexpected: 500,
+}
 
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.headers = headers or {}
+
+def status_of(error: exceptions.PlacementError) -> int:
+    for cls in type(error).__mro__:
+        status = STATUS_BY_CATEGORY.get(cls)  # type: ignore[call-overload]
         if status is not None:
-            self.status = status
-
-
-class BadRequest(PlacementError):
-    status = 400
-
-
-class Forbidden(PlacementError):
-    status = 403
-
-
-class NotFound(PlacementError):
-    status = 404
-
-
-class MethodNotAllowed(PlacementError):
-    status = 405
-
-
-class NotAcceptable(PlacementError):
-    status = 406
-
-
-class Conflict(PlacementError):
-    status = 409
-
-
-class UnsupportedMediaType(PlacementError):
-    status = 415
+            return status
+    return 500
 
 
 def build_detail(
@@ -134,8 +98,8 @@ def error_body(
             status, message, method=method, accept=accept, content_type=content_type
         ),
     }
-    if version is not None and version >= CODE_MIN_VERSION:
-        error["code"] = code or UNDEFINED_CODE
+    if version is not None and version >= ERROR_CODES:
+        error["code"] = code or exceptions.UNDEFINED_CODE
     error["request_id"] = request_id
     if extra:
         error.update(extra)
@@ -181,3 +145,20 @@ def error_response(
         extra=extra,
     )
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def render_error(request: Request, error: exceptions.PlacementError) -> Response:
+    """The response for a domain error raised while handling ``request``."""
+    state = request.state
+    state.error_code = error.code  # read by the metrics (generation conflicts)
+    return error_response(
+        status_of(error),
+        error.message,
+        request_id=getattr(state, "request_id", ""),
+        version=getattr(state, "version", None),
+        code=error.code,
+        method=request.method,
+        accept=request.headers.get("accept"),
+        content_type=request.headers.get("content-type"),
+        headers=error.headers,
+    )

@@ -1,0 +1,156 @@
+"""The database as units of work: ``read``, ``write`` and ``claim``.
+
+A unit of work is a function of a connection. :class:`Database` runs it in a
+fresh transaction and owns everything about that transaction:
+
+* ``read``: one consistent snapshot (REPEATABLE READ on server databases);
+* ``write``: SERIALIZABLE on server databases (``BEGIN IMMEDIATE`` on SQLite),
+  retried whole, from a fresh transaction, on serialization failures and
+  deadlocks (which can surface at COMMIT), up to the configured attempts with
+  jittered exponential backoff; exhausted retries are a 409
+  ``placement.concurrent_update``;
+* ``claim``: a write that also queues behind other claims (an optimisation:
+  correctness comes from the generation compare-and-swap) and is retried
+  whole when a provider generation moved underneath it
+  (:class:`ProviderGenerationRace`, raised by the claim's statements).
+
+The retry counters live here; the metrics read them.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.engine import WRITE_OPTION, is_serialization_failure
+from app.exceptions import ConcurrentUpdate, PlacementError
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncConnection], Awaitable[T]]
+
+
+class ProviderGenerationRace(Exception):
+    """A provider generation moved during a claim: retry it in a new transaction."""
+
+
+@dataclass
+class DatabaseStats:
+    """Process-local counters (exported as metrics)."""
+
+    serialization_retries: int = 0
+    claim_retries: int = 0
+
+
+class Database:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        write_attempts: int = 20,
+        claim_attempts: int = 10,
+    ) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.write_attempts = max(write_attempts, 1)
+        self.claim_attempts = max(claim_attempts, 1)
+        self.stats = DatabaseStats()
+        self._write_options: dict[str, Any] = {WRITE_OPTION: True}
+        self._read_options: dict[str, Any] = {}
+        if self.dialect != "sqlite":
+            self._write_options["isolation_level"] = "SERIALIZABLE"
+            self._read_options["isolation_level"] = "REPEATABLE READ"
+        # On SQLite one process's claims queue here rather than in SQLite's busy
+        # handler (which sleeps up to 100 ms between tries).
+        self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    async def read(self, work: Work[T]) -> T:
+        """Run ``work`` in one read transaction (one consistent snapshot)."""
+        async with self.engine.connect() as raw:
+            conn = await raw.execution_options(**self._read_options) if self._read_options \
+                else raw
+            async with conn.begin():
+                return await work(conn)
+
+    async def write(self, work: Work[T]) -> T:
+        """Run ``work`` in its own serializable transaction, retrying it whole."""
+        delay = 0.005
+        for attempt in range(1, self.write_attempts + 1):
+            try:
+                async with self.engine.connect() as raw:
+                    conn = await raw.execution_options(**self._write_options)
+                    async with conn.begin():
+                        return await work(conn)
+            except DBAPIError as exc:
+                if not is_serialization_failure(exc):
+                    raise
+                if attempt == self.write_attempts:
+                    raise ConcurrentUpdate() from exc
+                self.stats.serialization_retries += 1
+                LOG.debug("serialization failure, retrying (attempt %d)", attempt)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.2)
+        raise AssertionError("unreachable")
+
+    async def claim(
+        self, work: Work[T], *, exhausted: Callable[[], PlacementError]
+    ) -> T:
+        """A write that queues behind other claims; provider races retry it whole.
+
+        ``exhausted`` builds the error answered when every attempt raced.
+        """
+
+        async def queued(conn: AsyncConnection) -> T:
+            await self._serialize_claims(conn)
+            return await work(conn)
+
+        for attempt in range(self.claim_attempts):
+            try:
+                if self._claim_lock is None:
+                    return await self.write(queued)
+                async with self._claim_lock:
+                    return await self.write(queued)
+            except ProviderGenerationRace:
+                self.stats.claim_retries += 1
+                LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
+        LOG.warning(
+            "exceeded %d retries of a claim on provider generation conflicts",
+            self.claim_attempts,
+        )
+        raise exhausted()
+
+    async def _serialize_claims(self, conn: AsyncConnection) -> None:
+        """On PostgreSQL, queue allocation writers before the snapshot is taken.
+
+        ``LOCK TABLE`` is the one statement that takes its lock *before* a
+        SERIALIZABLE transaction's snapshot (which the first query fixes), so
+        each claim sees every claim committed before it. Concurrent claims then
+        never form the read/write dependency cycles that serializable isolation
+        aborts (on small, hot tables nearly every pair does, through shared
+        index and heap pages). The mode lets readers through and excludes other
+        writers of allocations.
+        """
+        if self.dialect == "postgresql":
+            await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
+
+    async def ping(self) -> None:
+        """One trivial round trip (the readiness check)."""
+
+        async def select_one(conn: AsyncConnection) -> None:
+            await conn.execute(text("SELECT 1"))
+
+        await self.read(select_one)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

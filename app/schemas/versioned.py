@@ -1,0 +1,33 @@
+"""Models by the microversion that introduced them."""
+
+from pydantic import BaseModel
+
+from app.microversion import Version
+
+Model = type[BaseModel]
+
+
+class ByVersion:
+    """``ByVersion((BASE, A), (AGGREGATES_GENERATION, B))``: A before 1.19, B from it.
+
+    ``None`` as a model means "no body" from that version on.
+    """
+
+    def __init__(self, *entries: tuple[Version, Model | None]) -> None:
+        self._entries = sorted(entries, key=lambda entry: entry[0], reverse=True)
+
+    def __call__(self, version: Version) -> Model | None:
+        for since, model in self._entries:
+            if version >= since:
+                return model
+        return None
+
+    def pick(self, version: Version) -> Model:
+        """The model at ``version``, which must exist."""
+        model = self(version)
+        if model is None:
+            raise LookupError(version)
+        return model
+
+    def models(self) -> list[Model]:
+        return [model for _, model in self._entries if model is not None]
