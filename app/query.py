@@ -10,13 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.exceptions import InvalidInput
+from app.microversion import (
+    ANY_TRAITS,
+    FORBIDDEN_AGGREGATES,
+    FORBIDDEN_TRAITS,
+    MULTIPLE_MEMBER_OF,
+    Version,
+)
 
-Version = tuple[int, int]
-
-FORBIDDEN_TRAITS_VERSION: Version = (1, 22)
-MULTIPLE_MEMBER_OF_VERSION: Version = (1, 24)
-FORBIDDEN_AGGREGATES_VERSION: Version = (1, 32)
-ANY_TRAITS_VERSION: Version = (1, 39)
 
 INVALID_QUERY = "Invalid query string parameters: "
 _RESOURCES_FORM = (
@@ -183,8 +184,8 @@ def parse_required(
     ``parse_member_of``: the reference's texts always say ``'required'``.
     """
     del key
-    allow_forbidden = version >= FORBIDDEN_TRAITS_VERSION
-    allow_any = version >= ANY_TRAITS_VERSION
+    allow_forbidden = version >= FORBIDDEN_TRAITS
+    allow_any = version >= ANY_TRAITS
     if not allow_any:
         values = values[-1:]
     result = TraitFilter()
@@ -249,7 +250,7 @@ def parse_member_of(
     Repetition needs 1.24 and ``!`` forms need 1.32. UUIDs are kept as given
     (aggregates are compared as stored strings).
     """
-    if version < MULTIPLE_MEMBER_OF_VERSION and len(values) > 1:
+    if version < MULTIPLE_MEMBER_OF and len(values) > 1:
         raise InvalidInput(f"Multiple {key} parameters are not supported")
     result = AggregateFilter()
     for value in values:
@@ -257,7 +258,7 @@ def parse_member_of(
         if required:
             result.required.append(frozenset(required))
         if forbidden:
-            if version < FORBIDDEN_AGGREGATES_VERSION:
+            if version < FORBIDDEN_AGGREGATES:
                 raise InvalidInput(
                     f"Forbidden {key} parameters are not supported in the specified "
                     "microversion"

@@ -7,6 +7,7 @@ the write lock.
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import os_resource_classes
 import os_traits
@@ -14,11 +15,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
+from app.db.dialect import insert_ignoring_duplicates
 from app.db.engine import is_sqlite
 
 # Our migration history lives beside, never in, the reference's alembic_version.
@@ -54,12 +55,11 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def _insert_ignoring_duplicates(connection: Connection, table: object, rows: list[dict]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
-    connection.execute(statement, rows)
+def _insert_ignoring_duplicates(
+    connection: Connection, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    if rows:
+        connection.execute(insert_ignoring_duplicates(connection, table), rows)
 
 
 def _sync_standard_rows(connection: Connection) -> None:

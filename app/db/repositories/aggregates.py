@@ -2,29 +2,17 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
-from app.exceptions import CONCURRENT_UPDATE, Conflict
+from app.db.dialect import insert_ignoring_duplicates
+from app.db.repositories.providers_core import ProviderRow, bump_generation
+from app.exceptions import ProviderGenerationConflict
 
 _agg = models.placement_aggregates
 _rp_agg = models.resource_provider_aggregates
-
-
-def insert_ignoring_duplicates(conn: AsyncConnection, table: Table) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the connection's dialect.
-
-    Concurrent creators of the same unique row then do not fail on the key:
-    the loser inserts nothing (or, at SERIALIZABLE on PostgreSQL, gets a
-    serialization failure and the unit of work is retried).
-    """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
 
 
 class AggregateRepository:
@@ -79,7 +67,7 @@ class AggregateRepository:
         is unchanged; without it the generation is left alone.
         """
         if seen_generation is not None and seen_generation != provider.generation:
-            raise Conflict(GENERATION_CONFLICT, code=CONCURRENT_UPDATE)
+            raise ProviderGenerationConflict()
         provider_id = provider.id
         wanted = set(uuids)
         rows = await self.conn.execute(

@@ -11,13 +11,14 @@ whole; on SQLite the write lock is held from the start.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Column, Engine, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import models
+from app.db.dialect import upsertable_insert
 from app.db.engine import run_write
 
 _consumers = models.consumers
@@ -38,9 +39,8 @@ class ConsumerRow:
     consumer_type_id: int | None
 
 
-def _insert(conn: AsyncConnection, table: Table):  # type: ignore[no-untyped-def]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    return upsertable_insert(conn, table)
 
 
 async def _ids_by_name(

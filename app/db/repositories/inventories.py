@@ -287,7 +287,7 @@ class InventoryRepository:
     async def _bump(self, provider: ProviderRow, now: datetime | None) -> int:
         try:
             generation = await bump_generation(
-                self.conn, provider.id, provider.generation, message=PROVIDER_RACE, now=now
+                self.conn, provider.id, provider.generation, now=now
             )
         except Conflict:
             raise ProviderRace() from None

@@ -8,17 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from app.db import models
-from app.exceptions import CONCURRENT_UPDATE, Conflict, NotFound
+from app.exceptions import ProviderGenerationConflict, ResourceProviderNotFound
 
 _rp = models.resource_providers
 _parent = aliased(_rp, name="parent")
 _root = aliased(_rp, name="root")
-
-GENERATION_CONFLICT = (
-    "Resource provider's generation already changed. Please update the generation and try "
-    "again."
-)
-
 
 @dataclass
 class ProviderRow:
@@ -78,7 +72,7 @@ async def get_provider(
     """The provider with exactly this uuid, or 404 (with the reference's text)."""
     provider = await find_provider(conn, uuid)
     if provider is None:
-        raise NotFound(message or f"No resource provider with uuid {uuid} found")
+        raise ResourceProviderNotFound(message) if message else ResourceProviderNotFound(uuid=uuid)
     return provider
 
 
@@ -87,7 +81,6 @@ async def bump_generation(
     provider_id: int,
     seen_generation: int,
     *,
-    message: str = GENERATION_CONFLICT,
     now: datetime | None = None,
 ) -> int:
     """Compare-and-swap the provider generation; 409 if someone else moved it."""
@@ -100,5 +93,5 @@ async def bump_generation(
         .values(**values)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(message, code=CONCURRENT_UPDATE)
+        raise ProviderGenerationConflict()
     return seen_generation + 1

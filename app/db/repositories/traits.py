@@ -8,9 +8,14 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.repositories.aggregates import insert_ignoring_duplicates
-from app.db.repositories.providers_core import GENERATION_CONFLICT, ProviderRow, bump_generation
-from app.exceptions import CONCURRENT_UPDATE, Conflict, InvalidInput, NotFound
+from app.db.dialect import insert_ignoring_duplicates
+from app.db.repositories.providers_core import ProviderRow, bump_generation
+from app.exceptions import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ProviderGenerationConflict,
+)
 
 CUSTOM_PREFIX = "CUSTOM_"
 
@@ -133,7 +138,7 @@ class TraitRepository:
         (compare-and-swap) only if the set actually changed.
         """
         if seen_generation != provider.generation:
-            raise Conflict(GENERATION_CONFLICT, code=CONCURRENT_UPDATE)
+            raise ProviderGenerationConflict()
         found = await self.by_names(names)
         missing = [name for name in dict.fromkeys(names) if name not in found]
         if missing:
