@@ -18,7 +18,6 @@ from app.microversion import (
     Version,
 )
 
-
 INVALID_QUERY = "Invalid query string parameters: "
 _RESOURCES_FORM = (
     "Badly formed resources parameter. Expected resources query string parameter in "
