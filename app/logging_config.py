@@ -3,7 +3,7 @@
 ``placement-api`` hands :func:`logging_config` to uvicorn (``log_config``), so
 every worker process logs the same way. ``uvicorn app.main:app`` keeps
 uvicorn's own configuration unless given ``--log-config``; the access log
-of :mod:`app.ops` is then silent (logger ``app.access`` has no handler at INFO).
+of :mod:`app.observability` is then silent (logger ``app.access`` has no handler at INFO).
 
 Environment: ``PLACEMENT_LOG_FORMAT`` (``json``, the default, or ``text``) and
 ``PLACEMENT_LOG_LEVEL`` (``INFO``).

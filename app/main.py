@@ -26,6 +26,7 @@ from app.exceptions import (
     PlacementError,
     Unexpected,
 )
+from app.microversion import MAX_VERSION_STRING, MIN_VERSION_STRING
 from app.observability.middleware import ObservabilityMiddleware
 from app.policy import Authorizer, PolicyError
 from app.routers import ALL_ROUTERS
@@ -94,8 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Placement API",
-        version="1.39",
-        description="Wire-compatible OpenStack Placement API (microversions 1.0 to 1.39).",
+        version=MAX_VERSION_STRING,
+        description=(
+            "Wire-compatible OpenStack Placement API "
+            f"(microversions {MIN_VERSION_STRING} to {MAX_VERSION_STRING})."
+        ),
         lifespan=lifespan,
         redoc_url=None,
         docs_url=None,

@@ -32,7 +32,6 @@ import cProfile
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 import uuid as uuidlib
 from pathlib import Path
@@ -40,14 +39,15 @@ from typing import Any
 
 import httpx
 from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.db import models  # noqa: E402
-from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from tests.api_helpers import asgi_client, running_app  # noqa: E402
+from tests.databases import scratch_database  # noqa: E402
 
 NS = uuidlib.UUID("1b671a64-40d5-491e-99b0-da01ff1f3341")
 AGGREGATES = [str(uuidlib.uuid5(NS, f"agg/{i}")) for i in range(3)]
@@ -162,8 +162,8 @@ async def load(engine: AsyncEngine, n_flat: int, n_trees: int, analyze: bool = T
                 "root_provider_id": next_id, "parent_provider_id": None,
             })
             add_inventory(next_id, FLAT_INVENTORY)
-            for agg in agg_ids[: i % 3 + 1]:
-                aggregates.append({"resource_provider_id": next_id, "aggregate_id": agg})
+            for agg_id in agg_ids[: i % 3 + 1]:
+                aggregates.append({"resource_provider_id": next_id, "aggregate_id": agg_id})
             for name in TRAITS[: (i // 3) % 3 + 1]:
                 traits.append({"resource_provider_id": next_id, "trait_id": trait_ids[name]})
             next_id += 1
@@ -196,40 +196,19 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    admin: AsyncEngine | None = None
-    if args.database_url.startswith("postgresql"):
-        name = f"ac_bench_{uuidlib.uuid4().hex[:10]}"
-        admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{args.database_url.rsplit('/', 1)[0]}/{name}"
-    else:
-        url = args.database_url or (
-            f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='ac-bench-')}/placement.sqlite"
-        )
-    settings = Settings(database_url=url, auth_strategy="noauth2")
-    app = create_app(settings)
-    try:
-        async with app.router.lifespan_context(app):
+    async with scratch_database(args.database_url or None, None, "ac_bench",
+                                keep=args.keep) as url:
+        settings = Settings(database_url=url, auth_strategy="noauth2")
+        async with running_app(settings) as app:
             started = time.perf_counter()
-            await load(app.state.engine, args.providers, args.trees)
+            await load(app.state.database.engine, args.providers, args.trees)
             total = args.providers + args.trees * len(TREE)
             print(f"database {url.split('@')[-1]}: {args.providers} flat providers + "
                   f"{args.trees} trees = {total} providers, loaded in "
                   f"{time.perf_counter() - started:.1f} s")
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://placement.bench",
-                headers={"x-auth-token": "admin",
-                         "openstack-api-version": "placement 1.39"},
-            ) as client:
+            headers = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
+            async with asgi_client(app, headers, "http://placement.bench") as client:
                 await measure(client, args)
-    finally:
-        if admin is not None:
-            if not args.keep:
-                async with admin.connect() as conn:
-                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
 
 
 async def measure(client: httpx.AsyncClient, args: argparse.Namespace) -> None:

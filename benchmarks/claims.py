@@ -24,10 +24,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +37,11 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the tests' helpers
+
+from tests.databases import scratch_database_sync  # noqa: E402
+from tests.live_server import LiveServer  # noqa: E402
+
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
 INVENTORY: dict[str, dict[str, float]] = {
     "VCPU": {"total": 16, "reserved": 1, "allocation_ratio": 4.0},
@@ -52,72 +54,18 @@ CAPACITY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _database(url: str | None) -> Iterator[str]:
-    """A fresh database: a temporary SQLite file, or a new PostgreSQL database."""
-    if not url or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            yield url or f"sqlite+aiosqlite:///{tmp}/claims.sqlite"
-        return
-    import sqlalchemy  # the service's own dependency
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"claims_bench_{uuidlib.uuid4().hex[:10]}"
-    base = url.rsplit("/", 1)[0]
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sqlalchemy.text(statement))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @contextmanager
 def _server(database_url: str, workers: int) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "PLACEMENT_DATABASE_URL": database_url,
-           "PLACEMENT_AUTH_STRATEGY": "noauth2"}
-    log = tempfile.NamedTemporaryFile(prefix="claims-bench-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    """Bare uvicorn, as this benchmark always measured (no metrics files)."""
+    fd, log = tempfile.mkstemp(prefix="claims-bench-", suffix=".log")
+    os.close(fd)
+    server = LiveServer(
+        database_url, Path(log), launcher="uvicorn",
+        args=("--workers", str(workers), "--log-level", "warning", "--no-access-log"),
+        ready_path="/resource_classes/VCPU", ready_answers=3 * workers, headers=HEADERS,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        ready = 0
-        while ready < 3 * workers:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start, see {log.name}")
-            try:
-                ready += httpx.get(f"{url}/resource_classes/VCPU", headers=HEADERS,
-                                   timeout=2).status_code == 200
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    with server:
+        yield server.url
 
 
 class Run:
@@ -249,7 +197,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.url:
         return asyncio.run(_bench(args.url, args))
-    with _database(args.database_url) as database_url, _server(database_url, args.workers) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database_sync(args.database_url, Path(tmp), "claims_bench") as database_url,
+        _server(database_url, args.workers) as url,
+    ):
         return asyncio.run(_bench(url, args))
 
 

@@ -3,41 +3,35 @@
 SQLite (a fresh file per test) by default; PostgreSQL when
 ``PLACEMENT_TEST_DATABASE_URL`` names a server database
 (``postgresql+asyncpg://postgres@127.0.0.1:5432/test``): each test then gets a
-fresh database created beside it.
+fresh database created beside it (``tests/databases.py``).
 """
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.main import create_app
 from app.settings import Settings
-
-PG_URL = os.environ.get("PLACEMENT_TEST_DATABASE_URL")
+from tests.api_helpers import ADMIN_LATEST, asgi_client, running_app
+from tests.databases import TEST_SERVER_URL, fresh_database, is_postgresql, scratch_database
 
 
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    if not PG_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'placement.sqlite'}"
-        return
-    name = f"placement_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_database(TEST_SERVER_URL, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def postgresql_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, for the tests that only make sense there."""
+    if not is_postgresql(TEST_SERVER_URL):
+        pytest.skip("needs PostgreSQL: set PLACEMENT_TEST_DATABASE_URL")
+    async with fresh_database(TEST_SERVER_URL) as url:
+        yield url
 
 
 @pytest.fixture
@@ -46,14 +40,20 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running_app(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An admin client at the latest microversion, with the app's lifespan run."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://placement.test",
-            headers={"x-auth-token": "admin", "openstack-api-version": "placement latest"},
-        ) as http_client:
-            yield http_client
+    async with asgi_client(app, ADMIN_LATEST) as http_client:
+        yield http_client
+
+
+@pytest.fixture
+def engine(app: FastAPI) -> AsyncEngine:
+    """The app's engine, for tests that write rows straight into the tables."""
+    database_engine: AsyncEngine = app.state.database.engine
+    return database_engine

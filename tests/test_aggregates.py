@@ -6,6 +6,8 @@ import uuid
 import httpx
 import pytest
 
+from tests.api_helpers import detail, make_provider
+
 V1_0 = {"openstack-api-version": "placement 1.0"}
 V1_14 = {"openstack-api-version": "placement 1.14"}
 V1_18 = {"openstack-api-version": "placement 1.18"}
@@ -14,27 +16,14 @@ AGG_1 = "f918801a-5e54-4bee-9095-09a9d0c786b8"
 AGG_2 = "a893eb5c-e2a0-4251-ab26-f71d3b0cfc0b"
 
 
-async def make_provider(client: httpx.AsyncClient) -> str:
-    provider_uuid = str(uuid.uuid4())
-    response = await client.post(
-        "/resource_providers", json={"name": provider_uuid, "uuid": provider_uuid}
-    )
-    assert response.status_code in (200, 201), response.text
-    return provider_uuid
-
-
-def detail(response: httpx.Response) -> str:
-    detail_text: str = response.json()["errors"][0]["detail"]
-    return detail_text
-
-
 async def test_routes_need_1_1(client: httpx.AsyncClient) -> None:
     provider = await make_provider(client)
     path = f"/resource_providers/{provider}/aggregates"
     assert (await client.get(path, headers=V1_0)).status_code == 404
     assert (await client.put(path, json=[], headers=V1_0)).status_code == 404
     response = await client.delete(path)
-    assert response.status_code == 405 and response.headers["allow"] == "GET, PUT"
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PUT"
 
 
 async def test_missing_provider_is_404_before_body(client: httpx.AsyncClient) -> None:
@@ -198,7 +187,8 @@ async def test_concurrent_writers_on_one_provider(client: httpx.AsyncClient) -> 
     )
     assert sorted(response.status_code for response in responses) == [200, 409, 409, 409]
     listed = (await client.get(path)).json()
-    assert listed["resource_provider_generation"] == 1 and len(listed["aggregates"]) == 1
+    assert listed["resource_provider_generation"] == 1
+    assert len(listed["aggregates"]) == 1
 
 
 async def test_media_types_are_judged_before_version(client: httpx.AsyncClient) -> None:

@@ -9,14 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
 from app.settings import Settings
-
-LATEST = "placement latest"
-
-
-def version(v: str) -> dict[str, str]:
-    return {"openstack-api-version": f"placement {v}"}
+from tests.api_helpers import ADMIN_LATEST, app_client, make_provider, microversion
 
 
 class Cloud:
@@ -41,25 +35,14 @@ class Cloud:
         aggs: tuple[str, ...] = (),
         parent: str | None = None,
     ) -> str:
-        body: dict[str, Any] = {"name": name, "uuid": str(uuid.uuid4())}
-        if parent:
-            body["parent_provider_uuid"] = self.uuids[parent]
-        response = await self.client.post("/resource_providers", json=body)
-        assert response.status_code == 200, response.text
-        rp = body["uuid"]
+        inventories = {
+            rc: spec if isinstance(spec, dict) else {"total": spec}
+            for rc, spec in (inventory or {}).items()
+        }
+        rp = await make_provider(self.client, inventories, name=name,
+                                 parent=self.uuids[parent] if parent else None)
         self.uuids[name] = rp
-        generation = 0
-        if inventory:
-            inventories = {
-                rc: spec if isinstance(spec, dict) else {"total": spec}
-                for rc, spec in inventory.items()
-            }
-            response = await self.client.put(
-                f"/resource_providers/{rp}/inventories",
-                json={"resource_provider_generation": generation, "inventories": inventories},
-            )
-            assert response.status_code == 200, response.text
-            generation += 1
+        generation = 1 if inventories else 0
         if traits:
             for trait in traits:
                 if trait.startswith("CUSTOM_"):
@@ -82,7 +65,7 @@ class Cloud:
         return rp
 
     async def candidates(self, query: str, v: str = "1.39") -> dict[str, Any]:
-        response = await self.client.get(f"/allocation_candidates?{query}", headers=version(v))
+        response = await self.client.get(f"/allocation_candidates?{query}", headers=microversion(v))
         assert response.status_code == 200, response.text
         return dict(response.json())
 
@@ -230,7 +213,7 @@ async def test_nested_aggregates(cloud: Cloud) -> None:
 
 async def test_group_policy(cloud: Cloud) -> None:
     q = "resources=VCPU:1&resources1=SRIOV_NET_VF:1&resources2=SRIOV_NET_VF:1"
-    response = await cloud.client.get(f"/allocation_candidates?{q}", headers=version("1.34"))
+    response = await cloud.client.get(f"/allocation_candidates?{q}", headers=microversion("1.34"))
     assert response.status_code == 400
     assert '"group_policy" parameter is required' in response.json()["errors"][0]["detail"]
     none = await cloud.mappings(f"{q}&group_policy=none", "1.34")
@@ -282,7 +265,7 @@ async def test_same_subtree(cloud: Cloud) -> None:
 
 async def test_any_traits(cloud: Cloud) -> None:
     q = "resources=VCPU:1&required=in:HW_CPU_X86_AVX,CUSTOM_ROOT_GOLD"
-    assert sorted(list(r)[0] for r in await cloud.requests(q)) == ["cn1", "cn3"]
+    assert sorted(next(iter(r)) for r in await cloud.requests(q)) == ["cn1", "cn3"]
     q = "resources=VCPU:1&required=in:CUSTOM_ROOT_GOLD,HW_CPU_X86_AVX&required=!CUSTOM_ROOT_GOLD"
     assert [list(r) for r in await cloud.requests(q)] == [["cn1"]]
     q = (
@@ -291,7 +274,7 @@ async def test_any_traits(cloud: Cloud) -> None:
     )
     assert [list(r) for r in await cloud.requests(q)] == [["pf2"]]
     q = "resources1=SRIOV_NET_VF:1&required1=CUSTOM_PHYSNET_A&required1=!CUSTOM_PHYSNET_B"
-    assert sorted(list(r)[0] for r in await cloud.requests(q, "1.38")) == ["pf1", "pf3"]
+    assert sorted(next(iter(r)) for r in await cloud.requests(q, "1.38")) == ["pf1", "pf3"]
 
 
 async def test_limit_keeps_summaries_of_kept_trees(cloud: Cloud) -> None:
@@ -320,12 +303,12 @@ async def test_response_forms(cloud: Cloud) -> None:
     }
     assert all("mappings" not in r for r in body["allocation_requests"])
     response = await cloud.client.get(
-        "/allocation_candidates?resources=VCPU:1", headers=version("1.15")
+        "/allocation_candidates?resources=VCPU:1", headers=microversion("1.15")
     )
     assert response.headers["cache-control"] == "no-cache"
     assert "last-modified" in response.headers
     response = await cloud.client.get(
-        "/allocation_candidates?resources=VCPU:1", headers=version("1.14")
+        "/allocation_candidates?resources=VCPU:1", headers=microversion("1.14")
     )
     assert "cache-control" not in response.headers
 
@@ -343,7 +326,7 @@ async def test_capacity_and_usage(cloud: Cloud) -> None:
         },
     )
     assert response.status_code == 204, response.text
-    names = [list(r)[0] for r in await cloud.requests("resources=VCPU:3")]
+    names = [next(iter(r)) for r in await cloud.requests("resources=VCPU:3")]
     assert sorted(names) == ["cn2", "cn3"]
     body = await cloud.candidates("resources=VCPU:2")
     assert body["provider_summaries"][cloud.uuid("cn1")]["resources"]["VCPU"] == {
@@ -396,7 +379,7 @@ BAD = [
 async def test_bad_requests(
     client: httpx.AsyncClient, v: str, query: str, text: str, code: str | None
 ) -> None:
-    response = await client.get(f"/allocation_candidates?{query}", headers=version(v))
+    response = await client.get(f"/allocation_candidates?{query}", headers=microversion(v))
     assert response.status_code == 400, response.text
     error = response.json()["errors"][0]
     assert text in error["detail"]
@@ -405,7 +388,9 @@ async def test_bad_requests(
 
 
 async def test_version_gate_and_accept(client: httpx.AsyncClient) -> None:
-    response = await client.get("/allocation_candidates?resources=VCPU:1", headers=version("1.9"))
+    response = await client.get(
+        "/allocation_candidates?resources=VCPU:1", headers=microversion("1.9")
+    )
     assert response.status_code == 404
     response = await client.get(
         "/allocation_candidates?resources=VCPU:1", headers={"accept": "text/plain"}
@@ -461,7 +446,7 @@ async def test_forbidden_trait_with_nested_providers(client: httpx.AsyncClient) 
     cloud = await build_flat(client, 6, nested=2)
     agg = cloud.agg("AGG")
     q = f"resources=VCPU:1,MEMORY_MB:256,DISK_GB:10&member_of={agg}&required=!STORAGE_DISK_SSD"
-    names = sorted(list(r)[0] for r in await cloud.requests(q))
+    names = sorted(next(iter(r)) for r in await cloud.requests(q))
     assert names == ["cn1", "cn3", "cn5"]
     # the trees: VCPU/MEMORY_MB from the NUMA child, DISK_GB from the root
     q = "resources=VCPU:1,MEMORY_MB:256,DISK_GB:10&required=!STORAGE_DISK_SSD"
@@ -493,14 +478,8 @@ async def capped_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     capped = settings.model_copy(
         update={"max_allocation_candidates": 4, "randomize_allocation_candidates": True}
     )
-    app = create_app(capped)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://placement.test",
-            headers={"x-auth-token": "admin", "openstack-api-version": LATEST},
-        ) as http_client:
-            yield http_client
+    async with app_client(capped, ADMIN_LATEST) as http_client:
+        yield http_client
 
 
 async def test_max_allocation_candidates(capped_client: httpx.AsyncClient) -> None:
@@ -535,7 +514,7 @@ async def test_windows_give_the_prefix_of_the_whole_answer(
             f"extra{i}", {"VCPU": 4, "MEMORY_MB": 1024, "DISK_GB": 50}, (), ("A",)
         )
     await cloud.provider("late", {"SRIOV_NET_VF": 2}, parent="cn3")
-    from app.candidates import search
+    from app.services.candidates import search
 
     monkeypatch.setattr(search, "FIRST_WINDOW", 1)
     for query in WINDOW_QUERIES:

@@ -5,9 +5,12 @@ import re
 import httpx
 import pytest
 
-from app.db.repositories import allocations as alloc_repo
+from app.db.database import ProviderGenerationRace
+from app.db.repositories.claim_writes import ClaimWrites
+from app.services import claims as claims_service
 from app.settings import Settings
-from tests.allocation_helpers import body, error, generation, make_provider, new_uuid, usages
+from tests.allocation_helpers import body
+from tests.api_helpers import error, generation, make_provider, new_uuid, usages
 
 V1_0 = {"openstack-api-version": "placement 1.0"}
 V1_7 = {"openstack-api-version": "placement 1.7"}
@@ -319,19 +322,19 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rp = await make_provider(client, SMALL)
-    real_run = alloc_repo._Writes.run
+    real_run = ClaimWrites.run
     calls = {"n": 0}
 
     async def flaky(writes, conn):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] <= 2:
             await real_run(writes, conn)  # written, then rolled back
-            raise alloc_repo.ProviderGenerationRace("simulated")
+            raise ProviderGenerationRace("simulated")
         await real_run(writes, conn)
 
-    monkeypatch.setattr(alloc_repo._Writes, "run", flaky)
+    monkeypatch.setattr(ClaimWrites, "run", flaky)
     # (the general path: the PostgreSQL fast path writes in its own statement)
-    monkeypatch.setattr(alloc_repo, "fast_path_applies", lambda conn, claims: False)
+    monkeypatch.setattr(claims_service, "fast_path_applies", lambda conn, claims: False)
     consumer = new_uuid()
     response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 204
@@ -342,9 +345,9 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
 
     async def always(writes, conn):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        raise alloc_repo.ProviderGenerationRace("simulated")
+        raise ProviderGenerationRace("simulated")
 
-    monkeypatch.setattr(alloc_repo._Writes, "run", always)
+    monkeypatch.setattr(ClaimWrites, "run", always)
     calls["n"] = 0
     response = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 409
@@ -416,7 +419,7 @@ async def test_fast_and_general_paths_agree(
 ) -> None:
     """PostgreSQL claims new consumers with one statement (the fast path); it
     must answer exactly as the general path does."""
-    real_fast_claim = alloc_repo.fast_claim
+    real_fast_claim = claims_service.fast_claim
     fast_writes = []
 
     async def counting(*args):  # type: ignore[no-untyped-def]
@@ -424,11 +427,12 @@ async def test_fast_and_general_paths_agree(
         fast_writes.append(done)
         return done
 
-    monkeypatch.setattr(alloc_repo, "fast_claim", counting)
+    monkeypatch.setattr(claims_service, "fast_claim", counting)
     fast = await _scripted_claims(client)
     if settings.database_url.startswith("postgresql"):
-        assert fast_writes.count(True) == 3 and fast_writes.count(False) == 9
-    monkeypatch.setattr(alloc_repo, "fast_path_applies", lambda conn, claims: False)
+        assert fast_writes.count(True) == 3
+        assert fast_writes.count(False) == 9
+    monkeypatch.setattr(claims_service, "fast_path_applies", lambda conn, claims: False)
     general = await _scripted_claims(client)
     assert fast == general
     assert [status for status, _ in fast[:12]] == [  # type: ignore[misc]

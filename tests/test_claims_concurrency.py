@@ -20,27 +20,19 @@ PostgreSQL: ``uvicorn --workers 3`` on a fresh database next to
 """
 
 import asyncio
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid as uuidlib
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("PLACEMENT_TEST_DATABASE_URL")
+from tests.databases import sqlite_url
+from tests.live_server import LiveServer
 
 CLIENTS = 32
 MAX_OPS = 30
@@ -57,79 +49,25 @@ PROVIDERS = 3
 Allocation = dict[str, dict[str, int]]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _server(database_url: str, workers: int, log: Path) -> LiveServer:
+    """Bare uvicorn; several answers before it counts as up, so every worker started."""
+    return LiveServer(
+        database_url, log, launcher="uvicorn",
+        args=("--workers", str(workers), "--log-level", "warning"),
+        ready_path="/resource_classes/VCPU", ready_answers=5, headers=HEADERS,
+    )
 
 
-@dataclass
-class Server:
-    url: str
-    proc: "subprocess.Popen[bytes]"
-    log: Path
-
-
-def _start(database_url: str, workers: int, log: Path) -> Iterator[Server]:
-    port = _free_port()
-    env = {**os.environ, "PLACEMENT_DATABASE_URL": database_url,
-           "PLACEMENT_AUTH_STRATEGY": "noauth2"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", proc, log)
-    try:
-        deadline = time.monotonic() + 60
-        ready = 0
-        while ready < 5:  # several answers, so that every worker had time to start
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()[-3000:]}")
-            try:
-                answer = httpx.get(f"{server.url}/resource_classes/VCPU", headers=HEADERS,
-                                   timeout=2)
-                ready += answer.status_code == 200
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with _server(sqlite_url(tmp_path / "claims.sqlite"), 1, tmp_path / "server.log") as server:
         yield server
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
 
 
 @pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[Server]:
-    yield from _start(f"sqlite+aiosqlite:///{tmp_path / 'claims.sqlite'}", 1,
-                      tmp_path / "server.log")
-
-
-@pytest.fixture
-async def pg_database() -> AsyncIterator[str]:
-    if not PG_URL:
-        pytest.skip("PLACEMENT_TEST_DATABASE_URL is not set")
-    name = f"placement_claims_{uuidlib.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
-@pytest.fixture
-def pg_server(pg_database: str, tmp_path: Path) -> Iterator[Server]:
-    yield from _start(pg_database, 3, tmp_path / "server.log")
+def pg_server(postgresql_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with _server(postgresql_url, 3, tmp_path / "server.log") as server:
+        yield server
 
 
 # ------------------------------------------------------------------ workload
@@ -332,9 +270,9 @@ async def _exercise(base_url: str) -> None:
         assert stats.statuses[204] > CLIENTS
 
 
-async def test_concurrent_claims_postgresql(pg_server: Server) -> None:
+async def test_concurrent_claims_postgresql(pg_server: LiveServer) -> None:
     await _exercise(pg_server.url)
 
 
-async def test_concurrent_claims_sqlite(sqlite_server: Server) -> None:
+async def test_concurrent_claims_sqlite(sqlite_server: LiveServer) -> None:
     await _exercise(sqlite_server.url)

@@ -127,7 +127,8 @@ def test_console_script(server: LiveServer) -> None:
 def test_resource_provider_commands(cli: CLI) -> None:
     name = unique("cli-rp-")
     parent = cli.json("resource", "provider", "create", name)
-    assert parent["name"] == name and parent["generation"] == 0
+    assert parent["name"] == name
+    assert parent["generation"] == 0
     assert parent["root_provider_uuid"] == parent["uuid"]
     assert parent["parent_provider_uuid"] is None
     child = cli.json("resource", "provider", "create", unique("cli-child-"),
@@ -136,7 +137,8 @@ def test_resource_provider_commands(cli: CLI) -> None:
     assert child["root_provider_uuid"] == parent["uuid"]
 
     shown = cli.json("resource", "provider", "show", parent["uuid"], "--allocations")
-    assert shown["name"] == name and shown["allocations"] == {}
+    assert shown["name"] == name
+    assert shown["allocations"] == {}
     listed = cli.json("resource", "provider", "list", "--name", name)
     assert [p["uuid"] for p in listed] == [parent["uuid"]]
     tree = cli.json("resource", "provider", "list", "--in-tree", child["uuid"])
@@ -153,7 +155,8 @@ def test_resource_provider_commands(cli: CLI) -> None:
     assert kept["parent_provider_uuid"] == parent["uuid"]
 
     duplicate = cli.fails("resource", "provider", "create", name)
-    assert "HTTP 409" in duplicate and name in duplicate
+    assert "HTTP 409" in duplicate
+    assert name in duplicate
 
     cli.ok("resource", "provider", "delete", child["uuid"])
     cli.ok("resource", "provider", "delete", parent["uuid"])
@@ -214,7 +217,8 @@ def test_inventory_commands(cli: CLI) -> None:
                        "--resource", "MEMORY_MB=8192", "--resource", "MEMORY_MB:max_unit=4096",
                        "--resource", f"{custom}=4")
     by_class = {row["resource_class"]: row for row in written}
-    assert by_class["VCPU"]["total"] == 16 and by_class["VCPU"]["allocation_ratio"] == 2.0
+    assert by_class["VCPU"]["total"] == 16
+    assert by_class["VCPU"]["allocation_ratio"] == 2.0
     assert by_class["MEMORY_MB"]["max_unit"] == 4096
     assert by_class[custom]["total"] == 4
 
@@ -223,17 +227,20 @@ def test_inventory_commands(cli: CLI) -> None:
     assert set(listed) == {"VCPU", "MEMORY_MB", custom}
     assert listed["VCPU"]["used"] == 0
     shown = cli.json("resource", "provider", "inventory", "show", rp, "MEMORY_MB")
-    assert shown["total"] == 8192 and shown["max_unit"] == 4096
+    assert shown["total"] == 8192
+    assert shown["max_unit"] == 4096
 
     updated = cli.json("resource", "provider", "inventory", "class", "set", rp, "VCPU",
                        "--total", "32", "--reserved", "2")
-    assert updated["total"] == 32 and updated["reserved"] == 2
+    assert updated["total"] == 32
+    assert updated["reserved"] == 2
     amended = cli.json("resource", "provider", "inventory", "set", rp, "--amend",
                        "--resource", "DISK_GB=500")
     assert {row["resource_class"] for row in amended} == {"VCPU", "MEMORY_MB", custom, "DISK_GB"}
     cli.ok("resource", "provider", "inventory", "delete", rp, "--resource-class", custom)
     missing = cli.fails("resource", "provider", "inventory", "show", rp, custom)
-    assert "No inventory of class" in missing and "HTTP 404" in missing
+    assert "No inventory of class" in missing
+    assert "HTTP 404" in missing
     invalid = cli.fails("resource", "provider", "inventory", "class", "set", rp, "VCPU",
                         "--total", "0")
     assert "HTTP 400" in invalid
@@ -284,7 +291,8 @@ def test_allocation_usage_and_candidate_commands(cli: CLI) -> None:
     assert written[0]["consumer_type"] == "INSTANCE"
     shown = cli.json("resource", "provider", "allocation", "show", consumer)
     assert shown[0]["resources"] == {"VCPU": 2, "MEMORY_MB": 1024}
-    assert shown[0]["project_id"] == project and shown[0]["user_id"] == user
+    assert shown[0]["project_id"] == project
+    assert shown[0]["user_id"] == user
 
     usage = {row["resource_class"]: row["usage"]
              for row in cli.json("resource", "provider", "usage", "show", rp)}
@@ -346,7 +354,9 @@ def placement(server: LiveServer) -> Any:
 def test_sdk_providers_classes_traits(placement: Any) -> None:
     name = unique("sdk-rp-")
     rp = placement.create_resource_provider(name=name)
-    assert rp.name == name and rp.generation == 0 and rp.root_provider_id == rp.id
+    assert rp.name == name
+    assert rp.generation == 0
+    assert rp.root_provider_id == rp.id
     assert placement.get_resource_provider(rp.id).name == name
     assert [p.id for p in placement.resource_providers(name=name)] == [rp.id]
     renamed = placement.update_resource_provider(rp, name=name + "-renamed")
@@ -374,7 +384,8 @@ def test_sdk_inventories_aggregates_allocations(placement: Any) -> None:
     rp = placement.create_resource_provider(name=unique("sdk-claims-"))
     inventory = placement.create_resource_provider_inventory(
         rp.id, resource_class="VCPU", total=8)
-    assert inventory.total == 8 and inventory.resource_provider_generation == 1
+    assert inventory.total == 8
+    assert inventory.resource_provider_generation == 1
     assert [(i.resource_class, i.total)
             for i in placement.resource_provider_inventories(rp.id)] == [("VCPU", 8)]
     # The proxy sends the generation it holds; pass the current one explicitly

@@ -5,84 +5,39 @@ tests do not depend on the provider and allocation endpoints.
 """
 
 import asyncio
+import functools
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.http import utcnow
-from app.db import models
-from app.db.engine import run_write
+from app.db.database import Database
 from app.db.repositories.inventories import (
     InventoryInUse,
     InventoryRecord,
     InventoryRepository,
     UnknownResourceClass,
 )
-from app.db.repositories.providers_core import get_provider
-from app.settings import Settings
+from app.services.lookups import require_provider
+from tests.api_helpers import code, detail
+from tests.seeding import add_allocation, insert_provider
 
 ProviderFactory = Callable[[], Awaitable[str]]
 VCPU, DISK_GB = 0, 2
 
 
 @pytest.fixture
-async def db(client: httpx.AsyncClient, settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(settings.database_url)
-    yield engine
-    await engine.dispose()
+def db(engine: AsyncEngine) -> AsyncEngine:
+    """The app's engine, under the name these tests use."""
+    return engine
 
 
 @pytest.fixture
-def provider(db: AsyncEngine) -> ProviderFactory:
-    async def make() -> str:
-        uuid = str(uuidlib.uuid4())
-        async with db.begin() as conn:
-            result = await conn.execute(
-                insert(models.resource_providers).values(
-                    uuid=uuid, name=f"rp-{uuid}", generation=0, created_at=utcnow()
-                )
-            )
-            new_id = result.inserted_primary_key[0]  # type: ignore[index]
-            await conn.execute(
-                models.resource_providers.update()
-                .where(models.resource_providers.c.id == new_id)
-                .values(root_provider_id=new_id)
-            )
-        return uuid
-
-    return make
-
-
-async def allocate(db: AsyncEngine, rp_uuid: str, class_id: int, used: int) -> None:
-    async with db.begin() as conn:
-        rp_id = (
-            await conn.execute(
-                select(models.resource_providers.c.id).where(
-                    models.resource_providers.c.uuid == rp_uuid
-                )
-            )
-        ).scalar_one()
-        await conn.execute(
-            insert(models.allocations).values(
-                resource_provider_id=rp_id,
-                consumer_id=str(uuidlib.uuid4()),
-                resource_class_id=class_id,
-                used=used,
-                created_at=utcnow(),
-            )
-        )
-
-
-def detail(response: httpx.Response) -> str:
-    return str(response.json()["errors"][0]["detail"])
-
-
-def code(response: httpx.Response) -> str:
-    return str(response.json()["errors"][0]["code"])
+def provider(engine: AsyncEngine) -> ProviderFactory:
+    return functools.partial(insert_provider, engine)
 
 
 async def test_post_get_and_defaults(client: httpx.AsyncClient, provider: ProviderFactory) -> None:
@@ -117,7 +72,8 @@ async def test_post_get_and_defaults(client: httpx.AsyncClient, provider: Provid
         f"/resource_providers/{rp}/inventories/VCPU",
         headers={"openstack-api-version": "placement 1.14"},
     )
-    assert "last-modified" not in old.headers and "cache-control" not in old.headers
+    assert "last-modified" not in old.headers
+    assert "cache-control" not in old.headers
 
     listed = (await client.get(f"/resource_providers/{rp}/inventories")).json()
     assert listed["resource_provider_generation"] == 1
@@ -151,7 +107,8 @@ async def test_post_errors(client: httpx.AsyncClient, provider: ProviderFactory)
     ratio = await client.post(
         url, json={"resource_class": "DISK_GB", "total": 5, "allocation_ratio": 3.40282e39}
     )
-    assert ratio.status_code == 400 and "Failed validating 'maximum'" in detail(ratio)
+    assert ratio.status_code == 400
+    assert "Failed validating 'maximum'" in detail(ratio)
 
     boolean = await client.post(url, json={"resource_class": "DISK_GB", "total": True})
     assert "True is not of type 'integer'" in detail(boolean)
@@ -282,7 +239,8 @@ async def test_put_and_delete_one(client: httpx.AsyncClient, provider: ProviderF
     stale = await client.put(
         f"{url}/DISK_GB", json={"resource_provider_generation": 1, "total": 2048}
     )
-    assert stale.status_code == 409 and code(stale) == "placement.concurrent_update"
+    assert stale.status_code == 409
+    assert code(stale) == "placement.concurrent_update"
 
     absent = await client.put(
         f"{url}/MEMORY_MB", json={"resource_provider_generation": 2, "total": 2048}
@@ -304,7 +262,8 @@ async def test_put_and_delete_one(client: httpx.AsyncClient, provider: ProviderF
 
     assert (await client.get(f"{url}/HOUSE")).status_code == 404
     gone = await client.delete(f"{url}/DISK_GB")
-    assert gone.status_code == 204 and gone.content == b""
+    assert gone.status_code == 204
+    assert gone.content == b""
     assert "content-type" not in gone.headers
     again = await client.delete(f"{url}/DISK_GB")
     assert again.status_code == 404
@@ -344,9 +303,9 @@ async def test_in_use_rules(
               "inventories": {"DISK_GB": {"total": 2048}, "VCPU": {"total": 8},
                               "MEMORY_MB": {"total": 4096}}},
     )
-    await allocate(db, rp, DISK_GB, 1000)
-    await allocate(db, rp, VCPU, 6)
-    await allocate(db, rp, VCPU, 1)
+    await add_allocation(db, rp, DISK_GB, 1000)
+    await add_allocation(db, rp, VCPU, 6)
+    await add_allocation(db, rp, VCPU, 1)
 
     usages = await client.get(f"/resource_providers/{rp}/usages")
     assert usages.status_code == 200
@@ -401,7 +360,8 @@ async def test_usages(client: httpx.AsyncClient, provider: ProviderFactory) -> N
     assert empty.json() == {"resource_provider_generation": 0, "usages": {}}
     assert "cache-control" not in empty.headers
     cached = await client.get(f"/resource_providers/{rp}/usages")
-    assert cached.headers["cache-control"] == "no-cache" and "last-modified" in cached.headers
+    assert cached.headers["cache-control"] == "no-cache"
+    assert "last-modified" in cached.headers
 
 
 async def test_replace_all_in_callers_transaction(
@@ -409,40 +369,39 @@ async def test_replace_all_in_callers_transaction(
 ) -> None:
     """The reshaper's use: several writes on one provider in one transaction."""
     rp = await provider()
-    await allocate(db, rp, VCPU, 2)
+    await add_allocation(db, rp, VCPU, 2)
 
     async def work(conn):  # type: ignore[no-untyped-def]
-        row = await get_provider(conn, rp)
+        row = await require_provider(conn, rp)
         repo = InventoryRepository(conn)
         await repo.replace_all(
             row, {"VCPU": InventoryRecord(total=4), "DISK_GB": InventoryRecord(total=9)},
             now=utcnow(),
         )
-        # Capacity rule off (reshaper): reserved above total is stored.
+        # The capacity rule is the service's: the repository stores reserved > total.
         await repo.replace_all(
-            row, {"VCPU": InventoryRecord(total=4, reserved=9)},
-            check_capacity_rule=False, now=utcnow(),
+            row, {"VCPU": InventoryRecord(total=4, reserved=9)}, now=utcnow(),
         )
         return row.generation
 
-    assert await run_write(db, work) == 2
+    assert await Database(db).write(work) == 2
 
     async def remove_used(conn):  # type: ignore[no-untyped-def]
-        row = await get_provider(conn, rp)
+        row = await require_provider(conn, rp)
         await InventoryRepository(conn).replace_all(row, {}, now=utcnow())
 
     with pytest.raises(InventoryInUse):
-        await run_write(db, remove_used)
+        await Database(db).write(remove_used)
 
     async def unknown(conn):  # type: ignore[no-untyped-def]
-        row = await get_provider(conn, rp)
+        row = await require_provider(conn, rp)
         await InventoryRepository(conn).replace_all(
             row, {"VCPU": InventoryRecord(total=4), "CUSTOM_NOPE": InventoryRecord(total=1)},
             now=utcnow(),
         )
 
     with pytest.raises(UnknownResourceClass):
-        await run_write(db, unknown)
+        await Database(db).write(unknown)
     listed = (await client.get(f"/resource_providers/{rp}/inventories")).json()
     assert listed["resource_provider_generation"] == 2
     assert listed["inventories"]["VCPU"]["reserved"] == 9

@@ -8,6 +8,7 @@ import pytest
 
 from app.main import create_app
 from app.settings import Settings
+from tests.api_helpers import app_client
 
 RP = "4e8e5957-649f-477b-9e5b-f1f75b21c03c"
 CONSUMER = "a7a5e4f2-5b1c-4c1e-9a53-1e2a3c9f0b11"
@@ -91,18 +92,10 @@ async def policy_client(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, bool]]:
     legacy = bool(request.param)
-    app = create_app(
-        Settings(database_url=database_url, enforce_new_defaults=not legacy)
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://placement.test",
-            headers={"openstack-api-version": "placement latest",
-                     "content-type": "application/json"},
-        ) as client:
-            yield client, legacy
+    settings = Settings(database_url=database_url, enforce_new_defaults=not legacy)
+    headers = {"openstack-api-version": "placement latest", "content-type": "application/json"}
+    async with app_client(settings, headers) as client:
+        yield client, legacy
 
 
 async def test_no_token_is_401_everywhere(
@@ -131,15 +124,13 @@ async def test_policy_matrix(policy_client: tuple[httpx.AsyncClient, bool], call
 async def test_policy_file_overrides_rules(tmp_path: Path, database_url: str) -> None:
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text('"placement:resource_classes:list": "role:reader"\n')
-    app = create_app(Settings(database_url=database_url, policy_file=str(policy_file)))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            reader = {"x-auth-token": "bob:p1", "x-roles": "reader",
-                      "openstack-api-version": "placement latest"}
-            assert (await client.get("/resource_classes", headers=reader)).status_code == 200
-            admin = {"x-auth-token": "admin", "openstack-api-version": "placement latest"}
-            assert (await client.get("/resource_classes", headers=admin)).status_code == 403
+    settings = Settings(database_url=database_url, policy_file=str(policy_file))
+    async with app_client(settings, base_url="http://t") as client:
+        reader = {"x-auth-token": "bob:p1", "x-roles": "reader",
+                  "openstack-api-version": "placement latest"}
+        assert (await client.get("/resource_classes", headers=reader)).status_code == 200
+        admin = {"x-auth-token": "admin", "openstack-api-version": "placement latest"}
+        assert (await client.get("/resource_classes", headers=admin)).status_code == 403
 
 
 def test_malformed_policy_file_fails_at_start(tmp_path: Path, database_url: str) -> None:

@@ -4,7 +4,8 @@ from typing import Any
 
 import httpx
 
-from tests.allocation_helpers import body, error, generation, make_provider, new_uuid, usages
+from tests.allocation_helpers import body
+from tests.api_helpers import error, generation, make_provider, new_uuid, usages
 
 SERVICE = {"x-roles": "service"}
 V1_29 = {"openstack-api-version": "placement 1.29", **SERVICE}

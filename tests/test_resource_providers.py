@@ -5,20 +5,19 @@ database here so that these tests depend only on the provider endpoints.
 """
 
 import uuid as uuidlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
-from app.main import create_app
 from app.settings import Settings
+from tests.api_helpers import ADMIN_LATEST, app_client, code, detail, make_provider, microversion
+from tests.seeding import add_aggregate, add_allocation, add_inventory, add_traits
 
-LATEST = "placement latest"
 LM_PATTERN = r"^\w+, \d+ \w+ \d{4} [\d:]+ GMT$"
 
 
@@ -29,126 +28,12 @@ class Env:
 
 
 @pytest.fixture
-async def env(settings: Settings) -> AsyncIterator[Env]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://placement.test",
-            headers={"x-auth-token": "admin", "openstack-api-version": LATEST},
-        ) as client:
-            yield Env(client, app.state.database.engine)
-
-
-def mv(version: str) -> dict[str, str]:
-    return {"openstack-api-version": f"placement {version}"}
-
-
-def detail(response: httpx.Response) -> str:
-    return str(response.json()["errors"][0]["detail"])
-
-
-def code(response: httpx.Response) -> str:
-    return str(response.json()["errors"][0].get("code"))
-
-
-async def create(
-    client: httpx.AsyncClient, name: str, parent: str | None = None, uuid: str | None = None
-) -> str:
-    body: dict[str, Any] = {"name": name, "uuid": uuid or str(uuidlib.uuid4())}
-    if parent is not None:
-        body["parent_provider_uuid"] = parent
-    response = await client.post("/resource_providers", json=body)
-    assert response.status_code == 200, response.text
-    return str(response.json()["uuid"])
-
-
-async def _provider_id(engine: AsyncEngine, uuid: str) -> int:
-    async with engine.connect() as conn:
-        rp = models.resource_providers
-        return int((await conn.execute(select(rp.c.id).where(rp.c.uuid == uuid))).scalar_one())
-
-
-async def _id_by_name(engine: AsyncEngine, table: Any, name: str) -> int:
-    async with engine.connect() as conn:
-        return int(
-            (await conn.execute(select(table.c.id).where(table.c.name == name))).scalar_one()
-        )
-
-
-async def add_traits(engine: AsyncEngine, uuid: str, *names: str) -> None:
-    rp_id = await _provider_id(engine, uuid)
-    trait_ids = [await _id_by_name(engine, models.traits, name) for name in names]
-    async with engine.begin() as conn:
-        for trait_id in trait_ids:
-            await conn.execute(
-                insert(models.resource_provider_traits).values(
-                    resource_provider_id=rp_id, trait_id=trait_id
-                )
-            )
-
-
-async def add_aggregate(engine: AsyncEngine, uuid: str, aggregate: str) -> None:
-    rp_id = await _provider_id(engine, uuid)
-    agg = models.placement_aggregates
-    async with engine.begin() as conn:
-        agg_id = (await conn.execute(select(agg.c.id).where(agg.c.uuid == aggregate))).scalar()
-        if agg_id is None:
-            result = await conn.execute(insert(agg).values(uuid=aggregate))
-            agg_id = result.inserted_primary_key[0]  # type: ignore[index]
-        await conn.execute(
-            insert(models.resource_provider_aggregates).values(
-                resource_provider_id=rp_id, aggregate_id=agg_id
-            )
-        )
-
-
-async def add_inventory(
-    engine: AsyncEngine,
-    uuid: str,
-    rc: str,
-    total: int,
-    *,
-    reserved: int = 0,
-    min_unit: int = 1,
-    max_unit: int | None = None,
-    step_size: int = 1,
-    ratio: float = 1.0,
-) -> None:
-    rp_id = await _provider_id(engine, uuid)
-    rc_id = await _id_by_name(engine, models.resource_classes, rc)
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(models.inventories).values(
-                resource_provider_id=rp_id,
-                resource_class_id=rc_id,
-                total=total,
-                reserved=reserved,
-                min_unit=min_unit,
-                max_unit=max_unit if max_unit is not None else total,
-                step_size=step_size,
-                allocation_ratio=ratio,
-            )
-        )
-
-
-async def add_allocation(engine: AsyncEngine, uuid: str, rc: str, used: int) -> None:
-    rp_id = await _provider_id(engine, uuid)
-    rc_id = await _id_by_name(engine, models.resource_classes, rc)
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(models.allocations).values(
-                resource_provider_id=rp_id,
-                resource_class_id=rc_id,
-                consumer_id=str(uuidlib.uuid4()),
-                used=used,
-            )
-        )
+def env(client: httpx.AsyncClient, engine: AsyncEngine) -> Env:
+    return Env(client, engine)
 
 
 async def listed(client: httpx.AsyncClient, query: str, version: str = "latest") -> set[str]:
-    response = await client.get(f"/resource_providers?{query}", headers=mv(version))
+    response = await client.get(f"/resource_providers?{query}", headers=microversion(version))
     assert response.status_code == 200, response.text
     return {rp["name"] for rp in response.json()["resource_providers"]}
 
@@ -158,7 +43,7 @@ async def listed(client: httpx.AsyncClient, query: str, version: str = "latest")
 async def test_create_old_microversion_is_201_empty(env: Env) -> None:
     uuid = str(uuidlib.uuid4())
     response = await env.client.post(
-        "/resource_providers", json={"name": "rp", "uuid": uuid}, headers=mv("1.19")
+        "/resource_providers", json={"name": "rp", "uuid": uuid}, headers=microversion("1.19")
     )
     assert response.status_code == 201
     assert response.content == b""
@@ -216,7 +101,9 @@ async def test_create_generates_uuid(env: Env) -> None:
 async def test_create_schema_errors(
     env: Env, body: dict[str, Any], version: str, expected: str
 ) -> None:
-    response = await env.client.post("/resource_providers", json=body, headers=mv(version))
+    response = await env.client.post(
+        "/resource_providers", json=body, headers=microversion(version)
+    )
     assert response.status_code == 400
     assert "JSON does not validate" in detail(response)
     assert expected in detail(response)
@@ -243,25 +130,27 @@ async def test_create_semantic_errors(env: Env) -> None:
 
 
 async def test_child_gets_parents_root(env: Env) -> None:
-    root = await create(env.client, "root")
-    child = await create(env.client, "child", parent=root)
-    grandchild = await create(env.client, "grandchild", parent=child)
+    root = await make_provider(env.client, name="root")
+    child = await make_provider(env.client, name="child", parent=root)
+    grandchild = await make_provider(env.client, name="grandchild", parent=child)
     body = (await env.client.get(f"/resource_providers/{grandchild}")).json()
     assert body["parent_provider_uuid"] == child
     assert body["root_provider_uuid"] == root
 
 
 async def test_show_by_version(env: Env) -> None:
-    uuid = await create(env.client, "shown")
+    uuid = await make_provider(env.client, name="shown")
     expected_links = {"1.0": 3, "1.1": 4, "1.6": 5, "1.10": 5, "1.11": 6}
     for version, count in expected_links.items():
-        body = (await env.client.get(f"/resource_providers/{uuid}", headers=mv(version))).json()
+        shown = await env.client.get(f"/resource_providers/{uuid}", headers=microversion(version))
+        body = shown.json()
         assert len(body["links"]) == count
         assert set(body) == {"uuid", "name", "generation", "links"}
-    old = await env.client.get(f"/resource_providers/{uuid}", headers=mv("1.14"))
-    assert "cache-control" not in old.headers and "last-modified" not in old.headers
+    old = await env.client.get(f"/resource_providers/{uuid}", headers=microversion("1.14"))
+    assert "cache-control" not in old.headers
+    assert "last-modified" not in old.headers
     assert set(old.json()) >= {"parent_provider_uuid", "root_provider_uuid"}
-    new = await env.client.get(f"/resource_providers/{uuid}", headers=mv("1.15"))
+    new = await env.client.get(f"/resource_providers/{uuid}", headers=microversion("1.15"))
     assert new.headers["cache-control"] == "no-cache"
     missing = await env.client.get("/resource_providers/random_sauce")
     assert missing.status_code == 404
@@ -270,25 +159,19 @@ async def test_show_by_version(env: Env) -> None:
 
 
 async def test_links_carry_mount_prefix(settings: Settings) -> None:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, root_path="/placement")
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://placement.test/placement",
-            headers={"x-auth-token": "admin", "openstack-api-version": LATEST},
-        ) as client:
-            response = await client.post("/placement/resource_providers", json={"name": "p"})
-            assert response.status_code == 200, response.text
-            href = response.json()["links"][0]["href"]
-            assert href.startswith("/placement/resource_providers/")
+    async with app_client(settings, ADMIN_LATEST, "http://placement.test/placement",
+                          root_path="/placement") as client:
+        response = await client.post("/placement/resource_providers", json={"name": "p"})
+        assert response.status_code == 200, response.text
+        href = response.json()["links"][0]["href"]
+        assert href.startswith("/placement/resource_providers/")
 
 
 # -- update ----------------------------------------------------------------------
 
 async def test_rename_keeps_generation_and_last_modified_quirk(env: Env) -> None:
-    root = await create(env.client, "root")
-    child = await create(env.client, "child", parent=root)
+    root = await make_provider(env.client, name="root")
+    child = await make_provider(env.client, name="child", parent=root)
     renamed = await env.client.put(f"/resource_providers/{root}", json={"name": "root2"})
     assert renamed.status_code == 200
     assert renamed.json()["name"] == "root2"
@@ -304,12 +187,13 @@ async def test_rename_keeps_generation_and_last_modified_quirk(env: Env) -> None
     assert "last-modified" in again.headers
     # An empty name is accepted on update (reference quirk).
     empty = await env.client.put(f"/resource_providers/{child}", json={"name": ""})
-    assert empty.status_code == 200 and empty.json()["name"] == ""
+    assert empty.status_code == 200
+    assert empty.json()["name"] == ""
 
 
 async def test_update_errors(env: Env) -> None:
-    first = await create(env.client, "first")
-    await create(env.client, "second")
+    first = await make_provider(env.client, name="first")
+    await make_provider(env.client, name="second")
     response = await env.client.put(f"/resource_providers/{first}", json={"name": "second"})
     assert response.status_code == 409
     assert code(response) == "placement.duplicate_name"
@@ -322,7 +206,7 @@ async def test_update_errors(env: Env) -> None:
     response = await env.client.put(
         f"/resource_providers/{first}",
         json={"name": "x", "parent_provider_uuid": first},
-        headers=mv("1.13"),
+        headers=microversion("1.13"),
     )
     assert response.status_code == 400
     # Lookup (404) comes before the body check.
@@ -335,18 +219,18 @@ async def test_update_errors(env: Env) -> None:
 
 
 async def test_parenting_rules(env: Env) -> None:
-    root = await create(env.client, "root")
-    other = await create(env.client, "other")
-    child = await create(env.client, "child", parent=root)
-    leaf = await create(env.client, "leaf", parent=child)
+    root = await make_provider(env.client, name="root")
+    other = await make_provider(env.client, name="other")
+    child = await make_provider(env.client, name="child", parent=root)
+    leaf = await make_provider(env.client, name="leaf", parent=child)
     url = f"/resource_providers/{child}"
 
     same = await env.client.put(
-        url, json={"name": "child", "parent_provider_uuid": root}, headers=mv("1.36")
+        url, json={"name": "child", "parent_provider_uuid": root}, headers=microversion("1.36")
     )
     assert same.status_code == 200
     response = await env.client.put(
-        url, json={"name": "child", "parent_provider_uuid": other}, headers=mv("1.36")
+        url, json={"name": "child", "parent_provider_uuid": other}, headers=microversion("1.36")
     )
     assert response.status_code == 400
     assert (
@@ -354,7 +238,7 @@ async def test_parenting_rules(env: Env) -> None:
         "re-parenting a provider is not currently allowed." in detail(response)
     )
     response = await env.client.put(
-        url, json={"name": "child", "parent_provider_uuid": None}, headers=mv("1.36")
+        url, json={"name": "child", "parent_provider_uuid": None}, headers=microversion("1.36")
     )
     assert "un-parenting a provider is not currently allowed." in detail(response)
     response = await env.client.put(
@@ -389,7 +273,7 @@ async def test_parenting_rules(env: Env) -> None:
     adopt = await env.client.put(
         f"/resource_providers/{other}",
         json={"name": "other", "parent_provider_uuid": root},
-        headers=mv("1.14"),
+        headers=microversion("1.14"),
     )
     assert adopt.status_code == 200
     keep = await env.client.put(f"/resource_providers/{other}", json={"name": "other2"})
@@ -399,8 +283,8 @@ async def test_parenting_rules(env: Env) -> None:
 # -- delete ----------------------------------------------------------------------
 
 async def test_delete_rules(env: Env) -> None:
-    parent = await create(env.client, "parent")
-    child = await create(env.client, "child", parent=parent)
+    parent = await make_provider(env.client, name="parent")
+    child = await make_provider(env.client, name="child", parent=parent)
     response = await env.client.delete(f"/resource_providers/{parent}")
     assert response.status_code == 409
     assert code(response) == "placement.resource_provider.cannot_delete_parent"
@@ -415,7 +299,7 @@ async def test_delete_rules(env: Env) -> None:
     assert code(response) == "placement.resource_provider.inuse"
     assert "Resource provider has allocations." in detail(response)
 
-    lonely = await create(env.client, "lonely")
+    lonely = await make_provider(env.client, name="lonely")
     await add_inventory(env.engine, lonely, "VCPU", 4)
     await add_traits(env.engine, lonely, "HW_CPU_X86_SSE")
     await add_aggregate(env.engine, lonely, str(uuidlib.uuid4()))
@@ -440,11 +324,11 @@ async def test_delete_rules(env: Env) -> None:
 # -- list ------------------------------------------------------------------------
 
 async def test_list_basic_and_query_schema(env: Env) -> None:
-    empty = await env.client.get("/resource_providers", headers=mv("1.15"))
+    empty = await env.client.get("/resource_providers", headers=microversion("1.15"))
     assert empty.json() == {"resource_providers": []}
     assert empty.headers["cache-control"] == "no-cache"
-    uuid = await create(env.client, "alpha")
-    await create(env.client, "beta")
+    uuid = await make_provider(env.client, name="alpha")
+    await make_provider(env.client, name="beta")
     assert await listed(env.client, "") == {"alpha", "beta"}
     assert await listed(env.client, "name=alpha") == {"alpha"}
     assert await listed(env.client, "name=") == {"alpha", "beta"}
@@ -465,7 +349,7 @@ async def test_list_basic_and_query_schema(env: Env) -> None:
     for version, key in (("1.2", "member_of"), ("1.3", "resources"), ("1.13", "in_tree"),
                          ("1.17", "required")):
         response = await env.client.get(
-            f"/resource_providers?{key}=x", headers=mv(version)
+            f"/resource_providers?{key}=x", headers=microversion(version)
         )
         assert response.status_code == 400
         assert f"('{key}' was unexpected)" in detail(response)
@@ -474,8 +358,8 @@ async def test_list_basic_and_query_schema(env: Env) -> None:
 
 
 async def test_list_resources_capacity(env: Env) -> None:
-    big = await create(env.client, "big")
-    small = await create(env.client, "small")
+    big = await make_provider(env.client, name="big")
+    small = await make_provider(env.client, name="small")
     # capacity (8 - 2) * 2.0 = 12, 4 used; max_unit 6, step 2
     await add_inventory(
         env.engine, big, "VCPU", 8, reserved=2, ratio=2.0, max_unit=6, step_size=2
@@ -509,9 +393,9 @@ async def test_list_resources_capacity(env: Env) -> None:
 
 
 async def test_list_required_traits(env: Env) -> None:
-    one = await create(env.client, "one")
-    two = await create(env.client, "two")
-    await create(env.client, "three")
+    one = await make_provider(env.client, name="one")
+    two = await make_provider(env.client, name="two")
+    await make_provider(env.client, name="three")
     await add_traits(env.engine, one, "HW_CPU_X86_SSE", "HW_CPU_X86_AVX")
     await add_traits(env.engine, two, "HW_CPU_X86_AVX", "STORAGE_DISK_SSD")
 
@@ -544,7 +428,7 @@ async def test_list_required_traits(env: Env) -> None:
     response = await env.client.get("/resource_providers?required=!BOGUS2")
     assert "No such trait(s): BOGUS2." in detail(response)
     response = await env.client.get(
-        "/resource_providers?required=!HW_CPU_X86_SSE", headers=mv("1.21")
+        "/resource_providers?required=!HW_CPU_X86_SSE", headers=microversion("1.21")
     )
     assert (
         "Expected 'required' parameter value of the form: HW_CPU_X86_VMX,CUSTOM_MAGIC. "
@@ -554,9 +438,9 @@ async def test_list_required_traits(env: Env) -> None:
 
 async def test_list_member_of(env: Env) -> None:
     agg_a, agg_b, agg_c = (str(uuidlib.uuid4()) for _ in range(3))
-    one = await create(env.client, "one")
-    two = await create(env.client, "two")
-    await create(env.client, "three")
+    one = await make_provider(env.client, name="one")
+    two = await make_provider(env.client, name="two")
+    await make_provider(env.client, name="three")
     await add_aggregate(env.engine, one, agg_a)
     await add_aggregate(env.engine, two, agg_a)
     await add_aggregate(env.engine, two, agg_b)
@@ -572,11 +456,11 @@ async def test_list_member_of(env: Env) -> None:
     assert await listed(env.client, f"member_of={agg_a.upper()}") == set()
 
     response = await env.client.get(
-        f"/resource_providers?member_of={agg_a}&member_of={agg_b}", headers=mv("1.23")
+        f"/resource_providers?member_of={agg_a}&member_of={agg_b}", headers=microversion("1.23")
     )
     assert "Multiple member_of parameters are not supported" in detail(response)
     response = await env.client.get(
-        f"/resource_providers?member_of=!{agg_a}", headers=mv("1.31")
+        f"/resource_providers?member_of=!{agg_a}", headers=microversion("1.31")
     )
     assert "Forbidden member_of parameters are not supported" in detail(response)
     response = await env.client.get("/resource_providers?member_of=not-a-uuid")
@@ -586,9 +470,9 @@ async def test_list_member_of(env: Env) -> None:
 
 
 async def test_list_in_tree_and_combined_filters(env: Env) -> None:
-    root = await create(env.client, "root")
-    child = await create(env.client, "child", parent=root)
-    other = await create(env.client, "other")
+    root = await make_provider(env.client, name="root")
+    child = await make_provider(env.client, name="child", parent=root)
+    other = await make_provider(env.client, name="other")
     await add_traits(env.engine, child, "STORAGE_DISK_SSD")
     await add_traits(env.engine, other, "STORAGE_DISK_SSD")
     await add_inventory(env.engine, other, "DISK_GB", 100)
@@ -602,13 +486,15 @@ async def test_list_in_tree_and_combined_filters(env: Env) -> None:
     response = await env.client.get("/resource_providers?in_tree=")
     assert response.status_code == 400
     assert "'' is not a 'uuid'" in detail(response)
-    response = await env.client.get(f"/resource_providers?in_tree={root}", headers=mv("1.15"))
+    response = await env.client.get(
+        f"/resource_providers?in_tree={root}", headers=microversion("1.15")
+    )
     assert len(response.json()["resource_providers"]) == 2
     assert "last-modified" in response.headers
 
 
 async def test_trailing_slash_is_not_found(env: Env) -> None:
-    uuid = await create(env.client, "slash")
+    uuid = await make_provider(env.client, name="slash")
     for path in ("/resource_providers/", f"/resource_providers/{uuid}/"):
         response = await env.client.get(path)
         assert response.status_code == 404

@@ -20,7 +20,8 @@ async def test_bad_versions(client: httpx.AsyncClient) -> None:
     response = await client.get("/", headers={"openstack-api-version": "placement 1.40"})
     assert response.status_code == 406
     error = response.json()["errors"][0]
-    assert error["max_version"] == "1.39" and error["min_version"] == "1.0"
+    assert error["max_version"] == "1.39"
+    assert error["min_version"] == "1.0"
     response = await client.get("/", headers={"openstack-api-version": "placement pony"})
     assert response.status_code == 400
 
@@ -34,7 +35,8 @@ async def test_custom_resource_class_lifecycle(client: httpx.AsyncClient) -> Non
     assert duplicate.json()["errors"][0]["code"] == "placement.undefined_code"
     names = [rc["name"] for rc in (await client.get("/resource_classes")).json()[
         "resource_classes"]]
-    assert names[0] == "VCPU" and names[-1] == "CUSTOM_GOLD"
+    assert names[0] == "VCPU"
+    assert names[-1] == "CUSTOM_GOLD"
     assert (await client.put("/resource_classes/CUSTOM_GOLD")).status_code == 204
     assert (await client.put("/resource_classes/CUSTOM_SILVER")).status_code == 201
     assert (await client.delete("/resource_classes/CUSTOM_GOLD")).status_code == 204

@@ -1,6 +1,5 @@
 """The schema: migrations match the models, and a reference-made database is adopted."""
 
-import httpx
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
@@ -8,8 +7,8 @@ from sqlalchemy import Connection, text
 from app.db.engine import make_engine
 from app.db.models import Base
 from app.db.schema import VERSION_TABLE, current_revision, head_revision, sync_database
-from app.main import create_app
 from app.settings import Settings
+from tests.api_helpers import app_client
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -41,16 +40,13 @@ async def test_reference_created_database_is_adopted(database_url: str) -> None:
             await conn.execute(text("INSERT INTO alembic_version VALUES ('a082b8bb98d0')"))
     finally:
         await engine.dispose()
-    app = create_app(Settings(database_url=database_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get(
-                "/resource_classes",
-                headers={"x-auth-token": "admin", "openstack-api-version": "placement 1.2"},
-            )
-            assert response.status_code == 200
-            assert len(response.json()["resource_classes"]) >= 21
+    async with app_client(Settings(database_url=database_url), base_url="http://t") as client:
+        response = await client.get(
+            "/resource_classes",
+            headers={"x-auth-token": "admin", "openstack-api-version": "placement 1.2"},
+        )
+        assert response.status_code == 200
+        assert len(response.json()["resource_classes"]) >= 21
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:

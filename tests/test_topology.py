@@ -22,9 +22,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -36,9 +34,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.live_server import ROOT, LiveServer, free_port, wait_until_answers
+from tests.live_server import ROOT, LiveServer, Process, free_port, manage, wait_until_answers
 
-PG_URL = os.environ.get("PLACEMENT_TEST_DATABASE_URL")
 PREFIX = "/placement"
 HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement 1.39"}
 CLIENTS = 4
@@ -65,7 +62,8 @@ def nginx_config(workdir: Path, port: int, upstreams: list[int]) -> list[str]:
     site = site.replace("server api2:8778", f"server 127.0.0.1:{upstreams[1]}")
     site = site.replace("listen 8778;", f"listen 127.0.0.1:{port};")
     site = site.replace("access_log /dev/stdout", f"access_log {workdir}/access.log")
-    assert f"127.0.0.1:{upstreams[1]}" in site and f"127.0.0.1:{port}" in site
+    assert f"127.0.0.1:{upstreams[1]}" in site
+    assert f"127.0.0.1:{port}" in site
     (workdir / "placement.conf").write_text(site)
     temp = "\n".join(
         f"    {kind}_temp_path {workdir}/{kind};"
@@ -94,7 +92,8 @@ def haproxy_config(workdir: Path, port: int, upstreams: list[int]) -> list[str]:
     cfg = cfg.replace("server api2 api2:8778", f"server api2 127.0.0.1:{upstreams[1]}")
     cfg = cfg.replace("bind :8778", f"bind 127.0.0.1:{port}")
     cfg = cfg.replace("inter 2s", "inter 300ms")
-    assert "resolvers" not in cfg and f"127.0.0.1:{upstreams[1]}" in cfg
+    assert "resolvers" not in cfg
+    assert f"127.0.0.1:{upstreams[1]}" in cfg
     (workdir / "haproxy.cfg").write_text(cfg)
     binary = _binary("haproxy")
     assert binary
@@ -186,28 +185,16 @@ def disrupt(replicas: list[LiveServer], timeline: Timeline) -> None:
 
 # ---------------------------------------------------------------- the test
 
-@pytest.fixture
-def pg_database(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the topology test needs PostgreSQL: set PLACEMENT_TEST_DATABASE_URL")
-    return database_url
-
-
 @pytest.mark.parametrize("balancer", sorted(BALANCERS))
 async def test_claims_through_balancer_survive_replica_restarts(
-    balancer: str, pg_database: str, tmp_path: Path
+    balancer: str, postgresql_url: str, tmp_path: Path
 ) -> None:
     if _binary(balancer) is None:
         pytest.skip(f"{balancer} is not installed (apt-get install {balancer})")
-    env = {**os.environ, "PLACEMENT_DATABASE_URL": pg_database}
     # The one-shot migration step, then replicas that do not sync on start.
-    sync = subprocess.run(
-        [sys.executable, "-c", "from app.cli import manage; manage()", "db", "sync"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert sync.returncode == 0, sync.stdout + sync.stderr
+    manage(postgresql_url, "db", "sync")
     replicas = [
-        LiveServer(pg_database, tmp_path / f"replica{n}.log",
+        LiveServer(postgresql_url, tmp_path / f"replica{n}.log",
                    args=("--root-path", PREFIX, "--graceful-timeout", "10"),
                    env={"PLACEMENT_SYNC_ON_STARTUP": "false"})
         for n in (1, 2)
@@ -215,25 +202,16 @@ async def test_claims_through_balancer_survive_replica_restarts(
     lb_port = free_port()
     lb_dir = tmp_path / balancer
     lb_dir.mkdir()
-    command = BALANCERS[balancer](lb_dir, lb_port, [r.port for r in replicas])
-    lb_log = (lb_dir / "stdout.log").open("wb")
-    lb: subprocess.Popen[bytes] | None = None
+    lb = Process(BALANCERS[balancer](lb_dir, lb_port, [r.port for r in replicas]),
+                 lb_dir / "stdout.log")
     try:
         for replica in replicas:
             replica.start()
-        lb = subprocess.Popen(command, stdout=lb_log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
         base = f"http://127.0.0.1:{lb_port}"
-        wait_until_answers(base + PREFIX + "/", 20, lb, lb_dir / "stdout.log")
+        wait_until_answers(base + PREFIX + "/", 20, lb.spawn(), lb.log_path)
         await run_scenario(base, replicas)
     finally:
-        if lb is not None and lb.poll() is None:
-            os.killpg(lb.pid, signal.SIGTERM)
-            try:
-                lb.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(lb.pid, signal.SIGKILL)
-        lb_log.close()
+        lb.stop(10)
         for replica in replicas:
             replica.kill()
     if balancer == "nginx":
@@ -249,7 +227,8 @@ async def test_claims_through_balancer_survive_replica_restarts(
 async def run_scenario(base: str, replicas: list[LiveServer]) -> None:
     async with httpx.AsyncClient(base_url=base, headers=HEADERS, timeout=30) as client:
         root = await client.get(PREFIX)
-        assert root.status_code == 200 and root.json()["versions"][0]["max_version"] == "1.39"
+        assert root.status_code == 200
+        assert root.json()["versions"][0]["max_version"] == "1.39"
         # URLs the replicas write carry the balancer's host and the mount prefix.
         resource_class = f"CUSTOM_TOPOLOGY_{uuid.uuid4().hex[:8].upper()}"
         created_rc = await client.put(f"{PREFIX}/resource_classes/{resource_class}")
@@ -397,11 +376,14 @@ def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     final = text.split("\nFROM ")[-1]
     user = re.search(r"^USER (\S+)", final, re.M)
-    assert user and user.group(1) not in ("root", "0")
+    assert user
+    assert user.group(1) not in ("root", "0")
     assert re.search(r'^ENTRYPOINT \["placement-api"\]', final, re.M)
-    assert "HEALTHCHECK" in final and "STOPSIGNAL SIGTERM" in final
+    assert "HEALTHCHECK" in final
+    assert "STOPSIGNAL SIGTERM" in final
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert ".venv" in ignored and ".git" in ignored
+    assert ".venv" in ignored
+    assert ".git" in ignored
 
 
 def _compose_cli() -> list[str] | None:

@@ -6,23 +6,11 @@ import uuid
 import httpx
 import pytest
 
+from tests.api_helpers import detail, make_provider
+
 V1_5 = {"openstack-api-version": "placement 1.5"}
 V1_14 = {"openstack-api-version": "placement 1.14"}
 V1_15 = {"openstack-api-version": "placement 1.15"}
-
-
-async def make_provider(client: httpx.AsyncClient, name: str | None = None) -> str:
-    provider_uuid = str(uuid.uuid4())
-    response = await client.post(
-        "/resource_providers", json={"name": name or provider_uuid, "uuid": provider_uuid}
-    )
-    assert response.status_code in (200, 201), response.text
-    return provider_uuid
-
-
-def detail(response: httpx.Response) -> str:
-    detail_text: str = response.json()["errors"][0]["detail"]
-    return detail_text
 
 
 async def trait_names(client: httpx.AsyncClient, query: str = "") -> list[str]:
@@ -64,13 +52,15 @@ async def test_custom_trait_lifecycle(client: httpx.AsyncClient) -> None:
     created = await client.put("/traits/CUSTOM_GOLD")
     assert created.status_code == 201
     assert created.headers["location"] == "http://placement.test/traits/CUSTOM_GOLD"
-    assert created.content == b"" and "content-type" not in created.headers
+    assert created.content == b""
+    assert "content-type" not in created.headers
     again = await client.put("/traits/CUSTOM_GOLD")
     assert again.status_code == 204
     assert again.headers["location"].endswith("/traits/CUSTOM_GOLD")
 
     shown = await client.get("/traits/CUSTOM_GOLD")
-    assert shown.status_code == 204 and shown.content == b""
+    assert shown.status_code == 204
+    assert shown.content == b""
     assert shown.headers["cache-control"] == "no-cache"
     assert shown.headers["last-modified"].endswith(" GMT")
 
@@ -108,9 +98,11 @@ async def test_standard_traits_are_read_only(client: httpx.AsyncClient) -> None:
 async def test_cache_headers_from_1_15(client: httpx.AsyncClient) -> None:
     old = await client.put("/traits/CUSTOM_A", headers=V1_14)
     assert old.status_code == 201
-    assert "cache-control" not in old.headers and "last-modified" not in old.headers
+    assert "cache-control" not in old.headers
+    assert "last-modified" not in old.headers
     new = await client.put("/traits/CUSTOM_A", headers=V1_15)
-    assert new.status_code == 204 and new.headers["cache-control"] == "no-cache"
+    assert new.status_code == 204
+    assert new.headers["cache-control"] == "no-cache"
     for path in ("/traits", "/traits/CUSTOM_A"):
         assert "last-modified" not in (await client.get(path, headers=V1_14)).headers
         assert "last-modified" in (await client.get(path, headers=V1_15)).headers
@@ -174,7 +166,8 @@ async def test_list_associated(client: httpx.AsyncClient) -> None:
         "CUSTOM_USED"
     ]
     unassociated = await trait_names(client, "?associated=false")
-    assert "CUSTOM_UNUSED" in unassociated and "CUSTOM_USED" not in unassociated
+    assert "CUSTOM_UNUSED" in unassociated
+    assert "CUSTOM_USED" not in unassociated
     assert "HW_CPU_X86_AVX" not in unassociated
 
 
@@ -232,7 +225,8 @@ async def test_provider_traits_generations(client: httpx.AsyncClient) -> None:
     assert "Resource provider's generation already changed." in error["detail"]
 
     removed = await client.delete(path)
-    assert removed.status_code == 204 and removed.content == b""
+    assert removed.status_code == 204
+    assert removed.content == b""
     assert (await client.get(path)).json() == {"traits": [], "resource_provider_generation": 2}
     # Nothing to remove: the generation stays.
     assert (await client.delete(path)).status_code == 204
@@ -319,7 +313,8 @@ async def test_concurrent_provider_trait_writes(client: httpx.AsyncClient) -> No
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200, 409, 409, 409]
     final = (await client.get(path)).json()
-    assert final["resource_provider_generation"] == 1 and len(final["traits"]) == 1
+    assert final["resource_provider_generation"] == 1
+    assert len(final["traits"]) == 1
 
 
 async def test_nul_bytes_are_unknown_names(client: httpx.AsyncClient) -> None:

@@ -2,7 +2,8 @@
 
 import httpx
 
-from tests.allocation_helpers import body, error, make_provider, new_uuid
+from tests.allocation_helpers import body
+from tests.api_helpers import error, make_provider, new_uuid
 
 V1_8 = {"openstack-api-version": "placement 1.8"}
 V1_9 = {"openstack-api-version": "placement 1.9"}

@@ -49,7 +49,7 @@ STATUS_BY_CATEGORY: dict[type[exceptions.PlacementError], int] = {
 
 def status_of(error: exceptions.PlacementError) -> int:
     for cls in type(error).__mro__:
-        status = STATUS_BY_CATEGORY.get(cls)  # type: ignore[call-overload]
+        status = STATUS_BY_CATEGORY.get(cls)
         if status is not None:
             return status
     return 500

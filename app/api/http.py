@@ -147,9 +147,3 @@ def location(request: Request, path: str) -> str:
 def max_time(*moments: datetime | None) -> datetime | None:
     present = [moment for moment in moments if moment is not None]
     return max(present) if present else None
-
-
-def engine(request: Request) -> Any:
-    """TRANSITIONAL: the engine under the app's Database (removed once every
-    router calls a service with ``db: DatabaseDep``)."""
-    return request.app.state.database.engine

@@ -4,7 +4,7 @@ A router module declares its endpoints with :meth:`PlacementRouter.endpoint`::
 
     @router.endpoint("PUT", "/resource_classes/{name}",
                      policy="placement:resource_classes:update",
-                     since=RESOURCE_CLASSES, until=(1, 6),
+                     since=RESOURCE_CLASSES, until=before(RESOURCE_CLASS_PUT_CREATES),
                      request=ResourceClassBody, response=ResourceClassOut)
     async def rename_resource_class(request: Request, name: str, db: DatabaseDep): ...
 
@@ -22,6 +22,7 @@ used to repeat, the OpenAPI generator and the policy table read:
   and answers the ``Allow`` header and the path templates (for metrics).
 """
 
+import itertools
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -224,7 +225,7 @@ class RouteTable:
             type(route).siblings = by_operation[(spec.method, spec.path)]
         for (method, path), specs in by_operation.items():
             ordered = sorted(specs, key=lambda spec: spec.since)
-            for earlier, later in zip(ordered, ordered[1:], strict=False):
+            for earlier, later in itertools.pairwise(ordered):
                 if later.since <= earlier.until:
                     raise RouteOverlap(
                         f"{method} {path} is declared for {earlier.range_label} and "

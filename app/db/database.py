@@ -104,18 +104,24 @@ class Database:
         raise AssertionError("unreachable")
 
     async def claim(
-        self, work: Work[T], *, exhausted: Callable[[], PlacementError]
+        self,
+        work: Work[T],
+        *,
+        exhausted: Callable[[], PlacementError],
+        attempts: int | None = None,
     ) -> T:
         """A write that queues behind other claims; provider races retry it whole.
 
-        ``exhausted`` builds the error answered when every attempt raced.
+        ``exhausted`` builds the error answered when every attempt raced;
+        ``attempts`` overrides the configured number of attempts.
         """
 
         async def queued(conn: AsyncConnection) -> T:
             await self._serialize_claims(conn)
             return await work(conn)
 
-        for attempt in range(self.claim_attempts):
+        tries = self.claim_attempts if attempts is None else max(attempts, 1)
+        for attempt in range(tries):
             try:
                 if self._claim_lock is None:
                     return await self.write(queued)
@@ -124,10 +130,7 @@ class Database:
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
-        LOG.warning(
-            "exceeded %d retries of a claim on provider generation conflicts",
-            self.claim_attempts,
-        )
+        LOG.warning("exceeded %d retries of a claim on provider generation conflicts", tries)
         raise exhausted()
 
     async def _serialize_claims(self, conn: AsyncConnection) -> None:

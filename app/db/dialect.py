@@ -5,9 +5,11 @@ Repositories ask here instead of testing ``conn.dialect.name`` themselves
 statements, see :mod:`app.db.repositories.candidates`).
 """
 
-from typing import Any
+import json
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ColumnElement, Connection, Integer, String, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,3 +39,35 @@ def insert_ignoring_duplicates(conn: AsyncConnection | Connection, table: Table)
     serialization failure and the unit of work is retried).
     """
     return upsertable_insert(conn, table).on_conflict_do_nothing()
+
+
+# ------------------------------------------------ lists of values as one parameter
+# A list of any length travels as ONE bind parameter (an array on PostgreSQL,
+# JSON text on SQLite): the statement's text does not depend on the length,
+# so it can be built once and cached (the candidate search relies on this).
+
+Listed = TypeVar("Listed", int, str)
+
+
+def in_list_parameter(
+    dialect: str,
+    column: ColumnElement[Any],
+    name: str,
+    element: type[Integer] | type[String] = Integer,
+) -> ColumnElement[bool]:
+    """``column`` in the list passed as parameter ``name`` (see ``list_parameter``).
+
+    As a subquery over the unnested list: a semi-join the planner can hash.
+    (``= ANY(array parameter)`` is compared element by element, row by row, in
+    the generic plans PostgreSQL switches prepared statements to.)
+    """
+    if dialect == POSTGRESQL:
+        return column.in_(select(func.unnest(bindparam(name, type_=postgresql.ARRAY(element)))))
+    each = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(each.c.value))
+
+
+def list_parameter(dialect: str, values: Iterable[Listed]) -> list[Listed] | str:
+    """The value of an ``in_list_parameter`` parameter: sorted, without duplicates."""
+    ordered = sorted(set(values))
+    return ordered if dialect == POSTGRESQL else json.dumps(ordered)

@@ -3,14 +3,11 @@
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.api import http
+from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.db.engine import run_read, run_write
-from app.db.repositories.aggregates import AggregateRepository
-from app.db.repositories.providers_core import get_provider
 from app.exceptions import PlacementError
 from app.microversion import AGGREGATES, AGGREGATES_GENERATION
 from app.schemas.aggregates import (
@@ -19,71 +16,54 @@ from app.schemas.aggregates import (
     AggregatesBodyV1_19,
     ProviderAggregates,
 )
+from app.services import aggregates as service
+from app.services.aggregates import AggregatesUpdate, ProviderAggregateSet
 
 router = PlacementRouter(tags=["aggregates"])
 
+PROVIDER_AGGREGATES = "/resource_providers/{uuid}/aggregates"
 
 
-
-def _aggregates_response(
-    request: Request, aggregates: list[str], generation: int
-) -> Response:
-    body: dict[str, Any] = {"aggregates": aggregates}
+def _aggregates_response(request: Request, found: ProviderAggregateSet) -> Response:
+    body: dict[str, Any] = {"aggregates": found.aggregates}
     if http.version(request) >= AGGREGATES_GENERATION:
-        body["resource_provider_generation"] = generation
+        body["resource_provider_generation"] = found.generation
     # The association has no timestamp of its own: Last-Modified is now.
     return http.respond(request, body)
 
 
-@router.endpoint(
-    "GET", "/resource_providers/{uuid}/aggregates",
-    policy="placement:resource_providers:aggregates:list", response=ProviderAggregates,
-    since=AGGREGATES, media_first=True,
-)
-async def list_provider_aggregates(request: Request, uuid: str) -> Response:
-
-    async def read(conn: AsyncConnection) -> tuple[list[str], int]:
-        provider = await get_provider(conn, uuid)
-        return await AggregateRepository(conn).for_provider(provider.id), provider.generation
-
-    aggregates, generation = await run_read(http.engine(request), read)
-    return _aggregates_response(request, aggregates, generation)
+async def _update(request: Request) -> AggregatesUpdate | PlacementError:
+    """The body as an update, or the error judging it (reported after the lookup)."""
+    try:
+        data = await http.json_body(request)
+        if http.version(request) >= AGGREGATES_GENERATION:
+            body = http.validate(data, AggregatesBodyV1_19)
+            return AggregatesUpdate(body.aggregates, body.resource_provider_generation)
+        return AggregatesUpdate(http.validate(data, AggregatesBody).root)
+    except PlacementError as exc:
+        return exc
 
 
 @router.endpoint(
-    "PUT", "/resource_providers/{uuid}/aggregates",
-    policy="placement:resource_providers:aggregates:update", response=ProviderAggregates,
-    since=AGGREGATES, media_first=True, request=AGGREGATES_BODIES,
+    "GET", PROVIDER_AGGREGATES, policy="placement:resource_providers:aggregates:list",
+    response=ProviderAggregates, since=AGGREGATES, media_first=True,
 )
-async def replace_provider_aggregates(request: Request, uuid: str) -> Response:
+async def list_provider_aggregates(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """List a resource provider's aggregates."""
+    return _aggregates_response(request, await service.provider_aggregates(db, uuid))
+
+
+@router.endpoint(
+    "PUT", PROVIDER_AGGREGATES, policy="placement:resource_providers:aggregates:update",
+    response=ProviderAggregates, since=AGGREGATES, media_first=True, request=AGGREGATES_BODIES,
+)
+async def replace_provider_aggregates(request: Request, uuid: str, db: DatabaseDep) -> Response:
     """Replace the provider's aggregates.
 
     The provider is looked up before the body is judged (a missing provider
     is a 404 even with a bad body). From 1.19 the body carries the
     generation the client saw, and the generation moves on every success.
     """
-    with_generation = http.version(request) >= AGGREGATES_GENERATION
-    aggregates: list[str] = []
-    seen_generation: int | None = None
-    body_error: PlacementError | None = None
-    try:
-        data = await http.json_body(request)
-        if with_generation:
-            body = http.validate(data, AggregatesBodyV1_19)
-            aggregates, seen_generation = body.aggregates, body.resource_provider_generation
-        else:
-            aggregates = http.validate(data, AggregatesBody).root
-    except PlacementError as exc:
-        body_error = exc
-    now = http.utcnow()
-
-    async def write(conn: AsyncConnection) -> int:
-        provider = await get_provider(conn, uuid)
-        if body_error is not None:
-            raise body_error
-        return await AggregateRepository(conn).replace_for_provider(
-            provider, aggregates, now, seen_generation=seen_generation
-        )
-
-    generation = await run_write(http.engine(request), write)
-    return _aggregates_response(request, aggregates, generation)
+    update = await _update(request)
+    found = await service.replace_provider_aggregates(db, uuid, update, http.utcnow())
+    return _aggregates_response(request, found)

@@ -1,66 +1,45 @@
 """``/resource_providers/{uuid}/inventories`` and ``.../inventories/{resource_class}``.
 
-Every write runs in one unit of work: provider lookup (404) -> body (400) ->
-repository (generation, capacity rule, classes, in-use) -> generation +1.
-Repository errors carry the reference's bare text; the handlers add the
-reference's per-endpoint prefix and status.
+Bodies are judged here but a bad one is reported by the service after the
+provider lookup (the reference answers a missing provider's 404 first).
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.api import http
+from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.db.engine import run_read, run_write
-from app.db.repositories.inventories import (
-    InvalidCapacity,
-    InventoryExists,
-    InventoryInUse,
-    InventoryNotFound,
-    InventoryRepository,
-    InventoryRow,
-    ProviderRace,
-    UnknownResourceClass,
-)
-from app.db.repositories.providers_core import ProviderRow, get_provider
-from app.exceptions import CONCURRENT_UPDATE, INVENTORY_INUSE, Conflict, InvalidInput, NotFound
+from app.exceptions import PlacementError
 from app.microversion import DELETE_ALL_INVENTORIES
 from app.schemas.inventories import (
     InventoriesBody,
+    InventoriesOut,
     InventoryCreate,
+    InventoryOut,
     InventoryUpdate,
     parse_inventories,
     parse_inventory,
 )
+from app.services import inventories as service
 
 router = PlacementRouter(tags=["inventories"])
 
 COLLECTION = "/resource_providers/{uuid}/inventories"
 ITEM = "/resource_providers/{uuid}/inventories/{resource_class}"
 
-
-class InventoryOut(BaseModel):
-    total: int
-    reserved: int
-    min_unit: int
-    max_unit: int
-    step_size: int
-    allocation_ratio: float
-    resource_provider_generation: int | None = None
+BodyT = TypeVar("BodyT")
 
 
-class InventoriesOut(BaseModel):
-    resource_provider_generation: int
-    inventories: dict[str, InventoryOut]
-
-
-def _not_found_for_get(uuid: str) -> str:
-    missing = f"No resource provider with uuid {uuid} found"
-    return f"{missing} : {missing}"
+async def _judge(request: Request, parse: Callable[[Any], BodyT]) -> BodyT | PlacementError:
+    """The parsed body, or the error judging it (the service reports it in turn)."""
+    try:
+        return parse(await http.json_body(request))
+    except PlacementError as exc:
+        return exc
 
 
 def _single(fields: dict[str, Any], generation: int) -> dict[str, Any]:
@@ -77,17 +56,14 @@ def _single(fields: dict[str, Any], generation: int) -> dict[str, Any]:
     "GET", COLLECTION, policy="placement:resource_providers:inventories:list",
     response=InventoriesOut,
 )
-async def list_inventories(request: Request, uuid: str) -> Response:
-
-    async def work(conn: AsyncConnection) -> tuple[ProviderRow, list[InventoryRow]]:
-        provider = await get_provider(conn, uuid, _not_found_for_get(uuid))
-        return provider, await InventoryRepository(conn).for_provider(provider.id)
-
-    provider, rows = await run_read(http.engine(request), work)
+async def list_inventories(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """List a resource provider's inventories."""
+    found = await service.list_inventories(db, uuid)
+    rows = found.inventories
     return http.respond(
         request,
         {
-            "resource_provider_generation": provider.generation,
+            "resource_provider_generation": found.generation,
             "inventories": {row.resource_class: row.as_dict() for row in rows},
         },
         last_modified=http.max_time(*(row.modified for row in rows)),
@@ -99,30 +75,21 @@ async def list_inventories(request: Request, uuid: str) -> Response:
     "POST", COLLECTION, policy="placement:resource_providers:inventories:create",
     request=InventoryCreate, status_code=201, response=InventoryOut,
 )
-async def create_inventory(request: Request, uuid: str) -> Response:
-    version = http.version(request)
-    now = http.utcnow()
-
-    async def work(conn: AsyncConnection) -> tuple[str, dict[str, Any]]:
-        provider = await get_provider(conn, uuid)
-        body = parse_inventory(await http.json_body(request), InventoryCreate)
-        try:
-            generation = await InventoryRepository(conn).add(
-                provider, body.resource_class, body.record(), version=version, now=now
-            )
-        except (InvalidCapacity, UnknownResourceClass) as exc:
-            raise InvalidInput(
-                f"Unable to create inventory for resource provider {provider.uuid}: "
-                f"{exc.message}"
-            ) from None
-        except (InventoryExists, ProviderRace) as exc:
-            raise Conflict(f"Update conflict: {exc.message}", code=CONCURRENT_UPDATE) from None
-        path = f"/resource_providers/{provider.uuid}/inventories/{body.resource_class}"
-        return path, _single(body.echo(), generation)
-
-    path, content = await run_write(http.engine(request), work)
+async def create_inventory(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """Add one inventory to a resource provider."""
+    body = await _judge(request, lambda data: parse_inventory(data, InventoryCreate))
+    written = await service.create_inventory(
+        db, uuid, body, version=http.version(request), now=http.utcnow()
+    )
+    path = (
+        f"/resource_providers/{written.provider_uuid}/inventories/"
+        f"{written.body.resource_class}"
+    )
     return http.respond(
-        request, content, status=201, headers={"location": http.location(request, path)}
+        request,
+        _single(written.body.echo(), written.generation),
+        status=201,
+        headers={"location": http.location(request, path)},
     )
 
 
@@ -130,59 +97,27 @@ async def create_inventory(request: Request, uuid: str) -> Response:
     "PUT", COLLECTION, policy="placement:resource_providers:inventories:update",
     request=InventoriesBody, response=InventoriesOut,
 )
-async def set_inventories(request: Request, uuid: str) -> Response:
-    version = http.version(request)
-    now = http.utcnow()
-
-    async def work(conn: AsyncConnection) -> dict[str, Any]:
-        provider = await get_provider(conn, uuid)
-        body = parse_inventories(await http.json_body(request))
-        prefix = f"for resource provider {provider.uuid}"
-        try:
-            generation = await InventoryRepository(conn).replace_all(
-                provider,
-                body.records(),
-                version=version,
-                now=now,
-                expected_generation=body.resource_provider_generation,
-            )
-        except InvalidCapacity as exc:
-            raise InvalidInput(f"Unable to update inventory {prefix}: {exc.message}") from None
-        except UnknownResourceClass as exc:
-            raise InvalidInput(
-                f"Unknown resource class in inventory {prefix}: {exc.message}"
-            ) from None
-        except InventoryInUse as exc:
-            raise Conflict(f"update conflict: {exc.message}", code=INVENTORY_INUSE) from None
-        except ProviderRace as exc:
-            raise Conflict(f"update conflict: {exc.message}", code=CONCURRENT_UPDATE) from None
-        return {"resource_provider_generation": generation, "inventories": body.echo()}
-
-    content = await run_write(http.engine(request), work)
-    return http.respond(request, content, omit_last_modified=not content["inventories"])
+async def set_inventories(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """Replace all of a resource provider's inventories."""
+    body = await _judge(request, parse_inventories)
+    written = await service.replace_inventories(
+        db, uuid, body, version=http.version(request), now=http.utcnow()
+    )
+    inventories = written.body.echo()
+    return http.respond(
+        request,
+        {"resource_provider_generation": written.generation, "inventories": inventories},
+        omit_last_modified=not inventories,
+    )
 
 
 @router.endpoint(
     "DELETE", COLLECTION, policy="placement:resource_providers:inventories:delete",
     since=DELETE_ALL_INVENTORIES, below_status=405, status_code=204,
 )
-async def delete_inventories(request: Request, uuid: str) -> Response:
-    now = http.utcnow()
-
-    async def work(conn: AsyncConnection) -> None:
-        provider = await get_provider(conn, uuid)
-        try:
-            await InventoryRepository(conn).delete_all(provider, now=now)
-        except InventoryInUse as exc:
-            raise Conflict(exc.message, code=INVENTORY_INUSE) from None
-        except ProviderRace:
-            raise Conflict(
-                f"Unable to delete inventory for resource provider {provider.uuid} because "
-                "the inventory was updated by another process. Please retry your request.",
-                code=CONCURRENT_UPDATE,
-            ) from None
-
-    await run_write(http.engine(request), work)
+async def delete_inventories(uuid: str, db: DatabaseDep) -> Response:
+    """Delete all of a resource provider's inventories (1.5+)."""
+    await service.delete_inventories(db, uuid, http.utcnow())
     return http.empty(204)
 
 
@@ -192,17 +127,14 @@ async def delete_inventories(request: Request, uuid: str) -> Response:
 @router.endpoint(
     "GET", ITEM, policy="placement:resource_providers:inventories:show", response=InventoryOut,
 )
-async def show_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-
-    async def work(conn: AsyncConnection) -> tuple[ProviderRow, InventoryRow | None]:
-        provider = await get_provider(conn, uuid, _not_found_for_get(uuid))
-        return provider, await InventoryRepository(conn).find(provider.id, resource_class)
-
-    provider, row = await run_read(http.engine(request), work)
-    if row is None:
-        raise NotFound(f"No inventory of class {resource_class} for {uuid}")
+async def show_inventory(
+    request: Request, uuid: str, resource_class: str, db: DatabaseDep
+) -> Response:
+    """Show one inventory of a resource provider."""
+    found = await service.show_inventory(db, uuid, resource_class)
+    row = found.inventory
     return http.respond(
-        request, _single(row.as_dict(), provider.generation), last_modified=row.modified
+        request, _single(row.as_dict(), found.generation), last_modified=row.modified
     )
 
 
@@ -210,59 +142,21 @@ async def show_inventory(request: Request, uuid: str, resource_class: str) -> Re
     "PUT", ITEM, policy="placement:resource_providers:inventories:update", request=InventoryUpdate,
     response=InventoryOut,
 )
-async def update_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-    version = http.version(request)
-    now = http.utcnow()
-
-    async def work(conn: AsyncConnection) -> dict[str, Any]:
-        provider = await get_provider(conn, uuid)
-        body = parse_inventory(await http.json_body(request), InventoryUpdate)
-        prefix = f"for resource provider {provider.uuid}"
-        try:
-            generation = await InventoryRepository(conn).update_one(
-                provider,
-                resource_class,
-                body.record(),
-                version=version,
-                now=now,
-                expected_generation=int(body.resource_provider_generation or 0),
-            )
-        except InvalidCapacity as exc:
-            raise InvalidInput(f"Unable to update inventory {prefix}: {exc.message}") from None
-        except UnknownResourceClass as exc:
-            raise NotFound(exc.message) from None
-        except InventoryNotFound as exc:
-            raise InvalidInput(
-                f"No inventory record with resource class {prefix}: {exc.message}"
-            ) from None
-        except ProviderRace as exc:
-            raise Conflict(f"update conflict: {exc.message}", code=CONCURRENT_UPDATE) from None
-        return _single(body.echo(), generation)
-
-    content = await run_write(http.engine(request), work)
-    return http.respond(request, content)
+async def update_inventory(
+    request: Request, uuid: str, resource_class: str, db: DatabaseDep
+) -> Response:
+    """Update one inventory of a resource provider."""
+    body = await _judge(request, lambda data: parse_inventory(data, InventoryUpdate))
+    written = await service.update_inventory(
+        db, uuid, resource_class, body, version=http.version(request), now=http.utcnow()
+    )
+    return http.respond(request, _single(written.body.echo(), written.generation))
 
 
 @router.endpoint(
     "DELETE", ITEM, policy="placement:resource_providers:inventories:delete", status_code=204,
 )
-async def delete_inventory(request: Request, uuid: str, resource_class: str) -> Response:
-    now = http.utcnow()
-
-    async def work(conn: AsyncConnection) -> None:
-        provider = await get_provider(conn, uuid)
-        try:
-            await InventoryRepository(conn).delete_one(provider, resource_class, now=now)
-        except (UnknownResourceClass, InventoryNotFound) as exc:
-            raise NotFound(
-                f"No inventory of class {resource_class} found for delete: {exc.message}"
-            ) from None
-        except (InventoryInUse, ProviderRace) as exc:
-            # Reference quirk Q3: in-use answers concurrent_update here.
-            raise Conflict(
-                f"Unable to delete inventory of class {resource_class}: {exc.message}",
-                code=CONCURRENT_UPDATE,
-            ) from None
-
-    await run_write(http.engine(request), work)
+async def delete_inventory(uuid: str, resource_class: str, db: DatabaseDep) -> Response:
+    """Delete one inventory of a resource provider."""
+    await service.delete_inventory(db, uuid, resource_class, http.utcnow())
     return http.empty(204)

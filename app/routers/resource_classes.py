@@ -6,9 +6,9 @@ from starlette.responses import Response
 from app.api import http
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.db.repositories.resource_classes import ResourceClassRepository, ResourceClassRow
 from app.microversion import RESOURCE_CLASS_PUT_CREATES, RESOURCE_CLASSES, before
 from app.schemas.resource_classes import ResourceClassBody, ResourceClassList, ResourceClassOut
+from app.services import resource_classes as service
 
 router = PlacementRouter(tags=["resource classes"])
 
@@ -26,7 +26,7 @@ def _represent(request: Request, name: str) -> dict[str, object]:
 )
 async def list_resource_classes(request: Request, db: DatabaseDep) -> Response:
     """List resource classes."""
-    rows = await db.read(lambda c: ResourceClassRepository(c).all())
+    rows = await service.list_resource_classes(db)
     return http.respond(
         request,
         {"resource_classes": [_represent(request, row.name) for row in rows]},
@@ -41,8 +41,7 @@ async def list_resource_classes(request: Request, db: DatabaseDep) -> Response:
 async def create_resource_class(request: Request, db: DatabaseDep) -> Response:
     """Create a custom resource class."""
     body = await http.parse_body(request, ResourceClassBody)
-    now = http.utcnow()
-    await db.write(lambda c: ResourceClassRepository(c).create(body.name, now))
+    await service.create_resource_class(db, body.name, http.utcnow())
     return http.empty(
         201, {"location": http.location(request, f"/resource_classes/{body.name}")}
     )
@@ -54,7 +53,7 @@ async def create_resource_class(request: Request, db: DatabaseDep) -> Response:
 )
 async def show_resource_class(request: Request, name: str, db: DatabaseDep) -> Response:
     """Show a resource class."""
-    row = await db.read(lambda c: ResourceClassRepository(c).get(name))
+    row = await service.resource_class(db, name)
     return http.respond(request, _represent(request, row.name), last_modified=row.modified)
 
 
@@ -66,10 +65,7 @@ async def show_resource_class(request: Request, name: str, db: DatabaseDep) -> R
 async def rename_resource_class(request: Request, name: str, db: DatabaseDep) -> Response:
     """Rename a custom resource class (1.2-1.6)."""
     body = await http.parse_body(request, ResourceClassBody)
-    now = http.utcnow()
-    row: ResourceClassRow = await db.write(
-        lambda c: ResourceClassRepository(c).rename(name, body.name, now)
-    )
+    row = await service.rename_resource_class(db, name, body.name, http.utcnow())
     return http.respond(request, _represent(request, row.name), cache=False)
 
 
@@ -80,16 +76,7 @@ async def rename_resource_class(request: Request, name: str, db: DatabaseDep) ->
 async def ensure_resource_class(request: Request, name: str, db: DatabaseDep) -> Response:
     """Create a custom resource class, or confirm it exists (1.7+, no body)."""
     http.validate({"name": name}, ResourceClassBody)
-    now = http.utcnow()
-
-    async def ensure(conn: object) -> bool:
-        repo = ResourceClassRepository(conn)  # type: ignore[arg-type]
-        if await repo.find(name) is not None:
-            return False
-        await repo.create(name, now)
-        return True
-
-    created = await db.write(ensure)
+    created = await service.ensure_resource_class(db, name, http.utcnow())
     return http.empty(
         201 if created else 204,
         {"location": http.location(request, f"/resource_classes/{name}")},
@@ -102,5 +89,5 @@ async def ensure_resource_class(request: Request, name: str, db: DatabaseDep) ->
 )
 async def delete_resource_class(name: str, db: DatabaseDep) -> Response:
     """Delete a custom resource class."""
-    await db.write(lambda c: ResourceClassRepository(c).delete(name))
+    await service.delete_resource_class(db, name)
     return http.empty(204)

@@ -1,27 +1,24 @@
 """``/resource_providers`` and ``/resource_providers/{uuid}`` (spec §4)."""
 
-import uuid as uuidlib
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app import query
 from app.api import http
+from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.db.engine import run_read, run_write
-from app.db.repositories.providers_core import ProviderRow
-from app.db.repositories.resource_providers import (
-    NoSuchResourceClass,
-    NoSuchTraits,
-    ProviderFilters,
-    ResourceProviderRepository,
-    resource_class_ids,
-    trait_filter_ids,
+from app.exceptions import PlacementError
+from app.microversion import (
+    BASE,
+    CREATE_PROVIDER_RETURNS_BODY,
+    NESTED_PROVIDERS,
+    PROVIDER_MEMBER_OF,
+    PROVIDER_REQUIRED_TRAITS,
+    PROVIDER_RESOURCES_FILTER,
+    Version,
 )
-from app.exceptions import InvalidInput
-from app.microversion import Version
 from app.schemas.resource_providers import (
     CREATE_BODIES,
     UPDATE_BODIES,
@@ -32,20 +29,19 @@ from app.schemas.resource_providers import (
     provider_body,
     update_schema,
 )
+from app.services import resource_providers as service
+from app.services.resource_providers import ProviderChange, ProviderQuery, ProviderRow
 
 router = PlacementRouter(tags=["resource providers"])
 
-POST_RETURNS_BODY_VERSION: Version = (1, 20)
-REPARENT_VERSION: Version = (1, 37)
-
-# Query keys of GET /resource_providers by the version that introduced them.
+# Query keys of GET /resource_providers by the feature that introduced them.
 LIST_KEYS: list[tuple[Version, str]] = [
-    ((1, 0), "name"),
-    ((1, 0), "uuid"),
-    ((1, 3), "member_of"),
-    ((1, 4), "resources"),
-    ((1, 14), "in_tree"),
-    ((1, 18), "required"),
+    (BASE, "name"),
+    (BASE, "uuid"),
+    (PROVIDER_MEMBER_OF, "member_of"),
+    (PROVIDER_RESOURCES_FILTER, "resources"),
+    (NESTED_PROVIDERS, "in_tree"),
+    (PROVIDER_REQUIRED_TRAITS, "required"),
 ]
 
 
@@ -54,59 +50,45 @@ def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
     return provider_body(provider, http.version(request), http.link_prefix(request))
 
 
-def _list_keys(version: Version) -> list[str]:
-    return [key for since, key in LIST_KEYS if version >= since]
-
-
-def _parse_list_query(
-    request: Request,
-) -> tuple[ProviderFilters, query.TraitFilter, dict[str, int]]:
+def _parse_list_query(request: Request) -> ProviderQuery:
     """Validate the query string (schema first, then value grammars)."""
     version = http.version(request)
     params = request.query_params
-    query.check_allowed_keys(params.keys(), _list_keys(version))
+    query.check_allowed_keys(params.keys(), [key for since, key in LIST_KEYS if version >= since])
     last = {key: params[key] for key in params.keys()}
     for key in ("uuid", "in_tree"):
         if key in last:
             query.check_strict_uuid(key, last[key])
-    filters = ProviderFilters(
-        name=last.get("name"), uuid=last.get("uuid"), in_tree=last.get("in_tree")
-    )
+    found = ProviderQuery(name=last.get("name"), uuid=last.get("uuid"), in_tree=last.get("in_tree"))
     if "member_of" in last:
-        filters.aggregates = query.parse_member_of(params.getlist("member_of"), version)
-    traits = query.TraitFilter()
+        found.member_of = query.parse_member_of(params.getlist("member_of"), version)
     if "required" in last:
-        traits = query.parse_required(params.getlist("required"), version)
-    resources: dict[str, int] = {}
+        found.required = query.parse_required(params.getlist("required"), version)
     if "resources" in last:
-        resources = query.parse_resources(last["resources"])
-    return filters, traits, resources
+        found.resources = query.parse_resources(last["resources"])
+    return found
+
+
+async def _change(request: Request) -> ProviderChange | PlacementError:
+    """The body as a change, or the error judging it (reported after the lookup)."""
+    try:
+        body = await http.parse_body(request, update_schema(http.version(request)))
+    except PlacementError as exc:
+        return exc
+    if isinstance(body, ProviderUpdateV1_14):
+        return ProviderChange(
+            body.name, "parent_provider_uuid" in body.model_fields_set, body.parent_provider_uuid
+        )
+    return ProviderChange(body.name)
 
 
 @router.endpoint(
     "GET", "/resource_providers", policy="placement:resource_providers:list",
     response=ProviderList,
 )
-async def list_resource_providers(request: Request) -> Response:
-    filters, traits, resources = _parse_list_query(request)
-
-    async def work(conn: AsyncConnection) -> list[ProviderRow]:
-        try:
-            filters.required_traits, filters.forbidden_traits = await trait_filter_ids(
-                conn, traits
-            )
-        except NoSuchTraits as exc:
-            raise InvalidInput(f'Invalid trait(s) in "required" parameter: {exc.message}') from None
-        try:
-            class_ids = await resource_class_ids(conn, resources)
-        except NoSuchResourceClass as exc:
-            raise InvalidInput(
-                f"Invalid resource class in resources parameter: {exc.message}"
-            ) from None
-        filters.resources = {class_ids[name]: amount for name, amount in resources.items()}
-        return await ResourceProviderRepository(conn).filtered(filters)
-
-    providers = await run_read(http.engine(request), work)
+async def list_resource_providers(request: Request, db: DatabaseDep) -> Response:
+    """List resource providers, filtered by the query."""
+    providers = await service.list_providers(db, _parse_list_query(request))
     return http.respond(
         request,
         {"resource_providers": [represent(request, provider) for provider in providers]},
@@ -118,18 +100,19 @@ async def list_resource_providers(request: Request) -> Response:
     "POST", "/resource_providers", policy="placement:resource_providers:create",
     request=CREATE_BODIES, response=ProviderOut,
 )
-async def create_resource_provider(request: Request) -> Response:
+async def create_resource_provider(request: Request, db: DatabaseDep) -> Response:
+    """Create a resource provider (answered with its body from 1.20)."""
     version = http.version(request)
     body = await http.parse_body(request, create_schema(version))
-    uuid = query.normalize_uuid(body.uuid) if body.uuid is not None else str(uuidlib.uuid4())
-    parent_uuid = getattr(body, "parent_provider_uuid", None)
-    now = http.utcnow()
-    provider: ProviderRow = await run_write(
-        http.engine(request),
-        lambda conn: ResourceProviderRepository(conn).create(body.name, uuid, parent_uuid, now),
+    provider = await service.create_provider(
+        db,
+        body.name,
+        query.normalize_uuid(body.uuid) if body.uuid is not None else None,
+        getattr(body, "parent_provider_uuid", None),
+        http.utcnow(),
     )
-    headers = {"location": http.location(request, f"/resource_providers/{uuid}")}
-    if version < POST_RETURNS_BODY_VERSION:
+    headers = {"location": http.location(request, f"/resource_providers/{provider.uuid}")}
+    if version < CREATE_PROVIDER_RETURNS_BODY:
         return http.empty(201, headers)
     return http.respond(
         request, represent(request, provider), last_modified=provider.modified, headers=headers
@@ -140,10 +123,9 @@ async def create_resource_provider(request: Request) -> Response:
     "GET", "/resource_providers/{uuid}", policy="placement:resource_providers:show",
     response=ProviderOut,
 )
-async def show_resource_provider(request: Request, uuid: str) -> Response:
-    provider = await run_read(
-        http.engine(request), lambda conn: ResourceProviderRepository(conn).get(uuid)
-    )
+async def show_resource_provider(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """Show a resource provider."""
+    provider = await service.resource_provider(db, uuid)
     return http.respond(request, represent(request, provider), last_modified=provider.modified)
 
 
@@ -151,10 +133,9 @@ async def show_resource_provider(request: Request, uuid: str) -> Response:
     "DELETE", "/resource_providers/{uuid}", policy="placement:resource_providers:delete",
     status_code=204,
 )
-async def delete_resource_provider(request: Request, uuid: str) -> Response:
-    await run_write(
-        http.engine(request), lambda conn: ResourceProviderRepository(conn).delete(uuid)
-    )
+async def delete_resource_provider(uuid: str, db: DatabaseDep) -> Response:
+    """Delete a resource provider without children or allocations."""
+    await service.delete_provider(db, uuid)
     return http.empty(204)
 
 
@@ -162,33 +143,17 @@ async def delete_resource_provider(request: Request, uuid: str) -> Response:
     "PUT", "/resource_providers/{uuid}", policy="placement:resource_providers:update",
     request=UPDATE_BODIES, response=ProviderOut,
 )
-async def update_resource_provider(request: Request, uuid: str) -> Response:
-    """Rename; at 1.14+ also set the parent (re-/un-parent from 1.37)."""
-    version = http.version(request)
-    engine = http.engine(request)
-    await run_read(engine, lambda conn: ResourceProviderRepository(conn).get(uuid))
-    body = await http.parse_body(request, update_schema(version))
-    parent_given = (
-        isinstance(body, ProviderUpdateV1_14) and "parent_provider_uuid" in body.model_fields_set
+async def update_resource_provider(request: Request, uuid: str, db: DatabaseDep) -> Response:
+    """Rename a resource provider; at 1.14+ also set its parent (re-/un-parent from 1.37)."""
+    updated = await service.update_provider(
+        db, uuid, await _change(request), version=http.version(request), now=http.utcnow()
     )
-    parent_uuid = getattr(body, "parent_provider_uuid", None)
-    now = http.utcnow()
-    provider, previous = await run_write(
-        engine,
-        lambda conn: ResourceProviderRepository(conn).update(
-            uuid,
-            body.name,
-            parent_given=parent_given,
-            parent_uuid=parent_uuid,
-            allow_reparent=version >= REPARENT_VERSION,
-            now=now,
-        ),
-    )
+    previous = updated.previous_update
     # Reference quirk (spec §2.8, Q5): Last-Modified is the time of the
     # previous change, absent when the provider had never been updated.
     return http.respond(
         request,
-        represent(request, provider),
+        represent(request, updated.provider),
         last_modified=previous,
         omit_last_modified=previous is None,
     )

@@ -1,6 +1,6 @@
 """Response shapes of ``GET /allocation_candidates`` (documentation only).
 
-The query string is validated by ``app.candidates.request`` (it depends on the
+The query string is validated by ``app.services.candidates.request`` (it depends on the
 microversion and must word its errors like the reference's JSON Schema).
 """
 

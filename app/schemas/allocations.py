@@ -252,6 +252,66 @@ RESHAPER_ALLOCATION_BODIES = ByVersion(
 )
 
 
+# -- responses (documentation: handlers render the bodies themselves) -------
+
+
+class ProviderAllocationOut(BaseModel):
+    generation: int
+    resources: dict[str, int]
+
+
+class ConsumerAllocationsOutV1_0(BaseModel):
+    """``GET /allocations/{uuid}``: ``{}`` for a consumer without allocations."""
+
+    allocations: dict[str, ProviderAllocationOut]
+
+
+class ConsumerAllocationsOutV1_12(ConsumerAllocationsOutV1_0):
+    """1.12: the owner, when there are allocations."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+
+
+class ConsumerAllocationsOutV1_28(ConsumerAllocationsOutV1_12):
+    consumer_generation: int | None = None
+
+
+class ConsumerAllocationsOutV1_38(ConsumerAllocationsOutV1_28):
+    consumer_type: str | None = None
+
+
+class ConsumerResourcesOutV1_0(BaseModel):
+    resources: dict[str, int]
+
+
+class ConsumerResourcesOutV1_28(ConsumerResourcesOutV1_0):
+    consumer_generation: int | None
+
+
+class ProviderAllocationsOutV1_0(BaseModel):
+    """``GET /resource_providers/{uuid}/allocations``."""
+
+    resource_provider_generation: int
+    allocations: dict[str, ConsumerResourcesOutV1_0]
+
+
+class ProviderAllocationsOutV1_28(ProviderAllocationsOutV1_0):
+    allocations: dict[str, ConsumerResourcesOutV1_28]  # type: ignore[assignment]
+
+
+CONSUMER_ALLOCATIONS_OUT = ByVersion(
+    (BASE, ConsumerAllocationsOutV1_0),
+    (ALLOCATIONS_DICT_FORM, ConsumerAllocationsOutV1_12),
+    (CONSUMER_GENERATIONS, ConsumerAllocationsOutV1_28),
+    (CONSUMER_TYPES, ConsumerAllocationsOutV1_38),
+)
+PROVIDER_ALLOCATIONS_OUT = ByVersion(
+    (BASE, ProviderAllocationsOutV1_0),
+    (CONSUMER_GENERATIONS, ProviderAllocationsOutV1_28),
+)
+
+
 # -- GET /usages query ------------------------------------------------------
 
 

@@ -130,7 +130,7 @@ class InventoryUpdate(_InventoryBase):
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_provider_generation")
 
-    resource_provider_generation: Integer  # type: ignore[assignment]
+    resource_provider_generation: Integer
 
 
 class InventoryPutRecord(_InventoryBase):
@@ -167,6 +167,26 @@ class InventoriesPut:
         return {
             name: body.echo() for name, body in self.inventories.items() if body is not None
         }
+
+
+# ----------------------------------------------------------- representations
+
+
+class InventoryOut(BaseModel):
+    """Documentation model of one inventory (the generation on writes and shows)."""
+
+    total: int
+    reserved: int
+    min_unit: int
+    max_unit: int
+    step_size: int
+    allocation_ratio: float
+    resource_provider_generation: int | None = None
+
+
+class InventoriesOut(BaseModel):
+    resource_provider_generation: int
+    inventories: dict[str, InventoryOut]
 
 
 # ------------------------------------------------------------------ parsing

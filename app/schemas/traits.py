@@ -11,12 +11,6 @@ CUSTOM_TRAIT_PATTERN = r"^CUSTOM_[A-Z0-9_]+$"
 TRAIT_MAX_LENGTH = 255
 _CUSTOM_TRAIT = re.compile(CUSTOM_TRAIT_PATTERN)
 
-INVALID_CUSTOM_TRAIT = (
-    'The trait is invalid. A valid trait must be no longer than 255 characters, start with '
-    'the prefix "CUSTOM_" and use following characters: "A"-"Z", "0"-"9" and "_"'
-)
-
-
 def is_custom_trait_name(name: str) -> bool:
     """Whether ``name`` may be created through ``PUT /traits/{name}``."""
     return len(name) <= TRAIT_MAX_LENGTH and _CUSTOM_TRAIT.match(name) is not None

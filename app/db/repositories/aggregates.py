@@ -8,8 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.dialect import insert_ignoring_duplicates
-from app.db.repositories.providers_core import ProviderRow, bump_generation
-from app.exceptions import ProviderGenerationConflict
 
 _agg = models.placement_aggregates
 _rp_agg = models.resource_provider_aggregates
@@ -52,23 +50,10 @@ class AggregateRepository:
             ids.update(await self.ids_by_uuid(missing))
         return ids
 
-    async def replace_for_provider(
-        self,
-        provider: ProviderRow,
-        uuids: Iterable[str],
-        now: datetime,
-        *,
-        seen_generation: int | None = None,
-    ) -> int:
-        """Make the provider's aggregate set exactly ``uuids``; the generation after.
-
-        With ``seen_generation`` (1.19+) it must match the provider's (else
-        409), and the generation moves by compare-and-swap even when the set
-        is unchanged; without it the generation is left alone.
-        """
-        if seen_generation is not None and seen_generation != provider.generation:
-            raise ProviderGenerationConflict()
-        provider_id = provider.id
+    async def set_for_provider(
+        self, provider_id: int, uuids: Iterable[str], now: datetime
+    ) -> None:
+        """Make the provider's aggregate set exactly ``uuids`` (new UUIDs are created)."""
         wanted = set(uuids)
         rows = await self.conn.execute(
             select(_agg.c.uuid, _agg.c.id)
@@ -95,6 +80,3 @@ class AggregateRepository:
                     for uuid in sorted(to_add)
                 ],
             )
-        if seen_generation is None:
-            return provider.generation
-        return await bump_generation(self.conn, provider_id, provider.generation, now=now)

@@ -1,93 +1,49 @@
-"""Inventories of resource providers, and per-provider usages.
+"""Inventories of resource providers, and per-provider usages: rows only.
 
 All inventory writes go through :class:`InventoryRepository`, which works on a
-connection the caller opened (normally inside ``run_write``), so other units
-of work — the reshaper in particular — can change inventory inside their own
-transaction. Every write bumps the provider generation with compare-and-swap
-(``providers_core.bump_generation``).
+connection the caller opened (a unit of work of the inventories service), so
+other units of work — the reshaper in particular — can change inventory inside
+their own transaction. Every write bumps the provider generation with
+compare-and-swap (``providers_core.bump_generation``).
 
-Failures are raised as the exceptions below. They are ``PlacementError``
-subclasses with the reference's bare message and the right status/code, so
-they render correctly when left alone; handlers that need the reference's
-prefixes ("update conflict: ...", "Unable to create inventory ...") catch them
-and re-raise with ``exc.message`` embedded.
+The rules that depend on the request (the capacity rule at the microversion,
+the generation the client saw) are the inventories service's. Failures here are
+catalogue entries with the reference's bare text (re-exported below for the
+callers that catch them); services wrap them in their endpoint's prefix.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.repositories.providers_core import ProviderRow, bump_generation
-from app.exceptions import CONCURRENT_UPDATE, INVENTORY_INUSE, Conflict, InvalidInput, NotFound
-from app.microversion import MAX_VERSION, Version
+from app.db.repositories.resource_classes import require_class_ids
+from app.exceptions import InventoryExists as InventoryExists
+from app.exceptions import InventoryInUse as InventoryInUse
+from app.exceptions import InventoryProviderRace as InventoryProviderRace
+from app.exceptions import ProviderGenerationConflict
+from app.exceptions import UnknownResourceClass as UnknownResourceClass
 
 MAX_INT = 0x7FFFFFFF
-# From 1.26 on a capacity of exactly 0 (reserved == total) is accepted.
-RESERVED_CAN_BE_TOTAL_VERSION: Version = (1, 26)
 
-PROVIDER_RACE = (
-    "Another thread concurrently updated the resource provider data. Please retry your update"
-)
+# The name callers (the reshaper) catch the generation race by.
+ProviderRace = InventoryProviderRace
 
 _inv = models.inventories
 _alloc = models.allocations
 _rc = models.resource_classes
 
 
-# --------------------------------------------------------------------- errors
+class InventoryNotFound(Exception):
+    """The provider has no inventory of a (known) class; the service words it."""
 
-
-class UnknownResourceClass(InvalidInput):
-    """A resource class name the server does not know."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such resource class {name}.")
-        self.name = name
-
-
-class InvalidCapacity(InvalidInput):
-    """An inventory fails the capacity rule (see :func:`check_capacity`)."""
-
-
-class InventoryInUse(Conflict):
-    """Inventory that would be removed still has allocations."""
-
-    def __init__(self, classes: list[str], provider_uuid: str) -> None:
-        super().__init__(
-            f"Inventory for '{', '.join(classes)}' on resource provider "
-            f"'{provider_uuid}' in use.",
-            code=INVENTORY_INUSE,
-        )
-        self.classes = classes
-
-
-class InventoryExists(Conflict):
-    """``add`` of a class the provider already has inventory for."""
-
-    def __init__(self, name: str, provider_uuid: str) -> None:
-        super().__init__(
-            f"Inventory for '{name}' already exists on resource provider '{provider_uuid}'.",
-            code=CONCURRENT_UPDATE,
-        )
-
-
-class InventoryNotFound(NotFound):
-    """The provider has no inventory of a (known) class."""
-
-    def __init__(self, name: str, message: str | None = None) -> None:
-        super().__init__(message or f"No inventory of class {name} found.")
-        self.name = name
-
-
-class ProviderRace(Conflict):
-    """The provider generation moved under us (compare-and-swap failed)."""
-
-    def __init__(self) -> None:
-        super().__init__(PROVIDER_RACE, code=CONCURRENT_UPDATE)
+    def __init__(self, resource_class: str) -> None:
+        super().__init__(resource_class)
+        self.resource_class = resource_class
 
 
 # ------------------------------------------------------------------- records
@@ -136,29 +92,6 @@ class InventoryRow:
 
 def capacity(total: float, reserved: float, allocation_ratio: float) -> int:
     return int((total - reserved) * allocation_ratio)
-
-
-def check_capacity(
-    records: Mapping[str, InventoryRecord], provider_uuid: str, version: Version
-) -> None:
-    """The capacity rule of every inventory write except the reshaper.
-
-    Below 1.26 capacity must be > 0, from 1.26 on >= 0; the first record (in
-    mapping order) that fails raises :class:`InvalidCapacity`.
-    """
-    reserved_can_be_total = version >= RESERVED_CAN_BE_TOTAL_VERSION
-    for name, record in records.items():
-        cap = record.capacity
-        if reserved_can_be_total and cap < 0:
-            raise InvalidCapacity(
-                f"Invalid inventory for '{name}' on resource provider '{provider_uuid}'. "
-                "The reserved value is greater than total."
-            )
-        if not reserved_can_be_total and cap <= 0:
-            raise InvalidCapacity(
-                f"Invalid inventory for '{name}' on resource provider '{provider_uuid}'. "
-                "The reserved value is greater than or equal to total."
-            )
 
 
 def _row_values(record: InventoryRecord) -> dict[str, object]:
@@ -229,67 +162,30 @@ class InventoryRepository:
                 return row
         return None
 
-    async def usages(self, provider_id: int) -> dict[str, int]:
-        """Sum of allocations per class the provider has inventory of (0 if none)."""
-        used = (
-            select(
-                _alloc.c.resource_class_id,
-                func.sum(_alloc.c.used).label("used"),
-            )
-            .where(_alloc.c.resource_provider_id == provider_id)
-            .group_by(_alloc.c.resource_class_id)
-            .subquery()
-        )
-        rows = await self.conn.execute(
-            select(_rc.c.name, func.coalesce(used.c.used, 0))
-            .select_from(
-                _inv.join(_rc, _rc.c.id == _inv.c.resource_class_id).outerjoin(
-                    used, used.c.resource_class_id == _inv.c.resource_class_id
-                )
-            )
-            .where(_inv.c.resource_provider_id == provider_id)
-            .order_by(_inv.c.resource_class_id)
-        )
-        return {name: int(total) for name, total in rows}
-
-    async def class_ids(self, names: Iterable[str]) -> dict[str, int]:
-        """Ids of the named classes; :class:`UnknownResourceClass` for the first unknown."""
-        wanted = list(dict.fromkeys(names))
-        if not wanted:
-            return {}
-        rows = await self.conn.execute(select(_rc.c.name, _rc.c.id).where(_rc.c.name.in_(wanted)))
-        ids: dict[str, int] = {name: id_ for name, id_ in rows}
-        for name in wanted:
-            if name not in ids:
-                raise UnknownResourceClass(name)
-        return ids
-
-    async def _check_not_in_use(
-        self, provider: ProviderRow, class_ids: Iterable[int]
-    ) -> None:
-        ids = list(class_ids)
-        if not ids:
+    async def _check_not_in_use(self, provider: ProviderRow, class_ids: list[int]) -> None:
+        """:class:`InventoryInUse` naming the classes with allocations, by class id."""
+        if not class_ids:
             return
         rows = await self.conn.execute(
             select(_rc.c.name)
             .select_from(_alloc.join(_rc, _rc.c.id == _alloc.c.resource_class_id))
             .where(
                 _alloc.c.resource_provider_id == provider.id,
-                _alloc.c.resource_class_id.in_(ids),
+                _alloc.c.resource_class_id.in_(class_ids),
             )
             .group_by(_alloc.c.resource_class_id, _rc.c.name)
             .order_by(_alloc.c.resource_class_id)
         )
         in_use = [name for (name,) in rows]
         if in_use:
-            raise InventoryInUse(in_use, provider.uuid)
+            raise InventoryInUse(classes=", ".join(in_use), uuid=provider.uuid)
 
     async def _bump(self, provider: ProviderRow, now: datetime | None) -> int:
         try:
             generation = await bump_generation(
                 self.conn, provider.id, provider.generation, now=now
             )
-        except Conflict:
+        except ProviderGenerationConflict:
             raise ProviderRace() from None
         provider.generation = generation
         return generation
@@ -301,37 +197,29 @@ class InventoryRepository:
         provider: ProviderRow,
         records: Mapping[str, InventoryRecord],
         *,
-        check_capacity_rule: bool = True,
-        version: Version = MAX_VERSION,
         now: datetime,
-        expected_generation: int | None = None,
     ) -> int:
         """Make ``records`` (class name -> record) the provider's complete inventory.
 
         In order (the reference's order of errors):
 
-        1. ``expected_generation`` given and != ``provider.generation``
-           -> ``Conflict`` "resource provider generation conflict"
-           (placement.concurrent_update);
-        2. ``check_capacity_rule`` -> :func:`check_capacity` at ``version``
-           (the reshaper passes False) -> :class:`InvalidCapacity` (400);
-        3. every class name must exist -> :class:`UnknownResourceClass` (400);
-        4. classes the provider has now but ``records`` lacks are deleted; if any
+        1. every class name must exist -> :class:`UnknownResourceClass` (400),
+           the first unknown in ``records`` order;
+        2. classes the provider has now but ``records`` lacks are deleted; if any
            of them has allocations -> :class:`InventoryInUse` (409,
            placement.inventory.inuse), classes listed by class id;
-        5. new classes inserted, kept classes updated (shrinking below usage is
+        3. new classes inserted, kept classes updated (shrinking below usage is
            allowed);
-        6. generation +1 by compare-and-swap (always, even if nothing changed)
+        4. generation +1 by compare-and-swap (always, even if nothing changed)
            -> :class:`ProviderRace` (409, placement.concurrent_update) if it moved.
 
         Returns the new generation (also stored on ``provider.generation``).
-        An empty ``records`` deletes all inventory (subject to step 4).
+        An empty ``records`` deletes all inventory (subject to step 2).
+
+        The capacity rule (reserved against total) is the inventories service's:
+        the reshaper's interim and final inventories skip it.
         """
-        if expected_generation is not None and expected_generation != provider.generation:
-            raise Conflict("resource provider generation conflict", code=CONCURRENT_UPDATE)
-        if check_capacity_rule:
-            check_capacity(records, provider.uuid, version)
-        ids = await self.class_ids(records)
+        ids = await require_class_ids(self.conn, records)
         existing = {
             rc_id
             for (rc_id,) in await self.conn.execute(
@@ -341,13 +229,13 @@ class InventoryRepository:
             )
         }
         wanted = {ids[name]: record for name, record in records.items()}
-        removed = existing - wanted.keys()
-        await self._check_not_in_use(provider, sorted(removed))
+        removed = sorted(existing - wanted.keys())
+        await self._check_not_in_use(provider, removed)
         if removed:
             await self.conn.execute(
                 delete(_inv).where(
                     _inv.c.resource_provider_id == provider.id,
-                    _inv.c.resource_class_id.in_(sorted(removed)),
+                    _inv.c.resource_class_id.in_(removed),
                 )
             )
         added = [
@@ -375,22 +263,15 @@ class InventoryRepository:
         return await self._bump(provider, now)
 
     async def add(
-        self,
-        provider: ProviderRow,
-        resource_class: str,
-        record: InventoryRecord,
-        *,
-        version: Version = MAX_VERSION,
-        now: datetime,
+        self, provider: ProviderRow, resource_class: str, record: InventoryRecord, *, now: datetime
     ) -> int:
         """Add inventory of a class the provider does not have yet.
 
-        Capacity rule -> class known (:class:`UnknownResourceClass`) -> not
-        present yet (:class:`InventoryExists`, concurrent_update) -> insert ->
-        generation +1. Returns the new generation.
+        Class known (:class:`UnknownResourceClass`) -> not present yet
+        (:class:`InventoryExists`, concurrent_update) -> insert -> generation +1.
+        Returns the new generation.
         """
-        check_capacity({resource_class: record}, provider.uuid, version)
-        rc_id = (await self.class_ids([resource_class]))[resource_class]
+        rc_id = (await require_class_ids(self.conn, [resource_class]))[resource_class]
         present = (
             await self.conn.execute(
                 select(_inv.c.id).where(
@@ -400,7 +281,7 @@ class InventoryRepository:
             )
         ).first()
         if present is not None:
-            raise InventoryExists(resource_class, provider.uuid)
+            raise InventoryExists(resource_class=resource_class, uuid=provider.uuid)
         await self.conn.execute(
             insert(_inv).values(
                 resource_provider_id=provider.id,
@@ -412,25 +293,14 @@ class InventoryRepository:
         return await self._bump(provider, now)
 
     async def update_one(
-        self,
-        provider: ProviderRow,
-        resource_class: str,
-        record: InventoryRecord,
-        *,
-        version: Version = MAX_VERSION,
-        now: datetime,
-        expected_generation: int | None = None,
+        self, provider: ProviderRow, resource_class: str, record: InventoryRecord, *, now: datetime
     ) -> int:
         """Replace the fields of one existing inventory.
 
-        Generation check (as in :meth:`replace_all`) -> capacity rule -> class
-        known (:class:`UnknownResourceClass`) -> inventory present
+        Class known (:class:`UnknownResourceClass`) -> inventory present
         (:class:`InventoryNotFound`) -> update -> generation +1.
         """
-        if expected_generation is not None and expected_generation != provider.generation:
-            raise Conflict("resource provider generation conflict", code=CONCURRENT_UPDATE)
-        check_capacity({resource_class: record}, provider.uuid, version)
-        rc_id = (await self.class_ids([resource_class]))[resource_class]
+        rc_id = (await require_class_ids(self.conn, [resource_class]))[resource_class]
         result = await self.conn.execute(
             update(_inv)
             .where(
@@ -439,7 +309,7 @@ class InventoryRepository:
             )
             .values(updated_at=now, **_row_values(record))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise InventoryNotFound(resource_class)
         return await self._bump(provider, now)
 
@@ -452,7 +322,7 @@ class InventoryRepository:
         (:class:`InventoryInUse`) -> present (:class:`InventoryNotFound`) ->
         generation +1.
         """
-        rc_id = (await self.class_ids([resource_class]))[resource_class]
+        rc_id = (await require_class_ids(self.conn, [resource_class]))[resource_class]
         await self._check_not_in_use(provider, [rc_id])
         result = await self.conn.execute(
             delete(_inv).where(
@@ -460,12 +330,10 @@ class InventoryRepository:
                 _inv.c.resource_class_id == rc_id,
             )
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise InventoryNotFound(
-                resource_class, f"No inventory of class {resource_class} found for delete"
-            )
+        if result.rowcount != 1:
+            raise InventoryNotFound(resource_class)
         return await self._bump(provider, now)
 
     async def delete_all(self, provider: ProviderRow, *, now: datetime) -> int:
         """``replace_all`` with nothing: in-use check, delete, generation +1."""
-        return await self.replace_all(provider, {}, check_capacity_rule=False, now=now)
+        return await self.replace_all(provider, {}, now=now)

@@ -1,18 +1,24 @@
-"""Provider lookups and generation compare-and-swap shared by every repository."""
+"""Provider lookups and generation compare-and-swap shared by every repository.
+
+"Provider by uuid or 404" is a rule, not a statement: services use
+:func:`app.services.lookups.require_provider`.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from app.db import models
-from app.exceptions import ProviderGenerationConflict, ResourceProviderNotFound
+from app.exceptions import ProviderGenerationConflict
 
 _rp = models.resource_providers
 _parent = aliased(_rp, name="parent")
 _root = aliased(_rp, name="root")
+
 
 @dataclass
 class ProviderRow:
@@ -32,7 +38,7 @@ class ProviderRow:
         return self.updated_at or self.created_at
 
 
-def provider_select():  # type: ignore[no-untyped-def]
+def provider_select() -> Select[Any]:
     """SELECT of every ``ProviderRow`` column, parent and root uuids joined in."""
     return (
         select(
@@ -53,8 +59,8 @@ def provider_select():  # type: ignore[no-untyped-def]
     )
 
 
-def provider_from_row(row: object) -> ProviderRow:
-    values = list(row)  # type: ignore[call-overload]
+def provider_from_row(row: Row[Any]) -> ProviderRow:
+    values = list(row)
     values[3] = values[3] or 0
     return ProviderRow(*values)
 
@@ -64,16 +70,6 @@ async def find_provider(conn: AsyncConnection, uuid: str) -> ProviderRow | None:
         return None
     row = (await conn.execute(provider_select().where(_rp.c.uuid == uuid))).first()
     return provider_from_row(row) if row else None
-
-
-async def get_provider(
-    conn: AsyncConnection, uuid: str, message: str | None = None
-) -> ProviderRow:
-    """The provider with exactly this uuid, or 404 (with the reference's text)."""
-    provider = await find_provider(conn, uuid)
-    if provider is None:
-        raise ResourceProviderNotFound(message) if message else ResourceProviderNotFound(uuid=uuid)
-    return provider
 
 
 async def bump_generation(
@@ -92,6 +88,6 @@ async def bump_generation(
         .where(_rp.c.id == provider_id, _rp.c.generation == seen_generation)
         .values(**values)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise ProviderGenerationConflict()
     return seen_generation + 1

@@ -1,7 +1,9 @@
-"""Resource providers: create, rename/re-parent, delete, and the filtered listing.
+"""Resource providers: the filtered listing and the statements of create, update, delete.
 
 Every filter of ``GET /resource_providers`` is a set-based condition on the
-one provider query (``EXISTS`` subqueries), so a listing is a single SELECT.
+one provider query (``EXISTS`` / ``IN`` subqueries), so a listing is a single
+SELECT. The rules of creating, re-parenting and deleting (and their order) are
+the resource providers service's.
 """
 
 from collections.abc import Iterable
@@ -13,20 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.repositories.providers_core import (
-    ProviderRow,
-    find_provider,
-    get_provider,
-    provider_from_row,
-    provider_select,
-)
-from app.exceptions import (
-    DUPLICATE_NAME,
-    PROVIDER_CANNOT_DELETE_PARENT,
-    PROVIDER_INUSE,
-    Conflict,
-    InvalidInput,
-)
+from app.db.repositories.providers_core import ProviderRow, provider_from_row, provider_select
+from app.exceptions import ProviderNameExists, ProviderRenameConflict
 from app.query import AggregateFilter, TraitFilter
 
 _rp = models.resource_providers
@@ -36,26 +26,17 @@ _rpt = models.resource_provider_traits
 _rpa = models.resource_provider_aggregates
 _agg = models.placement_aggregates
 _traits = models.traits
-_rc = models.resource_classes
 
 # Inventory integers never exceed this, so larger amounts can never fit.
 MAX_AMOUNT = 0x7FFFFFFF
 
 
-class NoSuchTraits(InvalidInput):
-    """Unknown trait names; ``message`` is ``No such trait(s): A, B.``."""
+class NoSuchTraits(Exception):
+    """Unknown trait names (sorted); the service words the error."""
 
     def __init__(self, names: list[str]) -> None:
-        super().__init__(f"No such trait(s): {', '.join(names)}.")
+        super().__init__(", ".join(names))
         self.names = names
-
-
-class NoSuchResourceClass(InvalidInput):
-    """An unknown resource class; ``message`` is ``No such resource class X.``."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such resource class {name}.")
-        self.name = name
 
 
 async def trait_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
@@ -87,19 +68,6 @@ async def trait_filter_ids(
     required = [{ids[name] for name in group} for group in traits.required]
     forbidden = {ids[name] for name in traits.forbidden}
     return required, forbidden
-
-
-async def resource_class_ids(conn: AsyncConnection, names: Iterable[str]) -> dict[str, int]:
-    """Ids of the named classes; ``NoSuchResourceClass`` for the first unknown one."""
-    ordered = list(dict.fromkeys(names))
-    if not ordered:
-        return {}
-    rows = await conn.execute(select(_rc.c.name, _rc.c.id).where(_rc.c.name.in_(ordered)))
-    found = {name: id_ for name, id_ in rows}
-    for name in ordered:
-        if name not in found:
-            raise NoSuchResourceClass(name)
-    return {name: found[name] for name in ordered}
 
 
 @dataclass
@@ -197,26 +165,9 @@ def _conditions(filters: ProviderFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _create_error(name: str, uuid: str, reason: str) -> InvalidInput:
-    return InvalidInput(
-        f'Unable to create resource provider "{name}", {uuid}: Object action create failed '
-        f"because: {reason}"
-    )
-
-
-def _update_error(uuid: str, reason: str, action: str = "update") -> InvalidInput:
-    return InvalidInput(
-        f"Unable to save resource provider {uuid}: Object action {action} failed because: "
-        f"{reason}"
-    )
-
-
 class ResourceProviderRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
-
-    async def get(self, uuid: str) -> ProviderRow:
-        return await get_provider(self.conn, uuid)
 
     async def filtered(self, filters: ProviderFilters) -> list[ProviderRow]:
         query = provider_select()
@@ -226,40 +177,20 @@ class ResourceProviderRepository:
         rows = await self.conn.execute(query)
         return [provider_from_row(row) for row in rows]
 
-    async def _name_taken(self, name: str, other_than: int | None = None) -> bool:
+    async def name_taken(self, name: str, other_than: int | None = None) -> bool:
         query = select(_rp.c.id).where(_rp.c.name == name)
         if other_than is not None:
             query = query.where(_rp.c.id != other_than)
         return (await self.conn.execute(query.limit(1))).first() is not None
 
-    async def create(
-        self, name: str, uuid: str, parent_uuid: str | None, now: datetime
-    ) -> ProviderRow:
-        """A new provider (generation 0); a child joins its parent's tree."""
-        if not name:
-            raise _create_error(name, uuid, "name is required")
-        parent: ProviderRow | None = None
-        if parent_uuid is not None:
-            if parent_uuid == uuid:
-                raise _create_error(
-                    name,
-                    uuid,
-                    "parent provider UUID cannot be same as UUID. Please set parent provider "
-                    "UUID to None if there is no parent.",
-                )
-            parent = await find_provider(self.conn, parent_uuid)
-            if parent is None:
-                raise _create_error(name, uuid, "parent provider UUID does not exist.")
-        if await find_provider(self.conn, uuid) is not None:
-            raise Conflict(
-                f"Conflicting resource provider uuid: {uuid} already exists.",
-                code=DUPLICATE_NAME,
-            )
-        if await self._name_taken(name):
-            raise Conflict(
-                f"Conflicting resource provider name: {name} already exists.",
-                code=DUPLICATE_NAME,
-            )
+    async def insert(
+        self, name: str, uuid: str, parent: ProviderRow | None, now: datetime
+    ) -> None:
+        """A new provider (generation 0); a child joins its parent's tree.
+
+        A concurrent creator of the same name loses on the unique key
+        (:class:`ProviderNameExists`).
+        """
         values: dict[str, object] = {
             "uuid": uuid,
             "name": name,
@@ -272,10 +203,7 @@ class ResourceProviderRepository:
         try:
             result = await self.conn.execute(insert(_rp).values(**values))
         except IntegrityError:
-            raise Conflict(
-                f"Conflicting resource provider name: {name} already exists.",
-                code=DUPLICATE_NAME,
-            ) from None
+            raise ProviderNameExists(name=name) from None
         if parent is None:
             # A root is its own root; like the reference, this second write
             # stamps updated_at (children keep it null until changed).
@@ -285,9 +213,8 @@ class ResourceProviderRepository:
                 .where(_rp.c.id == new_id)
                 .values(root_provider_id=new_id, updated_at=now)
             )
-        return await get_provider(self.conn, uuid)
 
-    async def _subtree_ids(self, provider: ProviderRow) -> set[int]:
+    async def subtree_ids(self, provider: ProviderRow) -> set[int]:
         """The provider and all its descendants (one query over its tree)."""
         root_id = provider.root_provider_id or provider.id
         rows = await self.conn.execute(
@@ -306,107 +233,52 @@ class ResourceProviderRepository:
                     pending.append(child)
         return subtree
 
-    async def update(
-        self,
-        uuid: str,
-        name: str,
-        *,
-        parent_given: bool,
-        parent_uuid: str | None,
-        allow_reparent: bool,
-        now: datetime,
-    ) -> tuple[ProviderRow, datetime | None]:
-        """Rename and/or (re-/un-)parent; returns the provider and its previous updated_at.
+    async def move_to_root(self, provider_ids: set[int], root_id: int, now: datetime) -> None:
+        await self.conn.execute(
+            _rp.update()
+            .where(_rp.c.id.in_(sorted(provider_ids)))
+            .values(root_provider_id=root_id, updated_at=now)
+        )
 
-        The generation is left alone. When the root changes, the provider
-        and every descendant move to the new root.
+    async def save(
+        self, current: ProviderRow, *, name: str, parent_id: int | None, now: datetime
+    ) -> bool:
+        """Write the name and parent that differ from ``current``; False if none does.
+
+        Nothing to write leaves ``updated_at`` as it was (as in the reference).
+        A concurrent holder of the name wins on the unique key
+        (:class:`ProviderRenameConflict`).
         """
-        current = await get_provider(self.conn, uuid)
-        parent_id = current.parent_provider_id
-        root_id = current.root_provider_id or current.id
-        if parent_given:
-            new_parent: ProviderRow | None = None
-            if parent_uuid is not None:
-                new_parent = await find_provider(self.conn, parent_uuid)
-                if new_parent is None:
-                    raise _update_error(uuid, "parent provider UUID does not exist.", "create")
-            new_parent_id = new_parent.id if new_parent is not None else None
-            if current.parent_provider_id is not None and not allow_reparent:
-                if new_parent_id is None:
-                    raise _update_error(
-                        uuid, "un-parenting a provider is not currently allowed."
-                    )
-                if new_parent_id != current.parent_provider_id:
-                    raise _update_error(
-                        uuid, "re-parenting a provider is not currently allowed."
-                    )
-            if new_parent is not None and new_parent_id != current.parent_provider_id:
-                if new_parent.id in await self._subtree_ids(current):
-                    raise _update_error(
-                        uuid, "creating loop in the provider tree is not allowed."
-                    )
-            parent_id = new_parent_id
-            if new_parent is not None:
-                root_id = new_parent.root_provider_id or new_parent.id
-            else:
-                root_id = current.id
-        if name != current.name and await self._name_taken(name, other_than=current.id):
-            raise Conflict(
-                f"Conflicting resource provider {name} already exists.", code=DUPLICATE_NAME
-            )
-        old_root = current.root_provider_id or current.id
-        if root_id != old_root:
-            subtree = await self._subtree_ids(current)
-            await self.conn.execute(
-                _rp.update()
-                .where(_rp.c.id.in_(sorted(subtree)))
-                .values(root_provider_id=root_id, updated_at=now)
-            )
         changes: dict[str, object] = {}
         if name != current.name:
             changes["name"] = name
         if parent_id != current.parent_provider_id:
             changes["parent_provider_id"] = parent_id
         if not changes:
-            # Nothing to write: like the reference, updated_at stays as it was.
-            return current, current.updated_at
+            return False
         try:
             await self.conn.execute(
                 _rp.update().where(_rp.c.id == current.id).values(**changes, updated_at=now)
             )
         except IntegrityError:
-            raise Conflict(
-                f"Conflicting resource provider {name} already exists.", code=DUPLICATE_NAME
-            ) from None
-        return await get_provider(self.conn, uuid), current.updated_at
+            raise ProviderRenameConflict(name=name) from None
+        return True
 
-    async def delete(self, uuid: str) -> None:
-        """Delete a childless provider without allocations, with its associations."""
-        current = await get_provider(
-            self.conn, uuid, f"No resource provider with uuid {uuid} found for delete"
+    async def has_children(self, provider_id: int) -> bool:
+        found = await self.conn.execute(
+            select(_rp.c.id).where(_rp.c.parent_provider_id == provider_id).limit(1)
         )
-        has_children = (
-            await self.conn.execute(
-                select(_rp.c.id).where(_rp.c.parent_provider_id == current.id).limit(1)
-            )
-        ).first()
-        if has_children is not None:
-            raise Conflict(
-                f"Unable to delete parent resource provider {uuid}: It has child resource "
-                "providers.",
-                code=PROVIDER_CANNOT_DELETE_PARENT,
-            )
-        in_use = (
-            await self.conn.execute(
-                select(_alloc.c.id).where(_alloc.c.resource_provider_id == current.id).limit(1)
-            )
-        ).first()
-        if in_use is not None:
-            raise Conflict(
-                f"Unable to delete resource provider {uuid}: Resource provider has allocations.",
-                code=PROVIDER_INUSE,
-            )
-        await self.conn.execute(delete(_inv).where(_inv.c.resource_provider_id == current.id))
-        await self.conn.execute(delete(_rpa).where(_rpa.c.resource_provider_id == current.id))
-        await self.conn.execute(delete(_rpt).where(_rpt.c.resource_provider_id == current.id))
-        await self.conn.execute(delete(_rp).where(_rp.c.id == current.id))
+        return found.first() is not None
+
+    async def has_allocations(self, provider_id: int) -> bool:
+        found = await self.conn.execute(
+            select(_alloc.c.id).where(_alloc.c.resource_provider_id == provider_id).limit(1)
+        )
+        return found.first() is not None
+
+    async def delete(self, provider_id: int) -> None:
+        """The provider row with its inventories, aggregate and trait associations."""
+        await self.conn.execute(delete(_inv).where(_inv.c.resource_provider_id == provider_id))
+        await self.conn.execute(delete(_rpa).where(_rpa.c.resource_provider_id == provider_id))
+        await self.conn.execute(delete(_rpt).where(_rpt.c.resource_provider_id == provider_id))
+        await self.conn.execute(delete(_rp).where(_rp.c.id == provider_id))

@@ -9,13 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.dialect import insert_ignoring_duplicates
-from app.db.repositories.providers_core import ProviderRow, bump_generation
-from app.exceptions import (
-    Conflict,
-    InvalidInput,
-    NotFound,
-    ProviderGenerationConflict,
-)
+from app.exceptions import TraitNotFound
 
 CUSTOM_PREFIX = "CUSTOM_"
 
@@ -79,7 +73,7 @@ class TraitRepository:
     async def get(self, name: str) -> TraitRow:
         row = await self.find(name)
         if row is None:
-            raise NotFound(f"No such trait(s): {name}.")
+            raise TraitNotFound(name=name)
         return row
 
     async def ensure(self, name: str, now: datetime) -> tuple[TraitRow | None, bool]:
@@ -94,22 +88,21 @@ class TraitRepository:
         result = await self.conn.execute(
             insert_ignoring_duplicates(self.conn, _trait).values(name=name, created_at=now)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if result.rowcount == 1:
             return await self.find(name), True
         return await self.find(name), False
 
-    async def delete(self, name: str) -> None:
-        trait = await self.get(name)
-        if not trait.name.startswith(CUSTOM_PREFIX):
-            raise InvalidInput(f"Cannot delete standard trait {name}.")
-        in_use = (
+    async def in_use(self, trait_id: int) -> bool:
+        """Whether any provider has the trait."""
+        row = (
             await self.conn.execute(
-                select(_rp_trait.c.trait_id).where(_rp_trait.c.trait_id == trait.id).limit(1)
+                select(_rp_trait.c.trait_id).where(_rp_trait.c.trait_id == trait_id).limit(1)
             )
         ).first()
-        if in_use is not None:
-            raise Conflict(f"The trait {name} is in use by a resource provider.")
-        await self.conn.execute(delete(_trait).where(_trait.c.id == trait.id))
+        return row is not None
+
+    async def delete(self, trait_id: int) -> None:
+        await self.conn.execute(delete(_trait).where(_trait.c.id == trait_id))
 
     async def by_names(self, names: Iterable[str]) -> dict[str, TraitRow]:
         """The named traits that exist, by name."""
@@ -128,53 +121,28 @@ class TraitRepository:
         )
         return [TraitRow(*row) for row in rows]
 
-    async def replace_for_provider(
-        self, provider: ProviderRow, names: list[str], seen_generation: int, now: datetime
-    ) -> tuple[list[TraitRow], int]:
-        """Make the provider's traits exactly ``names``; ``(traits, generation)``.
-
-        ``seen_generation`` must match the provider's (else 409), every name
-        must exist (else 400 naming the missing ones). The generation moves
-        (compare-and-swap) only if the set actually changed.
-        """
-        if seen_generation != provider.generation:
-            raise ProviderGenerationConflict()
-        found = await self.by_names(names)
-        missing = [name for name in dict.fromkeys(names) if name not in found]
-        if missing:
-            raise InvalidInput(f"No such trait {', '.join(missing)}")
-        current = {row.id for row in await self.for_provider(provider.id)}
-        wanted = {row.id for row in found.values()}
-        generation = provider.generation
-        if current != wanted:
-            stale = current - wanted
-            if stale:
-                await self.conn.execute(
-                    delete(_rp_trait).where(
-                        _rp_trait.c.resource_provider_id == provider.id,
-                        _rp_trait.c.trait_id.in_(stale),
-                    )
-                )
-            to_add = wanted - current
-            if to_add:
-                await self.conn.execute(
-                    insert_ignoring_duplicates(self.conn, _rp_trait),
-                    [
-                        {"resource_provider_id": provider.id, "trait_id": trait_id,
-                         "created_at": now}
-                        for trait_id in sorted(to_add)
-                    ],
-                )
-            generation = await bump_generation(
-                self.conn, provider.id, provider.generation, now=now
+    async def remove_from_provider(self, provider_id: int, trait_ids: Iterable[int]) -> None:
+        await self.conn.execute(
+            delete(_rp_trait).where(
+                _rp_trait.c.resource_provider_id == provider_id,
+                _rp_trait.c.trait_id.in_(list(trait_ids)),
             )
-        traits = sorted(found.values(), key=lambda row: row.name)
-        return traits, generation
-
-    async def clear_for_provider(self, provider: ProviderRow, now: datetime) -> None:
-        """Remove every trait of the provider; the generation moves if there were any."""
-        result = await self.conn.execute(
-            delete(_rp_trait).where(_rp_trait.c.resource_provider_id == provider.id)
         )
-        if result.rowcount:  # type: ignore[attr-defined]
-            await bump_generation(self.conn, provider.id, provider.generation, now=now)
+
+    async def add_to_provider(
+        self, provider_id: int, trait_ids: Iterable[int], now: datetime
+    ) -> None:
+        await self.conn.execute(
+            insert_ignoring_duplicates(self.conn, _rp_trait),
+            [
+                {"resource_provider_id": provider_id, "trait_id": trait_id, "created_at": now}
+                for trait_id in sorted(trait_ids)
+            ],
+        )
+
+    async def clear_provider(self, provider_id: int) -> int:
+        """Remove every trait of the provider; how many it had."""
+        result = await self.conn.execute(
+            delete(_rp_trait).where(_rp_trait.c.resource_provider_id == provider_id)
+        )
+        return result.rowcount

@@ -1,4 +1,4 @@
-"""``GET /usages``: usage totals of a project (and user), by consumer type."""
+"""Usages: a provider's per class, and totals of a project (and user) by consumer type."""
 
 from collections import defaultdict
 
@@ -9,6 +9,7 @@ from app.db import models
 from app.db.repositories.consumers import UNKNOWN_CONSUMER_TYPE
 
 _alloc = models.allocations
+_inv = models.inventories
 _consumers = models.consumers
 _projects = models.projects
 _users = models.users
@@ -16,6 +17,30 @@ _types = models.consumer_types
 _rc = models.resource_classes
 
 ALL_CONSUMER_TYPES = "all"
+
+
+async def provider_usages(conn: AsyncConnection, provider_id: int) -> dict[str, int]:
+    """Sum of allocations per class the provider has inventory of (0 if none)."""
+    used = (
+        select(
+            _alloc.c.resource_class_id,
+            func.sum(_alloc.c.used).label("used"),
+        )
+        .where(_alloc.c.resource_provider_id == provider_id)
+        .group_by(_alloc.c.resource_class_id)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(_rc.c.name, func.coalesce(used.c.used, 0))
+        .select_from(
+            _inv.join(_rc, _rc.c.id == _inv.c.resource_class_id).outerjoin(
+                used, used.c.resource_class_id == _inv.c.resource_class_id
+            )
+        )
+        .where(_inv.c.resource_provider_id == provider_id)
+        .order_by(_inv.c.resource_class_id)
+    )
+    return {name: int(total) for name, total in rows}
 
 
 def _scoped(query: Select, project_id: str, user_id: str | None) -> Select:  # type: ignore[type-arg]

@@ -1,4 +1,4 @@
-"""Domain errors: the service's message catalogue.
+"""The categories of domain errors, the error codes, and the shared entries.
 
 Services and repositories raise these; they know nothing of HTTP. One place,
 :mod:`app.api.errors`, maps each category to a status and the placement error
@@ -121,22 +121,3 @@ class ResourceProviderNotFound(NotFound):
 PROVIDER_RACED = (
     "Another thread concurrently updated the resource provider data. Please retry your update"
 )
-
-
-# Entries of one aggregate each follow, grouped by section.
-
-# ----------------------------------------------------------- resource providers
-
-# ------------------------------------------------------------------ inventories
-
-# -------------------------------------------------------------- resource classes
-
-# ----------------------------------------------------------------------- traits
-
-# ------------------------------------------------------------------- aggregates
-
-# ---------------------------------------------------------------------- usages
-
-# ----------------------------------------------------- allocations and reshaper
-
-# -------------------------------------------------------- allocation candidates

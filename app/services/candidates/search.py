@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.candidates.combine import Candidate, Combiner, Solution
-from app.candidates.request import CandidateRequest, RequestGroup
-from app.db.repositories import allocation_candidates as repo
-from app.db.repositories.allocation_candidates import AnchorFilter, GroupQuery, SummaryRows
-from app.exceptions import InvalidInput
+from app.db.repositories import candidates as repo
+from app.db.repositories.candidates import AnchorFilter, GroupQuery, SummaryRows
+from app.exceptions import CandidateUnknownResourceClass, CandidateUnknownTrait, InvalidInput
+from app.microversion import ALL_CLASSES_IN_SUMMARIES, CANDIDATES_REQUIRED_TRAITS
+from app.services.candidates.combine import Candidate, Combiner, Solution
+from app.services.candidates.request import CandidateRequest, RequestGroup
 
 FIRST_WINDOW = 256
 
@@ -58,7 +59,7 @@ async def _resolve(conn: AsyncConnection, request: CandidateRequest) -> repo.Res
 def _no_such_traits(names: Sequence[str], known: dict[str, int]) -> InvalidInput | None:
     for name in names:
         if name not in known:
-            return InvalidInput(f"No such trait(s): {name}.")
+            return CandidateUnknownTrait(name=name)
     return None
 
 
@@ -140,10 +141,7 @@ async def _plan(
     for index, group in enumerate(request.groups):
         unknown = next((name for name in group.resources if name not in names.class_ids), None)
         if unknown is not None:
-            await _raise_unless_empty(conn, plan, InvalidInput(
-                "Invalid resource class in resources parameter: No such resource class "
-                f"{unknown}."
-            ))
+            await _raise_unless_empty(conn, plan, CandidateUnknownResourceClass(name=unknown))
         error = _no_such_traits(group.trait_names, traits)
         if error is not None:
             if group.member_of:
@@ -470,9 +468,9 @@ async def _summarize(
     result = SearchResult(groups=groups, candidates=found, class_names=class_names)
     if not found:
         return result
-    with_traits = request.version >= (1, 17)
+    with_traits = request.version >= CANDIDATES_REQUIRED_TRAITS
     rc_ids = None
-    if request.version < (1, 27):
+    if request.version < ALL_CLASSES_IN_SUMMARIES:
         rc_ids = sorted({rc for group in groups for rc, _ in group.amounts})
     if request.nested_aware:
         summaries = await repo.summary_rows(

@@ -15,7 +15,7 @@ Validation runs in the reference's order (spec §12.2, rows 1-9):
 9. ``group_policy`` missing with several suffixed groups.
 
 Unknown resource classes and traits (rows 10-11) need the database and are
-checked by ``app.candidates.search``.
+checked by ``app.services.candidates.search``.
 """
 
 import pprint
@@ -26,23 +26,35 @@ from typing import Any
 
 from app import query
 from app.exceptions import (
-    QUERY_BAD_VALUE,
-    QUERY_DUPLICATE_KEY,
-    QUERY_MISSING_VALUE,
-    InvalidInput,
+    GroupPolicyRequired,
+    GroupTraitConflict,
+    GroupWithoutResources,
+    InvalidCandidatesQuery,
+    NoRequestGroup,
+    NoResourcesInAnyGroup,
+    OrphanedMemberOfKeys,
+    OrphanedTraitKeys,
+    ResourcelessGroupOutsideSubtree,
+    RootRequiredConflict,
+    RootRequiredRepeated,
+    SameSubtreeUnsuffixed,
+    UnknownSameSubtreeSuffixes,
 )
-from app.microversion import Version
-
-MIN_VERSION: Version = (1, 10)
-LIMIT_VERSION: Version = (1, 16)
-REQUIRED_VERSION: Version = (1, 17)
-MEMBER_OF_VERSION: Version = (1, 21)
-FORBIDDEN_TRAITS_VERSION: Version = (1, 22)
-GRANULAR_VERSION: Version = (1, 25)
-IN_TREE_VERSION: Version = (1, 31)
-LONG_SUFFIX_VERSION: Version = (1, 33)
-ROOT_REQUIRED_VERSION: Version = (1, 35)
-SAME_SUBTREE_VERSION: Version = (1, 36)
+from app.microversion import (
+    ANY_TRAITS,
+    CANDIDATES_IN_TREE,
+    CANDIDATES_LIMIT,
+    CANDIDATES_MEMBER_OF,
+    CANDIDATES_REQUIRED_TRAITS,
+    FORBIDDEN_TRAITS,
+    GRANULAR_GROUPS,
+    LONG_GROUP_SUFFIXES,
+    NESTED_CANDIDATES,
+    ROOT_REQUIRED,
+    SAME_SUBTREE,
+    Version,
+    before,
+)
 
 GROUP_POLICIES = ("none", "isolate")
 LIMIT_PATTERN = "^[1-9][0-9]*$"
@@ -50,6 +62,11 @@ _LIMIT_RE = re.compile(LIMIT_PATTERN)
 _SUFFIX_NUMBERED = "[1-9][0-9]*"
 _SUFFIX_ANY = "[a-zA-Z0-9_-]{1,64}"
 _GROUP_PREFIXES = ("resources", "required", "member_of", "in_tree")
+
+# ``root_required`` is parsed with the grammar ``required`` had just before
+# any-of traits: ``!`` allowed, ``in:`` refused -- even at 1.39 (where the
+# reference's message then claims that 1.39 is needed).
+_ROOT_REQUIRED_GRAMMAR: Version = before(ANY_TRAITS)
 
 # Any-of sets of one group (ANDed), e.g. [{"A"}, {"B", "C"}] = A and (B or C).
 TraitSets = list[frozenset[str]]
@@ -94,7 +111,7 @@ class CandidateRequest:
 
     @property
     def nested_aware(self) -> bool:
-        return self.version >= (1, 29)
+        return self.version >= NESTED_CANDIDATES
 
     @property
     def requested_classes(self) -> set[str]:
@@ -104,7 +121,7 @@ class CandidateRequest:
 # -- the query schema (row 1) ---------------------------------------------------
 
 def _group_pattern(prefix: str, version: Version) -> str:
-    suffix = _SUFFIX_ANY if version >= LONG_SUFFIX_VERSION else _SUFFIX_NUMBERED
+    suffix = _SUFFIX_ANY if version >= LONG_GROUP_SUFFIXES else _SUFFIX_NUMBERED
     return f"^{prefix}({suffix})?$"
 
 
@@ -118,25 +135,25 @@ def query_schema(version: Version) -> dict[str, Any]:
         "minimum": 1,
         "minLength": 1,
     }
-    if version < GRANULAR_VERSION:
+    if version < GRANULAR_GROUPS:
         properties["resources"] = {"type": "string"}
-        if version >= LIMIT_VERSION:
+        if version >= CANDIDATES_LIMIT:
             properties["limit"] = limit
-        if version >= REQUIRED_VERSION:
+        if version >= CANDIDATES_REQUIRED_TRAITS:
             properties["required"] = {"type": ["string"]}
-        if version >= MEMBER_OF_VERSION:
+        if version >= CANDIDATES_MEMBER_OF:
             properties["member_of"] = {"type": ["string"]}
         schema["required"] = ["resources"]
         schema["additionalProperties"] = False
         return schema
     properties["limit"] = limit
     properties["group_policy"] = {"type": "string", "enum": list(GROUP_POLICIES)}
-    if version >= ROOT_REQUIRED_VERSION:
+    if version >= ROOT_REQUIRED:
         properties["root_required"] = {"type": ["string"]}
-    if version >= SAME_SUBTREE_VERSION:
+    if version >= SAME_SUBTREE:
         properties["same_subtree"] = {"type": ["string"]}
     schema["additionalProperties"] = False
-    prefixes = _GROUP_PREFIXES if version >= IN_TREE_VERSION else _GROUP_PREFIXES[:3]
+    prefixes = _GROUP_PREFIXES if version >= CANDIDATES_IN_TREE else _GROUP_PREFIXES[:3]
     schema["patternProperties"] = {
         _group_pattern(prefix, version): {"type": "string"} for prefix in prefixes
     }
@@ -149,11 +166,11 @@ def _pretty(thing: object) -> str:
 
 def _schema_error(
     message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
-) -> InvalidInput:
+) -> InvalidCandidatesQuery:
     where = "".join(f"[{part!r}]" for part in path)
     schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
-    return InvalidInput(
-        f"{query.INVALID_QUERY}{message}\n\nFailed validating {keyword!r} in "
+    return InvalidCandidatesQuery(
+        details=f"{message}\n\nFailed validating {keyword!r} in "
         f"schema{schema_where}:\n{_pretty(schema)}\n\nOn instance{where}:\n{_pretty(instance)}"
     )
 
@@ -218,12 +235,8 @@ def _parse_root_required(
     if not values:
         return
     if len(values) > 1:
-        raise InvalidInput(
-            "Query parameter 'root_required' may be specified only once.",
-            code=QUERY_DUPLICATE_KEY,
-        )
-    # No any-of form here, even at 1.39 (the reference's message claims 1.39 is needed).
-    traits = query.parse_required(values, (1, 38))
+        raise RootRequiredRepeated()
+    traits = query.parse_required(values, _ROOT_REQUIRED_GRAMMAR)
     required: list[str] = []
     for any_of in traits.required:
         for name in any_of:
@@ -236,11 +249,7 @@ def _parse_root_required(
             forbidden.append(name)
     conflicts = sorted(set(required) & set(forbidden))
     if conflicts:
-        raise InvalidInput(
-            "Conflicting required and forbidden traits found in root_required: "
-            + ", ".join(conflicts),
-            code=QUERY_BAD_VALUE,
-        )
+        raise RootRequiredConflict(traits=", ".join(conflicts))
     request.root_required = required
     request.root_forbidden = forbidden
 
@@ -250,10 +259,7 @@ def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
     for value in values:
         suffixes = frozenset(item.strip() for item in value.split(","))
         if "" in suffixes:
-            raise InvalidInput(
-                "Empty string (unsuffixed group) can not be specified in `same_subtree` ",
-                code=QUERY_BAD_VALUE,
-            )
+            raise SameSubtreeUnsuffixed()
         result.append(suffixes)
     return result
 
@@ -263,7 +269,7 @@ def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
 def _parse_groups(
     items: list[tuple[str, str]], version: Version
 ) -> dict[str, RequestGroup]:
-    suffix_pattern = _SUFFIX_ANY if version >= LONG_SUFFIX_VERSION else _SUFFIX_NUMBERED
+    suffix_pattern = _SUFFIX_ANY if version >= LONG_GROUP_SUFFIXES else _SUFFIX_NUMBERED
     key_re = re.compile(f"^({'|'.join(_GROUP_PREFIXES)})({suffix_pattern})?$")
     groups: dict[str, RequestGroup] = {}
     for key, value in items:
@@ -291,28 +297,17 @@ def _check_resourceless(
     """Rows 7a-7c (1.36+)."""
     resourceless = [suffix for suffix, group in groups.items() if not group.resources]
     if len(resourceless) == len(groups):
-        raise InvalidInput(
-            "There must be at least one resources or resources[$S] parameter.",
-            code=QUERY_MISSING_VALUE,
-        )
+        raise NoResourcesInAnyGroup()
     in_subtrees: set[str] = set().union(*same_subtrees)
     bad = [suffix for suffix in resourceless if suffix not in in_subtrees]
     if bad:
-        raise InvalidInput(
-            "Resourceless suffixed group request should be specified in `same_subtree` "
-            f"query param: bad group(s) - {bad}.",
-            code=QUERY_BAD_VALUE,
-        )
+        raise ResourcelessGroupOutsideSubtree(suffixes=bad)
     ordered: list[str] = []
     for suffixes in same_subtrees:
         ordered.extend(sorted(suffixes - set(ordered)))
     unknown = [suffix for suffix in ordered if suffix not in groups]
     if unknown:
-        raise InvalidInput(
-            f"Real suffixes should be specified in `same_subtree`: {unknown} not found in "
-            f"{list(groups)}.",
-            code=QUERY_BAD_VALUE,
-        )
+        raise UnknownSameSubtreeSuffixes(unknown=unknown, known=list(groups))
 
 
 def _check_orphans(groups: dict[str, RequestGroup]) -> None:
@@ -323,26 +318,18 @@ def _check_orphans(groups: dict[str, RequestGroup]) -> None:
         if group.required and not group.resources
     ]
     if orphans:
-        raise InvalidInput(
-            "All traits parameters must be associated with resources.  Found the following "
-            f"orphaned traits keys: {', '.join(orphans)}"
-        )
+        raise OrphanedTraitKeys(keys=", ".join(orphans))
     orphans = [
         f"member_of{suffix}"
         for suffix, group in groups.items()
         if not group.resources and (group.member_of or group.forbidden_aggs)
     ]
     if orphans:
-        raise InvalidInput(
-            "All member_of parameters must be associated with resources. Found the "
-            f"following orphaned member_of keys: {', '.join(orphans)}"
-        )
+        raise OrphanedMemberOfKeys(keys=", ".join(orphans))
     if not all(group.resources for group in groups.values()):
-        raise InvalidInput("All request groups must specify resources.")
+        raise GroupWithoutResources()
     if not groups:
-        raise InvalidInput(
-            "At least one request group (`resources` or `resources{$S}`) is required."
-        )
+        raise NoRequestGroup()
 
 
 def _check_conflicts(groups: dict[str, RequestGroup]) -> None:
@@ -354,10 +341,7 @@ def _check_conflicts(groups: dict[str, RequestGroup]) -> None:
         if any_of <= group.forbidden
     ]
     if conflicts:
-        raise InvalidInput(
-            "Conflicting required and forbidden traits found in the following traits keys: "
-            + ", ".join(sorted(conflicts))
-        )
+        raise GroupTraitConflict(keys=", ".join(sorted(conflicts)))
 
 
 def parse_request(items: list[tuple[str, str]], version: Version) -> CandidateRequest:
@@ -381,16 +365,13 @@ def parse_request(items: list[tuple[str, str]], version: Version) -> CandidateRe
     _parse_root_required(_values(items, "root_required"), request)
     request.same_subtrees = _parse_same_subtree(_values(items, "same_subtree"))
     groups = _parse_groups(items, version)
-    if version >= SAME_SUBTREE_VERSION:
+    if version >= SAME_SUBTREE:
         _check_resourceless(groups, request.same_subtrees)
     else:
         _check_orphans(groups)
-    if version >= FORBIDDEN_TRAITS_VERSION:
+    if version >= FORBIDDEN_TRAITS:
         _check_conflicts(groups)
     if request.group_policy is None and sum(g.same_provider for g in groups.values()) > 1:
-        raise InvalidInput(
-            'The "group_policy" parameter is required when specifying more than one '
-            '"resources{N}" parameter.'
-        )
+        raise GroupPolicyRequired()
     request.groups = list(groups.values())
     return request

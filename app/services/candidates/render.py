@@ -1,22 +1,30 @@
-"""The response body of ``GET /allocation_candidates`` at the request's microversion."""
+"""The response body of ``GET /allocation_candidates`` at the request's microversion.
+
+It lives with the service rather than next to the router because it reads the
+search result's internal form (provider and class *ids*, with the maps that
+turn them into uuids and names): that form stays private to this package, and
+the router only hands the finished body to the HTTP layer. It is pure (no
+HTTP, no database), so it runs outside the read transaction.
+"""
 
 from typing import Any
 
-from app.candidates.request import CandidateRequest
-from app.candidates.search import SearchResult
-
-DICT_FORM_VERSION = (1, 12)
-TRAITS_VERSION = (1, 17)
-ALL_CLASSES_VERSION = (1, 27)
-NESTED_VERSION = (1, 29)
-MAPPINGS_VERSION = (1, 34)
+from app.microversion import (
+    ALL_CLASSES_IN_SUMMARIES,
+    ALLOCATIONS_DICT_FORM,
+    CANDIDATE_MAPPINGS,
+    CANDIDATES_REQUIRED_TRAITS,
+    NESTED_CANDIDATES,
+)
+from app.services.candidates.request import CandidateRequest
+from app.services.candidates.search import SearchResult
 
 
 def _allocation_requests(request: CandidateRequest, result: SearchResult) -> list[Any]:
     uuids = result.uuids
     names = result.class_names
-    dict_form = request.version >= DICT_FORM_VERSION
-    mappings = request.version >= MAPPINGS_VERSION
+    dict_form = request.version >= ALLOCATIONS_DICT_FORM
+    mappings = request.version >= CANDIDATE_MAPPINGS
     suffixes = [group.suffix for group in result.groups]
     out: list[Any] = []
     append = out.append
@@ -55,10 +63,10 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
 def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
     rows = result.summaries
     names = result.class_names
-    all_classes = request.version >= ALL_CLASSES_VERSION
+    all_classes = request.version >= ALL_CLASSES_IN_SUMMARIES
     requested = request.requested_classes
-    with_traits = request.version >= TRAITS_VERSION
-    nested = request.version >= NESTED_VERSION
+    with_traits = request.version >= CANDIDATES_REQUIRED_TRAITS
+    nested = request.version >= NESTED_CANDIDATES
     providers = rows.providers
     out: dict[str, Any] = {}
     for provider in sorted(providers):

@@ -1,0 +1,188 @@
+"""A claim's writes on PostgreSQL: one statement each.
+
+Data-modifying CTEs over array parameters, so that each statement is fixed
+(prepared once, whatever the claim's size) and the claim's critical section
+waits on one reply per step. Each part reports how many rows it changed, for
+the compare-and-swap checks of the caller.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.exceptions import ConcurrentUpdate
+
+# The general write statement. Every list is an array parameter (possibly
+# empty); each part reports how many rows it changed, for the compare-and-swap
+# checks. All parts see the same snapshot: the DELETE removes only the old rows.
+_PG_WRITES = text("""
+WITH
+  del AS (
+    DELETE FROM allocations
+    WHERE consumer_id = ANY(CAST(:delete_consumers AS VARCHAR[]))
+    RETURNING 1),
+  ins AS (
+    INSERT INTO allocations
+      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
+    SELECT rp, consumer, rc, used, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:a0 AS INTEGER[]), CAST(:a1 AS VARCHAR[]), CAST(:a2 AS INTEGER[]),
+                CAST(:a3 AS INTEGER[])) AS a(rp, consumer, rc, used)
+    RETURNING 1),
+  new_consumers AS (
+    INSERT INTO consumers
+      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
+    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
+                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+  updated_consumers AS (
+    UPDATE consumers
+    SET generation = u.gen + 1, project_id = u.project, user_id = u.usr,
+        consumer_type_id = COALESCE(u.ctype, consumers.consumer_type_id),
+        updated_at = CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:u0 AS INTEGER[]), CAST(:u1 AS INTEGER[]), CAST(:u2 AS INTEGER[]),
+                CAST(:u3 AS INTEGER[]), CAST(:u4 AS INTEGER[])) AS u(id, gen, project, usr, ctype)
+    WHERE consumers.id = u.id AND consumers.generation = u.gen
+    RETURNING 1),
+  dropped_consumers AS (
+    DELETE FROM consumers
+    USING unnest(CAST(:d0 AS INTEGER[]), CAST(:d1 AS INTEGER[])) AS d(id, gen)
+    WHERE consumers.id = d.id AND consumers.generation = d.gen
+    RETURNING 1),
+  providers AS (
+    UPDATE resource_providers
+    SET generation = p.gen + 1, updated_at = CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:p0 AS INTEGER[]), CAST(:p1 AS INTEGER[])) AS p(id, gen)
+    WHERE resource_providers.id = p.id AND resource_providers.generation = p.gen
+    RETURNING 1)
+SELECT (SELECT count(*) FROM new_consumers), (SELECT count(*) FROM updated_consumers),
+       (SELECT count(*) FROM dropped_consumers), (SELECT count(*) FROM providers),
+       (SELECT count(*) FROM del), (SELECT count(*) FROM ins)
+""")
+
+
+def _column(rows: Sequence[tuple[Any, ...]], index: int) -> list[Any]:
+    return [row[index] for row in rows]
+
+
+async def write_claim(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    delete_allocations: list[str],
+    allocations: list[tuple[int, str, int, int]],
+    new_consumers: list[tuple[str, int, int, int | None]],
+    consumers: list[tuple[int, int, int, int, int | None]],
+    drop_consumers: list[tuple[int, int]],
+    providers: list[tuple[int, int]],
+) -> tuple[int, int, int, int]:
+    """Every write of a claim (see :class:`.claim_writes.ClaimWrites`); the
+    counts of created, updated and dropped consumers and of bumped providers."""
+    row = (await conn.execute(_PG_WRITES, {
+        "now": now,
+        "delete_consumers": delete_allocations,
+        **{f"a{i}": _column(allocations, i) for i in range(4)},
+        **{f"n{i}": _column(new_consumers, i) for i in range(4)},
+        **{f"u{i}": _column(consumers, i) for i in range(5)},
+        **{f"d{i}": _column(drop_consumers, i) for i in range(2)},
+        "p0": _column(providers, 0),
+        "p1": _column(providers, 1),
+    })).one()
+    return row[0], row[1], row[2], row[3]
+
+
+# -- the fast path ------------------------------------------------------------
+#
+# The common claim -- new consumers, nothing cleared -- checked and written by
+# ONE statement on PostgreSQL, so that the claim's critical section (from the
+# table lock to COMMIT) waits on one reply instead of two. Every write is
+# guarded by ``ok``: the same checks the claims service makes (see
+# app.services.claims), minus the error reporting. When ``ok`` is false
+# nothing was written, and the caller runs the general path in the same
+# transaction, which finds and words the error (or handles what the fast path
+# does not: existing consumers).
+
+_PG_FAST_CLAIM = text("""
+WITH
+  req AS (
+    SELECT r.ord, r.consumer, rp.id AS rp_id, rc.id AS rc_id, r.amount
+    FROM unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
+                CAST(:r_rc AS VARCHAR[]), CAST(:r_amount AS INTEGER[]))
+         WITH ORDINALITY AS r(consumer, rp_uuid, rc_name, amount, ord)
+    LEFT JOIN resource_providers rp ON rp.uuid = r.rp_uuid
+    LEFT JOIN resource_classes rc ON rc.name = r.rc_name),
+  inv AS (
+    SELECT i.resource_provider_id AS rp_id, i.resource_class_id AS rc_id, i.total,
+           i.reserved, i.min_unit, i.max_unit, i.step_size, i.allocation_ratio,
+           (SELECT COALESCE(SUM(a.used), 0) FROM allocations a
+            WHERE a.resource_provider_id = i.resource_provider_id
+              AND a.resource_class_id = i.resource_class_id) AS used
+    FROM inventories i
+    WHERE (i.resource_provider_id, i.resource_class_id) IN (SELECT rp_id, rc_id FROM req)),
+  wanted AS (SELECT rp_id, rc_id, SUM(amount) AS amount FROM req GROUP BY rp_id, rc_id),
+  ok AS (
+    SELECT NOT EXISTS (SELECT 1 FROM req WHERE rp_id IS NULL OR rc_id IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM consumers
+                       WHERE uuid = ANY(CAST(:consumers AS VARCHAR[])))
+       AND NOT EXISTS (SELECT 1 FROM allocations
+                       WHERE consumer_id = ANY(CAST(:consumers AS VARCHAR[])))
+       AND NOT EXISTS (SELECT 1 FROM req LEFT JOIN inv USING (rp_id, rc_id)
+                       WHERE inv.total IS NULL OR req.amount < inv.min_unit
+                          OR req.amount > inv.max_unit OR req.amount % inv.step_size <> 0)
+       AND NOT EXISTS (SELECT 1 FROM wanted JOIN inv USING (rp_id, rc_id)
+                       WHERE inv.used + wanted.amount
+                             > (inv.total - inv.reserved) * inv.allocation_ratio)
+       AS ok),
+  ins AS (
+    INSERT INTO allocations
+      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
+    SELECT rp_id, consumer, rc_id, amount, CAST(:now AS TIMESTAMP)
+    FROM req WHERE (SELECT ok FROM ok) ORDER BY ord
+    RETURNING 1),
+  new_consumers AS (
+    INSERT INTO consumers
+      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
+    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
+                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
+    WHERE (SELECT ok FROM ok)
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+  providers AS (
+    UPDATE resource_providers
+    SET generation = resource_providers.generation + 1, updated_at = CAST(:now AS TIMESTAMP)
+    WHERE resource_providers.id IN (SELECT rp_id FROM req) AND (SELECT ok FROM ok)
+    RETURNING 1)
+SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
+       (SELECT count(*) FROM providers)
+""")
+
+
+async def fast_claim(
+    conn: AsyncConnection,
+    requests: list[tuple[str, str, str, int]],
+    new_consumers: list[tuple[str, int, int, int | None]],
+    now: datetime,
+) -> bool:
+    """Claim for new consumers in one statement; False: nothing written.
+
+    ``requests``: (consumer uuid, provider uuid, class name, amount) in body
+    order; ``new_consumers``: (uuid, project id, user id, consumer type id).
+    """
+    ok, inserted, created, bumped = (await conn.execute(_PG_FAST_CLAIM, {
+        "now": now,
+        "consumers": _column(new_consumers, 0),
+        **{key: _column(requests, i)
+           for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
+        **{f"n{i}": _column(new_consumers, i) for i in range(4)},
+    })).one()
+    if not ok:
+        return False
+    providers = {rp for _, rp, _, _ in requests}
+    if (inserted, created, bumped) != (len(requests), len(new_consumers), len(providers)):
+        raise ConcurrentUpdate()
+    return True

@@ -1,0 +1,65 @@
+"""Provider aggregates (1.1+; with the provider generation from 1.19)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.database import Database
+from app.db.repositories.aggregates import AggregateRepository
+from app.db.repositories.providers_core import bump_generation
+from app.exceptions import PlacementError, ProviderGenerationConflict
+from app.services.lookups import require_provider
+
+
+@dataclass(frozen=True)
+class ProviderAggregateSet:
+    aggregates: list[str]
+    generation: int
+
+
+@dataclass(frozen=True)
+class AggregatesUpdate:
+    """A provider's new aggregate UUIDs (stored as sent)."""
+
+    aggregates: list[str]
+    # The generation the client last saw (1.19+); None: the generation stays.
+    seen_generation: int | None = None
+
+
+async def provider_aggregates(db: Database, uuid: str) -> ProviderAggregateSet:
+    """The provider's aggregate UUIDs and generation."""
+
+    async def read(conn: AsyncConnection) -> ProviderAggregateSet:
+        provider = await require_provider(conn, uuid)
+        aggregates = await AggregateRepository(conn).for_provider(provider.id)
+        return ProviderAggregateSet(aggregates, provider.generation)
+
+    return await db.read(read)
+
+
+async def replace_provider_aggregates(
+    db: Database, uuid: str, update: AggregatesUpdate | PlacementError, now: datetime
+) -> ProviderAggregateSet:
+    """Make the provider's aggregate set exactly ``update.aggregates``.
+
+    ``update`` may be the error judging the body produced: the provider is
+    looked up first (a missing provider is a 404 even with a bad body). With
+    ``seen_generation`` it must match the provider's (else 409), and the
+    generation moves by compare-and-swap even when the set is unchanged.
+    """
+
+    async def write(conn: AsyncConnection) -> ProviderAggregateSet:
+        provider = await require_provider(conn, uuid)
+        if isinstance(update, PlacementError):
+            raise update
+        seen = update.seen_generation
+        if seen is not None and seen != provider.generation:
+            raise ProviderGenerationConflict()
+        await AggregateRepository(conn).set_for_provider(provider.id, update.aggregates, now)
+        generation = provider.generation
+        if seen is not None:
+            generation = await bump_generation(conn, provider.id, provider.generation, now=now)
+        return ProviderAggregateSet(update.aggregates, generation)
+
+    return await db.write(write)

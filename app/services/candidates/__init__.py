@@ -1,0 +1,37 @@
+"""The allocation candidates service (``GET /allocation_candidates``).
+
+* ``request``: the query string -> a ``CandidateRequest`` (every 400 of spec §12.2
+  up to the group-policy check, in the reference's order; pure);
+* ``search``: name resolution, the anchor-batched search and the early stops,
+  inside one read transaction;
+* ``combine``: the per-anchor combination of group solutions (pure Python);
+* ``render``: the response body at the request's microversion (pure).
+
+The router parses with :func:`parse_request`, calls :func:`find` and renders
+with :func:`render`. The SQL lives in :mod:`app.db.repositories.candidates`.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.database import Database
+from app.services.candidates.render import render
+from app.services.candidates.request import CandidateRequest, parse_request
+from app.services.candidates.search import SearchResult
+from app.services.candidates.search import search as _search
+
+__all__ = ["CandidateRequest", "SearchResult", "find", "parse_request", "render"]
+
+
+async def find(
+    db: Database, request: CandidateRequest, *, max_candidates: int, randomize: bool
+) -> SearchResult:
+    """The candidates of ``request``, searched in one read transaction (one snapshot).
+
+    ``max_candidates`` (``-1``: no bound) and ``randomize`` are the deployment's
+    ``max_allocation_candidates`` and ``randomize_allocation_candidates``.
+    """
+
+    async def work(conn: AsyncConnection) -> SearchResult:
+        return await _search(conn, request, max_candidates=max_candidates, randomize=randomize)
+
+    return await db.read(work)
