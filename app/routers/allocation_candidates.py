@@ -4,12 +4,11 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import http
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, SettingsDep
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import AllocationCandidates
 from app.services import candidates
-from app.settings import Settings
 
 router = PlacementRouter(tags=["allocation candidates"])
 
@@ -18,9 +17,11 @@ router = PlacementRouter(tags=["allocation candidates"])
     "GET", "/allocation_candidates", policy="placement:allocation_candidates:list",
     since=ALLOCATION_CANDIDATES, response=AllocationCandidates,
 )
-async def list_allocation_candidates(request: Request, db: DatabaseDep) -> Response:
+async def list_allocation_candidates(
+    request: Request, db: DatabaseDep, settings: SettingsDep
+) -> Response:
+    """List allocation requests that satisfy the request, with provider summaries."""
     wanted = candidates.parse_request(request.query_params.multi_items(), http.version(request))
-    settings: Settings = request.app.state.settings
     result = await candidates.find(
         db,
         wanted,

@@ -24,4 +24,5 @@ VERSIONS_DOCUMENT = {
 
 @router.endpoint("GET", "/", policy=None, accept_json=False)
 async def versions(request: Request) -> Response:
+    """Version discovery (unauthenticated: load balancers use it as a health check)."""
     return respond(request, VERSIONS_DOCUMENT)
