@@ -1,7 +1,7 @@
 # Developer and CI tasks; .ci/run calls these targets.
 #
 #   make install       the venv (.venv) with the project and its test tools
-#   make lint          ruff (app, tests, benchmarks) and mypy --strict app
+#   make lint          ruff and mypy --strict (app, tests, benchmarks)
 #   make test          the tests on SQLite                    PYTEST_ARGS="tests/test_ops.py -x"
 #   make test-pg       the tests on PostgreSQL at 127.0.0.1:$(PG_PORT) (started if none answers)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
@@ -47,7 +47,7 @@ install: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check app tests benchmarks
-	$(VENV)/bin/mypy --strict app
+	$(VENV)/bin/mypy --strict app tests benchmarks
 
 test: $(INSTALLED)
 	@echo "$(PYTHON) -m pytest -q $(PYTEST_ARGS)"

@@ -11,7 +11,6 @@ and the code that reads the new name.
 import microversion_parse
 
 SERVICE_TYPE = "placement"
-HEADER = "openstack-api-version"
 
 Version = tuple[int, int]
 

@@ -6,7 +6,7 @@ query-string order and raises ``InvalidInput`` with the reference's texts.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.exceptions import InvalidInput
@@ -84,11 +84,6 @@ def check_strict_uuid(key: str, value: str) -> None:
             f"schema['properties'][{key!r}]:\n    {{'type': 'string', 'format': 'uuid'}}"
             f"\n\nOn instance[{key!r}]:\n    {value!r}"
         )
-
-
-def last_values(params: Mapping[str, list[str]]) -> dict[str, str]:
-    """Repeated keys whose repetition is not a feature: the last value counts."""
-    return {key: values[-1] for key, values in params.items() if values}
 
 
 # -- resources ---------------------------------------------------------------

@@ -420,7 +420,7 @@ async def test_earlier_empty_group_hides_later_unknown_names(cloud: Cloud) -> No
 
 
 async def test_empty_answers(cloud: Cloud) -> None:
-    empty = {"allocation_requests": [], "provider_summaries": {}}
+    empty: dict[str, Any] = {"allocation_requests": [], "provider_summaries": {}}
     assert await cloud.candidates(f"resources=VCPU:1&in_tree={uuid.uuid4()}") == empty
     assert await cloud.candidates(f"resources=VCPU:1&member_of={uuid.uuid4()}") == empty
     assert await cloud.candidates("resources=VCPU:1000") == empty

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.responses import Response
 
 from app.api.routing import Endpoint, PlacementRouter, RouteOverlap, RouteTable
 from app.microversion import MAX_VERSION, VERSIONS, before, parse_version
@@ -167,11 +168,13 @@ def test_route_table_of_the_app_is_consistent() -> None:
 def test_overlapping_declarations_are_refused() -> None:
     router = PlacementRouter()
 
-    async def first() -> None: ...
+    async def first() -> Response:
+        return Response()
 
-    async def second() -> None: ...
+    async def second() -> Response:
+        return Response()
 
-    router.endpoint("GET", "/thing", policy="rule", since=(1, 2))(first)  # type: ignore[arg-type]
-    router.endpoint("GET", "/thing", policy="rule", since=(1, 5))(second)  # type: ignore[arg-type]
+    router.endpoint("GET", "/thing", policy="rule", since=(1, 2))(first)
+    router.endpoint("GET", "/thing", policy="rule", since=(1, 5))(second)
     with pytest.raises(RouteOverlap, match="GET /thing"):
         RouteTable(router.routes)

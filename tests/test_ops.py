@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -231,11 +232,8 @@ def test_json_formatter_exceptions_and_config() -> None:
         raise ValueError("boom")
     except ValueError:
         record = logging.getLogger("x").makeRecord(
-            "x", logging.ERROR, __file__, 1, "failed %s", ("here",), exc_info=True
+            "x", logging.ERROR, __file__, 1, "failed %s", ("here",), exc_info=sys.exc_info()
         )
-        import sys
-
-        record.exc_info = sys.exc_info()
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "failed here"
     assert "ValueError: boom" in line["exc_info"]
@@ -400,7 +398,7 @@ def test_placement_api_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     import app.cli as cli
 
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr("app.cli.uvicorn.run", lambda app, **kw: calls.append({"app": app, **kw}))
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     monkeypatch.setenv("PLACEMENT_ROOT_PATH", "/placement/")
     monkeypatch.setenv("PLACEMENT_WORKERS", "1")

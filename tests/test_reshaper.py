@@ -119,8 +119,11 @@ async def test_schema_policy_and_versions(client: httpx.AsyncClient) -> None:
     assert "'consumer_type' is a required property" in error(response)["detail"]
     response = await client.post("/reshaper", headers=V1_37, json=data)
     assert "'consumer_type' was unexpected" in error(response)["detail"]
-    for bad in ({"inventories": {}, "allocations": {}}, {"inventories": data["inventories"]},
-                {**data, "cows": 1}):
+    bad_bodies: list[dict[str, Any]] = [
+        {"inventories": {}, "allocations": {}}, {"inventories": data["inventories"]},
+        {**data, "cows": 1},
+    ]
+    for bad in bad_bodies:
         response = await client.post("/reshaper", headers=SERVICE, json=bad)
         assert response.status_code == 400
         assert "JSON does not validate" in error(response)["detail"]

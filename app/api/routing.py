@@ -24,7 +24,7 @@ used to repeat, the OpenAPI generator and the policy table read:
 
 import itertools
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -185,18 +185,6 @@ class PlacementRouter(APIRouter):
         return register
 
 
-def endpoint_of(request: Request) -> Endpoint:
-    """The declaration of the route handling ``request``."""
-    route = request.scope["route"]
-    spec: Endpoint = route.spec
-    return spec
-
-
-def request_model(request: Request) -> Model | None:
-    """The request body model declared for the request's microversion."""
-    return endpoint_of(request).request(http.version(request))
-
-
 def allowed_methods(request: Request) -> str:
     table: RouteTable = request.app.state.route_table
     return table.allowed_methods(request.scope)
@@ -254,12 +242,6 @@ class RouteTable:
         found = self._find(path)
         return found[1] if found else None
 
-    def templates(self) -> Sequence[str]:
-        return [path for _, path, _ in self._methods]
-
-    def at(self, version: Version) -> list[Endpoint]:
-        return [spec for spec in self.endpoints if spec.covers(version)]
-
     def operations_by_policy(self) -> dict[str, list[tuple[str, str]]]:
         found: dict[str, list[tuple[str, str]]] = {}
         for spec in self.endpoints:
@@ -268,13 +250,3 @@ class RouteTable:
                 if (spec.method, spec.path) not in operations:
                     operations.append((spec.method, spec.path))
         return found
-
-
-def describe(spec: Endpoint) -> dict[str, Any]:
-    """A plain description of a declaration (for tests and tooling)."""
-    return {
-        "method": spec.method,
-        "path": spec.path,
-        "policy": spec.policy,
-        "versions": spec.range_label,
-    }

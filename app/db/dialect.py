@@ -14,11 +14,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 POSTGRESQL = "postgresql"
-SQLITE = "sqlite"
-
-
-def name_of(conn: AsyncConnection | Connection) -> str:
-    return conn.dialect.name
 
 
 def is_postgresql(conn: AsyncConnection | Connection) -> bool:
