@@ -87,6 +87,12 @@ def test_services_know_nothing_of_http() -> None:
     assert offending("app.services", ("fastapi", "starlette", "app.api", "app.routers")) == []
 
 
+def test_schemas_are_plain_models() -> None:
+    layers = ("fastapi", "starlette", "sqlalchemy", "app.api", "app.services", "app.db",
+              "app.routers")
+    assert offending("app.schemas", layers) == []
+
+
 def test_no_import_cycles() -> None:
     graph = {name: app_imports(name) for name in MODULES}
     # Tarjan's strongly connected components.

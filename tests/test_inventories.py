@@ -15,12 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.http import utcnow
 from app.db.database import Database
-from app.db.repositories.inventories import (
-    InventoryInUse,
-    InventoryRecord,
-    InventoryRepository,
-    UnknownResourceClass,
-)
+from app.db.repositories.inventories import InventoryRepository
+from app.exceptions import InventoryInUse, UnknownResourceClass
+from app.records import InventoryRecord
 from app.services.lookups import require_provider
 from tests.api_helpers import code, detail
 from tests.seeding import add_allocation, insert_provider

@@ -18,8 +18,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails
 
-from app.db.repositories.inventories import MAX_INT, InventoryRecord
 from app.exceptions import InvalidInput
+from app.records import MAX_INT, InventoryRecord
 from app.schemas.validation import describe_error, schema_error
 
 RC_PATTERN = r"^[A-Z0-9_]+$"

@@ -4,7 +4,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.db.repositories.providers_core import ProviderRow
 from app.microversion import (
     AGGREGATES,
     ALLOCATIONS_LINK,
@@ -14,6 +13,7 @@ from app.microversion import (
     Version,
 )
 from app.query import is_lenient_uuid
+from app.records import ProviderRow
 from app.schemas.validation import schema_error
 from app.schemas.versioned import ByVersion
 

@@ -16,17 +16,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories.inventories import (
-    InventoryExists,
-    InventoryInUse,
-    InventoryNotFound,
-    InventoryRecord,
-    InventoryRepository,
-    InventoryRow,
-    ProviderRace,
-    UnknownResourceClass,
-)
-from app.db.repositories.providers_core import ProviderRow
+from app.db.repositories.inventories import InventoryNotFound, InventoryRepository, InventoryRow
 from app.exceptions import (
     CannotCreateInventory,
     CannotDeleteInventoryOfClass,
@@ -34,9 +24,12 @@ from app.exceptions import (
     InvalidInput,
     InventoriesDeleteRaced,
     InventoryCreateConflict,
+    InventoryExists,
     InventoryGenerationConflict,
+    InventoryInUse,
     InventoryOfClassNotFound,
     InventoryProviderNotFound,
+    InventoryProviderRace,
     InventoryUpdateConflict,
     NoInventoryToDelete,
     NoInventoryToUpdate,
@@ -46,8 +39,10 @@ from app.exceptions import (
     ResourceClassNotFound,
     UnknownClassInInventory,
     UnknownClassToDelete,
+    UnknownResourceClass,
 )
 from app.microversion import RESERVED_MAY_EQUAL_TOTAL, Version
+from app.records import InventoryRecord, ProviderRow
 from app.schemas.inventories import InventoriesPut, InventoryCreate, InventoryUpdate
 from app.services.lookups import require_provider
 
@@ -159,7 +154,7 @@ async def create_inventory(
             )
         except UnknownResourceClass as exc:
             raise CannotCreateInventory(uuid=provider.uuid, reason=exc.message) from None
-        except (InventoryExists, ProviderRace) as exc:
+        except (InventoryExists, InventoryProviderRace) as exc:
             raise InventoryCreateConflict(reason=exc.message) from None
         return Written(provider.uuid, generation, create)
 
@@ -188,7 +183,7 @@ async def replace_inventories(
             generation = await InventoryRepository(conn).replace_all(provider, records, now=now)
         except UnknownResourceClass as exc:
             raise UnknownClassInInventory(uuid=provider.uuid, reason=exc.message) from None
-        except (InventoryInUse, ProviderRace) as exc:
+        except (InventoryInUse, InventoryProviderRace) as exc:
             raise InventoryUpdateConflict(reason=exc.message, code=exc.code) from None
         return Written(provider.uuid, generation, put)
 
@@ -202,7 +197,7 @@ async def delete_inventories(db: Database, uuid: str, now: datetime) -> None:
         provider = await require_provider(conn, uuid)
         try:
             await InventoryRepository(conn).delete_all(provider, now=now)
-        except ProviderRace:
+        except InventoryProviderRace:
             raise InventoriesDeleteRaced(uuid=provider.uuid) from None
         # InventoryInUse is answered as the repository words it.
 
@@ -236,7 +231,7 @@ async def update_inventory(
             raise ResourceClassNotFound(name=resource_class) from None
         except InventoryNotFound:
             raise NoInventoryToUpdate(uuid=provider.uuid, resource_class=resource_class) from None
-        except ProviderRace as exc:
+        except InventoryProviderRace as exc:
             raise InventoryUpdateConflict(reason=exc.message) from None
         return Written(provider.uuid, generation, update)
 
@@ -254,7 +249,7 @@ async def delete_inventory(db: Database, uuid: str, resource_class: str, now: da
             raise UnknownClassToDelete(resource_class=resource_class) from None
         except InventoryNotFound:
             raise NoInventoryToDelete(resource_class=resource_class) from None
-        except (InventoryInUse, ProviderRace) as exc:
+        except (InventoryInUse, InventoryProviderRace) as exc:
             # Reference quirk Q3: in-use answers concurrent_update here.
             raise CannotDeleteInventoryOfClass(
                 resource_class=resource_class, reason=exc.message

@@ -2,8 +2,9 @@
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.repositories.providers_core import ProviderRow, find_provider
+from app.db.repositories.providers_core import find_provider
 from app.exceptions import PlacementError, ResourceProviderNotFound
+from app.records import ProviderRow
 
 
 async def require_provider(

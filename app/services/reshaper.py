@@ -21,8 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories.inventories import InventoryRecord, InventoryRepository
-from app.db.repositories.providers_core import ProviderRow
+from app.db.repositories.inventories import InventoryRepository
 from app.exceptions import (
     INVENTORY_INUSE,
     PROVIDER_RACED,
@@ -35,6 +34,7 @@ from app.exceptions import (
     UnknownResourceClass,
 )
 from app.microversion import Version
+from app.records import InventoryRecord, ProviderRow
 from app.services.claims import claim_from_body, names_of, prepare
 from app.services.lookups import require_provider
 from app.settings import Settings

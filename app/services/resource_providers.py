@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories.providers_core import ProviderRow as ProviderRow
 from app.db.repositories.providers_core import find_provider
 from app.db.repositories.resource_classes import require_class_ids
 from app.db.repositories.resource_providers import (
@@ -41,6 +40,7 @@ from app.exceptions import (
 )
 from app.microversion import REPARENT_PROVIDERS, Version
 from app.query import AggregateFilter, TraitFilter
+from app.records import ProviderRow as ProviderRow
 from app.services.lookups import require_provider
 
 

@@ -13,25 +13,22 @@ callers that catch them); services wrap them in their endpoint's prefix.
 """
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.repositories.providers_core import ProviderRow, bump_generation
+from app.db.repositories.providers_core import bump_generation
 from app.db.repositories.resource_classes import require_class_ids
-from app.exceptions import InventoryExists as InventoryExists
-from app.exceptions import InventoryInUse as InventoryInUse
-from app.exceptions import InventoryProviderRace as InventoryProviderRace
-from app.exceptions import ProviderGenerationConflict
-from app.exceptions import UnknownResourceClass as UnknownResourceClass
-
-MAX_INT = 0x7FFFFFFF
-
-# The name callers (the reshaper) catch the generation race by.
-ProviderRace = InventoryProviderRace
+from app.exceptions import (
+    InventoryExists,
+    InventoryInUse,
+    InventoryProviderRace,
+    ProviderGenerationConflict,
+)
+from app.records import InventoryRecord, ProviderRow
 
 _inv = models.inventories
 _alloc = models.allocations
@@ -47,26 +44,6 @@ class InventoryNotFound(Exception):
 
 
 # ------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class InventoryRecord:
-    """The six inventory fields, defaults applied (what gets stored)."""
-
-    total: int
-    reserved: int = 0
-    min_unit: int = 1
-    max_unit: int = MAX_INT
-    step_size: int = 1
-    allocation_ratio: float = 1.0
-
-    @property
-    def capacity(self) -> int:
-        """``int((total - reserved) * allocation_ratio)``, truncated toward zero."""
-        return capacity(self.total, self.reserved, self.allocation_ratio)
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -88,10 +65,6 @@ class InventoryRow:
         data = self.record.as_dict()
         data["allocation_ratio"] = float(self.record.allocation_ratio)
         return data
-
-
-def capacity(total: float, reserved: float, allocation_ratio: float) -> int:
-    return int((total - reserved) * allocation_ratio)
 
 
 def _row_values(record: InventoryRecord) -> dict[str, object]:
@@ -186,7 +159,7 @@ class InventoryRepository:
                 self.conn, provider.id, provider.generation, now=now
             )
         except ProviderGenerationConflict:
-            raise ProviderRace() from None
+            raise InventoryProviderRace() from None
         provider.generation = generation
         return generation
 
@@ -211,7 +184,7 @@ class InventoryRepository:
         3. new classes inserted, kept classes updated (shrinking below usage is
            allowed);
         4. generation +1 by compare-and-swap (always, even if nothing changed)
-           -> :class:`ProviderRace` (409, placement.concurrent_update) if it moved.
+           -> :class:`InventoryProviderRace` (409, concurrent_update) if it moved.
 
         Returns the new generation (also stored on ``provider.generation``).
         An empty ``records`` deletes all inventory (subject to step 2).

@@ -4,7 +4,6 @@
 :func:`app.services.lookups.require_provider`.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,28 +13,11 @@ from sqlalchemy.orm import aliased
 
 from app.db import models
 from app.exceptions import ProviderGenerationConflict
+from app.records import ProviderRow
 
 _rp = models.resource_providers
 _parent = aliased(_rp, name="parent")
 _root = aliased(_rp, name="root")
-
-
-@dataclass
-class ProviderRow:
-    id: int
-    uuid: str
-    name: str | None
-    generation: int
-    parent_provider_id: int | None
-    root_provider_id: int | None
-    parent_provider_uuid: str | None
-    root_provider_uuid: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-
-    @property
-    def modified(self) -> datetime | None:
-        return self.updated_at or self.created_at
 
 
 def provider_select() -> Select[Any]:

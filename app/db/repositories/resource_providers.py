@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.repositories.providers_core import ProviderRow, provider_from_row, provider_select
+from app.db.repositories.providers_core import provider_from_row, provider_select
 from app.exceptions import ProviderNameExists, ProviderRenameConflict
 from app.query import AggregateFilter, TraitFilter
+from app.records import ProviderRow
 
 _rp = models.resource_providers
 _inv = models.inventories
