@@ -5,7 +5,7 @@ from email.utils import format_datetime
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -14,7 +14,7 @@ from app.api.negotiation import accepts_json
 from app.auth import RequestContext
 from app.exceptions import InvalidInput, NotAcceptable, UnsupportedMediaType
 from app.microversion import CACHE_HEADERS, Version
-from app.schemas.validation import describe_validation_error
+from app.schemas.validation import validate as validate  # routers validate through http too
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -79,13 +79,6 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
     """Validate the JSON body against ``model``; failures become the reference's 400."""
     data = await json_body(request)
     return validate(data, model)
-
-
-def validate(data: Any, model: type[ModelT]) -> ModelT:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(f"JSON does not validate: {describe_validation_error(exc)}") from None
 
 
 def utcnow() -> datetime:

@@ -71,10 +71,6 @@ class Database:
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.dialect == "sqlite"
-
     async def read(self, work: Work[T]) -> T:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
         async with self.engine.connect() as raw:

@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.http import route_path
 from app.exceptions import CONCURRENT_UPDATE
 from app.microversion import format_version
 from app.observability import metrics
@@ -29,14 +30,6 @@ from app.observability.access_log import log_request
 UNMATCHED_ROUTE = "<unmatched>"
 
 TemplateOf = Callable[[str], str | None]
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path):]
-    return path
 
 
 def _normalize_prefix(scope: Scope) -> None:
@@ -88,7 +81,7 @@ class ObservabilityMiddleware:
         if isinstance(path, str):
             return path
         # Not routed (answered by a middleware: 401, microversion 400/406, ...).
-        return self.template_of(_route_path(scope)) or UNMATCHED_ROUTE
+        return self.template_of(route_path(scope)) or UNMATCHED_ROUTE
 
     def _record(self, scope: Scope, status: int, duration: float) -> None:
         state: dict[str, Any] = scope.get("state") or {}

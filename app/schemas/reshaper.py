@@ -8,11 +8,10 @@ possibly empty. Each inventory entry is parsed exactly like a
 the same version.
 """
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.exceptions import InvalidInput
 from app.microversion import Version
 from app.schemas.allocations import (
     RESHAPER_ALLOCATION_BODIES,
@@ -20,9 +19,7 @@ from app.schemas.allocations import (
     keys_matching,
 )
 from app.schemas.inventories import InventoriesPut, parse_inventories
-from app.schemas.validation import describe_validation_error
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
+from app.schemas.validation import validate
 
 
 class ReshapeBody(BaseModel):
@@ -41,17 +38,9 @@ class Reshape:
         self.allocations: dict[str, Any] = allocations.root  # type: ignore[attr-defined]
 
 
-def _validate(data: Any, model: type[ModelT]) -> ModelT:
-    """As every body is validated: the reference's 400 on the first failure."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(f"JSON does not validate: {describe_validation_error(exc)}") from None
-
-
 def parse_reshape(data: Any, version: Version) -> Reshape:
     """The body checked as a whole, then each inventory, then the allocations."""
-    outer = _validate(data, ReshapeBody)
+    outer = validate(data, ReshapeBody)
     inventories = {uuid: parse_inventories(body) for uuid, body in outer.inventories.items()}
-    allocations = _validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version))
+    allocations = validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version))
     return Reshape(inventories, allocations)

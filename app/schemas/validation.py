@@ -5,10 +5,14 @@ reference's own tests match on those messages ("'x' is a required property",
 "Failed validating 'maximum'"). Models here raise the same wording.
 """
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+from app.exceptions import InvalidInput
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Custom error type for messages written in validators (ctx: keyword, message).
 SCHEMA_ERROR = "json_schema"
@@ -91,3 +95,11 @@ def describe_error(
         f"On instance{path if instance_path is None else instance_path}:\n"
         f"    {error.get('input')!r}"
     )
+
+
+def validate(data: Any, model: type[ModelT]) -> ModelT:
+    """``data`` as ``model``; a failure is the reference's 400 "JSON does not validate"."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"JSON does not validate: {describe_validation_error(exc)}") from None
