@@ -1,5 +1,6 @@
 """Helpers routers share: responses, negotiation, body parsing, cache headers."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -12,11 +13,12 @@ from starlette.types import Scope
 
 from app.api.negotiation import accepts_json
 from app.auth import RequestContext
-from app.exceptions import InvalidInput, NotAcceptable, UnsupportedMediaType
+from app.exceptions import InvalidInput, NotAcceptable, PlacementError, UnsupportedMediaType
 from app.microversion import CACHE_HEADERS, Version
 from app.schemas.validation import validate as validate  # routers validate through http too
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 
 class JSONResponse(Response):
@@ -73,6 +75,15 @@ async def json_body(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"Malformed JSON: {exc}") from None
+
+
+async def judge_body(request: Request, parse: Callable[[Any], T]) -> T | PlacementError:
+    """The JSON body as ``parse`` makes it, or the error judging it raised, for a
+    service to raise after a lookup that answers first (``exceptions.judged``)."""
+    try:
+        return parse(await json_body(request))
+    except PlacementError as exc:
+        return exc
 
 
 async def parse_body(request: Request, model: type[ModelT]) -> ModelT:

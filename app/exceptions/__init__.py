@@ -51,6 +51,7 @@ from app.exceptions.base import (
     Unavailable,
     Unexpected,
     UnsupportedMediaType,
+    judged,
 )
 from app.exceptions.candidates import (
     CandidateUnknownResourceClass,
@@ -231,4 +232,5 @@ __all__ = [
     "UnknownTraits",
     "UnparentingNotAllowed",
     "UnsupportedMediaType",
+    "judged",
 ]

@@ -12,7 +12,9 @@ An entry names its category by subclassing one of :class:`InvalidInput`,
 its keyword arguments. A category can also be raised with a finished message.
 """
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 # Error codes (``code`` in the body from microversion 1.23).
 UNDEFINED_CODE = "placement.undefined_code"
@@ -47,6 +49,14 @@ class PlacementError(Exception):
         self.message = message
         self.code = code or self.default_code
         self.headers = headers or {}
+
+
+def judged(value: T | PlacementError) -> T:
+    """A request part judged before a lookup that must answer first: the error
+    judging it raised is raised now, after the lookup (404 before 400)."""
+    if isinstance(value, PlacementError):
+        raise value
+    return value
 
 
 # ------------------------------------------------------------------ categories

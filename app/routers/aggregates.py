@@ -8,8 +8,7 @@ from starlette.responses import Response
 from app.api import http
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.exceptions import PlacementError
-from app.microversion import AGGREGATES, AGGREGATES_GENERATION
+from app.microversion import AGGREGATES, AGGREGATES_GENERATION, Version
 from app.schemas.aggregates import (
     AGGREGATES_BODIES,
     AggregatesBody,
@@ -32,16 +31,11 @@ def _aggregates_response(request: Request, found: ProviderAggregateSet) -> Respo
     return http.respond(request, body)
 
 
-async def _update(request: Request) -> AggregatesUpdate | PlacementError:
-    """The body as an update, or the error judging it (reported after the lookup)."""
-    try:
-        data = await http.json_body(request)
-        if http.version(request) >= AGGREGATES_GENERATION:
-            body = http.validate(data, AggregatesBodyV1_19)
-            return AggregatesUpdate(body.aggregates, body.resource_provider_generation)
-        return AggregatesUpdate(http.validate(data, AggregatesBody).root)
-    except PlacementError as exc:
-        return exc
+def _as_update(data: Any, version: Version) -> AggregatesUpdate:
+    if version >= AGGREGATES_GENERATION:
+        body = http.validate(data, AggregatesBodyV1_19)
+        return AggregatesUpdate(body.aggregates, body.resource_provider_generation)
+    return AggregatesUpdate(http.validate(data, AggregatesBody).root)
 
 
 @router.endpoint(
@@ -64,6 +58,7 @@ async def replace_provider_aggregates(request: Request, uuid: str, db: DatabaseD
     is a 404 even with a bad body). From 1.19 the body carries the
     generation the client saw, and the generation moves on every success.
     """
-    update = await _update(request)
+    version = http.version(request)
+    update = await http.judge_body(request, lambda data: _as_update(data, version))
     found = await service.replace_provider_aggregates(db, uuid, update, http.utcnow())
     return _aggregates_response(request, found)

@@ -4,7 +4,6 @@ Bodies are judged here but a bad one is reported by the service after the
 provider lookup (the reference answers a missing provider's 404 first).
 """
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -13,7 +12,6 @@ from starlette.responses import Response
 from app.api import http
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.exceptions import PlacementError
 from app.microversion import DELETE_ALL_INVENTORIES
 from app.schemas.inventories import (
     InventoriesBody,
@@ -32,14 +30,6 @@ COLLECTION = "/resource_providers/{uuid}/inventories"
 ITEM = "/resource_providers/{uuid}/inventories/{resource_class}"
 
 BodyT = TypeVar("BodyT")
-
-
-async def _judge(request: Request, parse: Callable[[Any], BodyT]) -> BodyT | PlacementError:
-    """The parsed body, or the error judging it (the service reports it in turn)."""
-    try:
-        return parse(await http.json_body(request))
-    except PlacementError as exc:
-        return exc
 
 
 def _single(fields: dict[str, Any], generation: int) -> dict[str, Any]:
@@ -77,7 +67,7 @@ async def list_inventories(request: Request, uuid: str, db: DatabaseDep) -> Resp
 )
 async def create_inventory(request: Request, uuid: str, db: DatabaseDep) -> Response:
     """Add one inventory to a resource provider."""
-    body = await _judge(request, lambda data: parse_inventory(data, InventoryCreate))
+    body = await http.judge_body(request, lambda data: parse_inventory(data, InventoryCreate))
     written = await service.create_inventory(
         db, uuid, body, version=http.version(request), now=http.utcnow()
     )
@@ -99,7 +89,7 @@ async def create_inventory(request: Request, uuid: str, db: DatabaseDep) -> Resp
 )
 async def set_inventories(request: Request, uuid: str, db: DatabaseDep) -> Response:
     """Replace all of a resource provider's inventories."""
-    body = await _judge(request, parse_inventories)
+    body = await http.judge_body(request, parse_inventories)
     written = await service.replace_inventories(
         db, uuid, body, version=http.version(request), now=http.utcnow()
     )
@@ -146,7 +136,7 @@ async def update_inventory(
     request: Request, uuid: str, resource_class: str, db: DatabaseDep
 ) -> Response:
     """Update one inventory of a resource provider."""
-    body = await _judge(request, lambda data: parse_inventory(data, InventoryUpdate))
+    body = await http.judge_body(request, lambda data: parse_inventory(data, InventoryUpdate))
     written = await service.update_inventory(
         db, uuid, resource_class, body, version=http.version(request), now=http.utcnow()
     )

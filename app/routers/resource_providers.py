@@ -9,7 +9,6 @@ from app import query
 from app.api import http
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
-from app.exceptions import PlacementError
 from app.microversion import (
     BASE,
     CREATE_PROVIDER_RETURNS_BODY,
@@ -69,12 +68,8 @@ def _parse_list_query(request: Request) -> ProviderQuery:
     return found
 
 
-async def _change(request: Request) -> ProviderChange | PlacementError:
-    """The body as a change, or the error judging it (reported after the lookup)."""
-    try:
-        body = await http.parse_body(request, update_schema(http.version(request)))
-    except PlacementError as exc:
-        return exc
+def _as_change(data: Any, version: Version) -> ProviderChange:
+    body = http.validate(data, update_schema(version))
     if isinstance(body, ProviderUpdateV1_14):
         return ProviderChange(
             body.name, "parent_provider_uuid" in body.model_fields_set, body.parent_provider_uuid
@@ -145,8 +140,10 @@ async def delete_resource_provider(uuid: str, db: DatabaseDep) -> Response:
 )
 async def update_resource_provider(request: Request, uuid: str, db: DatabaseDep) -> Response:
     """Rename a resource provider; at 1.14+ also set its parent (re-/un-parent from 1.37)."""
+    version = http.version(request)
+    change = await http.judge_body(request, lambda data: _as_change(data, version))
     updated = await service.update_provider(
-        db, uuid, await _change(request), version=http.version(request), now=http.utcnow()
+        db, uuid, change, version=version, now=http.utcnow()
     )
     previous = updated.previous_update
     # Reference quirk (spec §2.8, Q5): Last-Modified is the time of the

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.database import Database
 from app.db.repositories.aggregates import AggregateRepository
 from app.db.repositories.providers_core import bump_generation
-from app.exceptions import PlacementError, ProviderGenerationConflict
+from app.exceptions import PlacementError, ProviderGenerationConflict, judged
 from app.services.lookups import require_provider
 
 
@@ -51,15 +51,14 @@ async def replace_provider_aggregates(
 
     async def write(conn: AsyncConnection) -> ProviderAggregateSet:
         provider = await require_provider(conn, uuid)
-        if isinstance(update, PlacementError):
-            raise update
-        seen = update.seen_generation
+        valid = judged(update)
+        seen = valid.seen_generation
         if seen is not None and seen != provider.generation:
             raise ProviderGenerationConflict()
-        await AggregateRepository(conn).set_for_provider(provider.id, update.aggregates, now)
+        await AggregateRepository(conn).set_for_provider(provider.id, valid.aggregates, now)
         generation = provider.generation
         if seen is not None:
             generation = await bump_generation(conn, provider.id, provider.generation, now=now)
-        return ProviderAggregateSet(update.aggregates, generation)
+        return ProviderAggregateSet(valid.aggregates, generation)
 
     return await db.write(write)

@@ -40,6 +40,7 @@ from app.exceptions import (
     UnknownClassInInventory,
     UnknownClassToDelete,
     UnknownResourceClass,
+    judged,
 )
 from app.microversion import RESERVED_MAY_EQUAL_TOTAL, Version
 from app.records import InventoryRecord, ProviderRow
@@ -86,13 +87,6 @@ def capacity_error(
         if not may_equal_total and cap <= 0:
             return ReservedNotBelowTotal(resource_class=name, uuid=provider_uuid)
     return None
-
-
-def _judged(body: BodyT | PlacementError) -> BodyT:
-    """The body, or the error judging it raised now (after the provider lookup)."""
-    if isinstance(body, PlacementError):
-        raise body
-    return body
 
 
 def _check_generation(provider: ProviderRow, seen: int) -> None:
@@ -143,7 +137,7 @@ async def create_inventory(
 
     async def write(conn: AsyncConnection) -> Written[InventoryCreate]:
         provider = await require_provider(conn, uuid)
-        create = _judged(body)
+        create = judged(body)
         record = create.record()
         invalid = capacity_error({create.resource_class: record}, provider.uuid, version)
         if invalid is not None:
@@ -173,7 +167,7 @@ async def replace_inventories(
 
     async def write(conn: AsyncConnection) -> Written[InventoriesPut]:
         provider = await require_provider(conn, uuid)
-        put = _judged(body)
+        put = judged(body)
         _check_generation(provider, put.resource_provider_generation)
         records = put.records()
         invalid = capacity_error(records, provider.uuid, version)
@@ -217,7 +211,7 @@ async def update_inventory(
 
     async def write(conn: AsyncConnection) -> Written[InventoryUpdate]:
         provider = await require_provider(conn, uuid)
-        update = _judged(body)
+        update = judged(body)
         _check_generation(provider, int(update.resource_provider_generation or 0))
         record = update.record()
         invalid = capacity_error({resource_class: record}, provider.uuid, version)

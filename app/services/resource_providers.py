@@ -37,6 +37,7 @@ from app.exceptions import (
     UnknownRequiredTraits,
     UnknownResourceClass,
     UnparentingNotAllowed,
+    judged,
 )
 from app.microversion import REPARENT_PROVIDERS, Version
 from app.query import AggregateFilter, TraitFilter
@@ -150,14 +151,13 @@ async def update_provider(
 
     async def write(conn: AsyncConnection) -> UpdatedProvider:
         current = await require_provider(conn, uuid)
-        if isinstance(change, PlacementError):
-            raise change
+        wanted = judged(change)
         repo = ResourceProviderRepository(conn)
         parent_id = current.parent_provider_id
         root_id = current.root_provider_id or current.id
-        if change.parent_given:
+        if wanted.parent_given:
             new_parent = await _new_parent(
-                conn, repo, uuid, current, change.parent_uuid, version >= REPARENT_PROVIDERS
+                conn, repo, uuid, current, wanted.parent_uuid, version >= REPARENT_PROVIDERS
             )
             if new_parent is not None:
                 parent_id = new_parent.id
@@ -165,7 +165,7 @@ async def update_provider(
             else:
                 parent_id = None
                 root_id = current.id
-        name = change.name
+        name = wanted.name
         if name != current.name and await repo.name_taken(name, other_than=current.id):
             raise ProviderRenameConflict(name=name)
         if root_id != (current.root_provider_id or current.id):
