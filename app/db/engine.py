@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.db.urls import async_url
+
 SERIALIZATION_FAILURES = ("40001", "40P01")
 WRITE_OPTION = "placement_write"
 
@@ -21,6 +23,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    # placement.conf's synchronous forms (postgresql+psycopg2://, mysql+pymysql://,
+    # sqlite:///) name their async counterparts here.
+    url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
