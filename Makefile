@@ -4,6 +4,7 @@
 #   make lint          ruff and mypy --strict (app, tests, benchmarks)
 #   make test          the tests on SQLite                    PYTEST_ARGS="tests/test_ops.py -x"
 #   make test-pg       the tests on PostgreSQL at 127.0.0.1:$(PG_PORT) (started if none answers)
+#   make test-keystone the Keystone tests against a real Keystone (its venv built first)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
@@ -28,7 +29,7 @@ PYTEST = $(PYTHON) -m pytest -q $(PYTEST_ARGS) || { rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then echo "(no tests collected)"; \
 	else exit $$rc; fi; }
 
-.PHONY: venv install lint test test-pg conformance hooks ci
+.PHONY: venv install lint test test-pg conformance hooks ci test-keystone
 
 venv: $(PYTHON)
 
@@ -65,3 +66,8 @@ hooks: $(INSTALLED)
 
 ci:
 	bash .ci/run
+
+# A real Keystone (PyPI keystone, its own venv: .ci/keystone.sh) for tests/keystone.
+test-keystone: $(INSTALLED)
+	@PLACEMENT_KEYSTONE_VENV="$$(bash .ci/keystone.sh)" \
+		$(PYTHON) -m pytest -q tests/keystone tests/test_auth_keystone_cache.py $(PYTEST_ARGS)

@@ -14,8 +14,9 @@ from starlette.responses import Response
 from app.api import openapi
 from app.api.cors import PlacementCORSMiddleware
 from app.api.errors import render_error
-from app.api.middleware import PlacementMiddleware
+from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
+from app.auth.keystone import KeystoneAuthenticator
 from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.schema import sync_database
@@ -92,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await database.dispose()
+            if isinstance(authenticator, KeystoneAuthenticator):
+                await authenticator.aclose()
 
     app = FastAPI(
         title="Placement API",
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         authorizer = Authorizer(
             settings.policy_file,
             settings.enforce_new_defaults,
+            enforce_scope=settings.enforce_scope,
             operations=routes.operations_by_policy(),
         )
     except PolicyError as exc:
@@ -126,7 +130,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.route_table = routes
     openapi.install(app, routes)
     _install_error_handlers(app, routes)
-    app.add_middleware(PlacementMiddleware, auth_strategy=settings.auth_strategy)
+    authenticator: Authenticator = (
+        KeystoneAuthenticator(settings.keystone)
+        if settings.auth_strategy == "keystone" else NoAuth2()
+    )
+    app.add_middleware(
+        PlacementMiddleware,
+        authenticator=authenticator,
+        strip_identity=settings.auth_strategy == "keystone",
+        public_docs_and_metrics=settings.docs_and_metrics_public,
+    )
     if settings.cors_allowed_origins:
         app.add_middleware(
             PlacementCORSMiddleware, allowed_origins=settings.cors_allowed_origins

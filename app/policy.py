@@ -149,7 +149,12 @@ class Authorizer:
     """Wraps an oslo.policy Enforcer configured from the service settings."""
 
     def __init__(
-        self, policy_file: str | None, enforce_new_defaults: bool, *, operations: Operations
+        self,
+        policy_file: str | None,
+        enforce_new_defaults: bool,
+        *,
+        operations: Operations,
+        enforce_scope: bool = True,
     ) -> None:
         if policy_file and not Path(policy_file).is_file():
             raise PolicyError(f"policy file {policy_file} does not exist")
@@ -159,7 +164,7 @@ class Authorizer:
         policy_opts.set_defaults(
             conf,
             policy_file=policy_file or "placement-api-no-policy-file",
-            enforce_scope=True,
+            enforce_scope=enforce_scope,
             enforce_new_defaults=enforce_new_defaults,
         )
         self._enforcer = policy.Enforcer(conf, use_conf=True)

@@ -1,21 +1,82 @@
-"""Service configuration, read from ``PLACEMENT_*`` environment variables.
+"""Service configuration.
+
+Sources, strongest first: keyword arguments (tests), ``PLACEMENT_*``
+environment variables, then the operator's ``placement.conf``
+(``app/config/placement_conf.py``: the reference's sections and option names,
+found as the reference finds it), then the defaults below.
 
 The variable names are a contract: the conformance harness and the benchmark
-start the server with them.
+start the server with them. Nested settings take ``__``:
+``PLACEMENT_KEYSTONE__AUTH_URL``.
 """
 
 import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.config.placement_conf import PlacementConfSource
 
 INCOMPLETE_CONSUMER_ID = "00000000-0000-0000-0000-000000000000"
 
 
+LOOPBACK = ["127.0.0.1", "::1"]
+
+
+class KeystoneSettings(BaseModel):
+    """``[keystone_authtoken]``: keystonemiddleware's option names and defaults."""
+
+    www_authenticate_uri: str | None = None
+    auth_url: str | None = None
+    auth_type: Literal["password", "v3password"] = "password"
+    username: str | None = None
+    password: SecretStr = SecretStr("")
+    project_name: str | None = None
+    user_domain_name: str = "Default"
+    user_domain_id: str | None = None
+    project_domain_name: str = "Default"
+    project_domain_id: str | None = None
+    system_scope: str | None = None
+    interface: str = "internal"
+    region_name: str | None = None
+    token_cache_time: int = 300
+    http_connect_timeout: float | None = None
+    http_request_max_retries: int = 3
+    service_token_roles: Annotated[list[str], NoDecode] = ["service"]
+    service_token_roles_required: bool = True
+    memcached_servers: Annotated[list[str], NoDecode] = []
+    # Not in keystonemiddleware: bounds of the in-process cache and of one
+    # request's wait for Keystone (then 503; keystonemiddleware can hang).
+    token_cache_size: int = 10_000
+    validation_timeout: float = 6.0
+
+    @field_validator("service_token_roles", "memcached_servers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+def _comma_list(value: object) -> object:
+    """A comma list (or a JSON list) from a variable or a file."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PLACEMENT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PLACEMENT_", extra="ignore", env_nested_delimiter="__"
+    )
 
     database_url: str = "sqlite+aiosqlite:///./placement.sqlite"
     auth_strategy: Literal["noauth2", "keystone"] = "noauth2"
@@ -37,16 +98,43 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
 
-    @field_validator("cors_allowed_origins", mode="before")
+    enforce_scope: bool = True
+    # The placement.conf files read (set by the loader, for ``config show``).
+    config_files: list[str] = []
+    keystone: KeystoneSettings = KeystoneSettings()
+
+    # Secure defaults (README, "Secure defaults"). noauth2 trusts whatever token
+    # a client sends, so it listens on loopback only unless this is set.
+    allow_remote_noauth2: bool = False
+    # Proxies whose X-Forwarded-For/-Proto are believed ('*': any).
+    trusted_proxies: Annotated[list[str], NoDecode] = LOOPBACK
+    # /metrics, /docs and /openapi* without a token. Unset: yes under noauth2
+    # (loopback only anyway), no under keystone (metrics reveal traffic and
+    # consumers' activity; the documents the exact deployed version).
+    public_docs_and_metrics: bool | None = None
+
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, PlacementConfSource(settings_cls)
+
+    @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
         # Accept the harness's comma list as well as a JSON list.
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+        return _comma_list(value)
+
+    @property
+    def docs_and_metrics_public(self) -> bool:
+        if self.public_docs_and_metrics is None:
+            return self.auth_strategy == "noauth2"
+        return self.public_docs_and_metrics
 
     @field_validator("policy_file", mode="before")
     @classmethod

@@ -6,34 +6,68 @@ produced after a version was established gets the microversion headers.
 """
 
 import uuid
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import microversion
 from app.api.errors import error_response
 from app.api.http import route_path
-from app.auth import (
-    UNAUTHORIZED_BODY,
-    Unauthenticated,
-    context_from_identity_headers,
-    noauth2_context,
-)
+from app.auth import IdentityUnavailable, RequestContext, Unauthenticated, noauth2_context
+from app.auth.keystone import strip_identity_headers
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
-# Paths that need neither a token nor a policy: version discovery and the docs.
-PUBLIC_PATHS = frozenset({"", "/", "/docs", "/openapi.json", "/healthcheck", "/metrics"})
+# Paths that need neither a token nor a policy: version discovery, health.
+PUBLIC_PATHS = frozenset({"", "/", "/healthcheck"})
+# Public too when the setting says so (Settings.docs_and_metrics_public).
+DOCS_AND_METRICS = frozenset({"/docs", "/openapi.json", "/metrics"})
+# keystonemiddleware's answer when Keystone cannot be asked (what the reference sends).
+UNAVAILABLE_BODY = (
+    b'{"message": "The server is currently unavailable. Please try again at a later '
+    b'time.<br /><br />\\nThe Keystone service is temporarily unavailable.\\n\\n", '
+    b'"code": "503 Service Unavailable", "title": "Service Unavailable"}'
+)
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
+        ...
+
+
+class NoAuth2:
+    async def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
+        return noauth2_context(headers, request_id)
 
 
 class PlacementMiddleware:
-    def __init__(self, app: ASGIApp, *, auth_strategy: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        strip_identity: bool = False,
+        public_docs_and_metrics: bool = True,
+    ) -> None:
         self.app = app
-        self.auth_strategy = auth_strategy
+        self.authenticator = authenticator
+        self.strip_identity = strip_identity
+        self.public_docs_and_metrics = public_docs_and_metrics
+
+    def _is_public(self, path: str) -> bool:
+        if path in PUBLIC_PATHS:
+            return True
+        return self.public_docs_and_metrics and (
+            path in DOCS_AND_METRICS or path.startswith("/openapi/")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = f"req-{uuid.uuid4()}"
+        if self.strip_identity:
+            # Nothing a client says about its identity reaches the app.
+            scope["headers"] = strip_identity_headers(scope["headers"])
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}
         state = scope.setdefault("state", {})
@@ -47,21 +81,14 @@ class PlacementMiddleware:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
-        path = route_path(scope)
-        if path not in PUBLIC_PATHS and not path.startswith("/openapi/"):
+        if not self._is_public(route_path(scope)):
             try:
-                if self.auth_strategy == "noauth2":
-                    state["context"] = noauth2_context(headers, request_id)
-                else:
-                    state["context"] = context_from_identity_headers(headers, request_id)
-            except Unauthenticated:
-                await send_with_id({
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(UNAUTHORIZED_BODY)).encode())],
-                })
-                await send_with_id({"type": "http.response.body", "body": UNAUTHORIZED_BODY})
+                state["context"] = await self.authenticator.authenticate(headers, request_id)
+            except Unauthenticated as exc:
+                await _send_plain(send_with_id, 401, exc.body, exc.headers)
+                return
+            except IdentityUnavailable:
+                await _send_plain(send_with_id, 503, UNAVAILABLE_BODY)
                 return
 
         try:
@@ -117,3 +144,15 @@ class PlacementMiddleware:
                 return
 
         await self.app(scope, receive, send_with_version)
+
+
+async def _send_plain(
+    send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})

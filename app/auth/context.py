@@ -1,8 +1,9 @@
-"""Authentication strategies: turn request headers into a request context.
+"""The request context, and the ``noauth2`` strategy that derives it from the token.
 
 ``noauth2`` (for tests and trusted deployments) derives the identity from the
-``X-Auth-Token`` header the way the reference does; ``keystone`` expects a
-token-validating proxy in front that injects the identity headers.
+``X-Auth-Token`` header the way the reference does. ``keystone`` validates the
+token with Keystone (``app.auth.keystone``) and builds the context from
+Keystone's answer only.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +17,18 @@ UNAUTHORIZED_BODY = (
 
 
 class Unauthenticated(Exception):
-    """No usable identity: answered 401."""
+    """No usable identity: answered 401 (with ``headers`` and ``body``)."""
+
+    def __init__(
+        self, body: bytes = UNAUTHORIZED_BODY, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
+        super().__init__("unauthenticated")
+        self.body = body
+        self.headers = headers
+
+
+class IdentityUnavailable(Exception):
+    """The identity service cannot be asked: answered 503."""
 
 
 @dataclass(frozen=True)
@@ -27,43 +39,40 @@ class RequestContext:
     system_scope: str | None = None
     domain_id: str | None = None
     request_id: str = ""
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    is_admin_project: bool = True
+    # From a valid X-Service-Token (keystone only): kept apart from the user's.
+    service_user_id: str | None = None
+    service_project_id: str | None = None
+    service_roles: list[str] = field(default_factory=list)
 
     def credentials(self) -> dict[str, object]:
         """The credentials dict oslo.policy evaluates rules against."""
         return {
             "user_id": self.user_id,
+            "user_domain_id": self.user_domain_id,
             "project_id": self.project_id,
-            "roles": [role.strip().lower() for role in self.roles if role.strip()],
+            "project_domain_id": self.project_domain_id,
+            "roles": _normal(self.roles),
             "system_scope": self.system_scope,
             "system": self.system_scope,
             "domain_id": self.domain_id,
+            "is_admin_project": self.is_admin_project,
+            "service_user_id": self.service_user_id,
+            "service_project_id": self.service_project_id,
+            "service_roles": _normal(self.service_roles),
         }
+
+
+def _normal(roles: list[str]) -> list[str]:
+    return [role.strip().lower() for role in roles if role.strip()]
 
 
 def _split_roles(value: str | None) -> list[str]:
     if not value:
         return []
     return [role.strip() for role in value.split(",") if role.strip()]
-
-
-def context_from_identity_headers(headers: dict[str, str], request_id: str) -> RequestContext:
-    """Build the context from identity headers (what keystonemiddleware injects)."""
-    user_id = headers.get("x-user-id") or headers.get("x-user")
-    if user_id is None:
-        raise Unauthenticated()
-    project_id = (
-        headers.get("x-project-id") or headers.get("x-tenant-id") or headers.get("x-tenant")
-    )
-    roles = _split_roles(headers.get("x-roles") or headers.get("x-role"))
-    system_scope = headers.get("openstack-system-scope") or None
-    return RequestContext(
-        user_id=user_id,
-        project_id=None if system_scope else project_id,
-        roles=roles,
-        system_scope=system_scope,
-        domain_id=headers.get("x-domain-id"),
-        request_id=request_id,
-    )
 
 
 def noauth2_context(headers: dict[str, str], request_id: str) -> RequestContext:
@@ -81,16 +90,13 @@ def noauth2_context(headers: dict[str, str], request_id: str) -> RequestContext:
     else:
         roles = []
     system_scope = headers.get("openstack-system-scope") or None
-    identity = {
-        "x-user-id": user_id,
-        "x-roles": ",".join(roles),
-        "x-project-id": headers.get("x-project-id") or "",
-        "x-tenant-id": "" if system_scope else project_id,
-        "openstack-system-scope": system_scope or "",
-        "x-domain-id": headers.get("x-domain-id") or "",
-    }
-    context = context_from_identity_headers(
-        {key: value for key, value in identity.items() if value or key == "x-user-id"},
-        request_id,
+    if not system_scope:
+        project_id = headers.get("x-project-id") or project_id
+    return RequestContext(
+        user_id=user_id,
+        project_id=None if system_scope else project_id,
+        roles=roles,
+        system_scope=system_scope,
+        domain_id=headers.get("x-domain-id") or None,
+        request_id=request_id,
     )
-    return context

@@ -1,0 +1,1 @@
+"""The operator's configuration: ``placement.conf`` and what the service makes of it."""
