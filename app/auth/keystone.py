@@ -124,6 +124,9 @@ class KeystoneAuthenticator:
         self._service_expiry = 0.0
         self._endpoint: str | None = None
         self._lock = asyncio.Lock()
+        if settings.memcached_servers:
+            LOG.warning("[keystone_authtoken] memcached_servers is set; this service caches "
+                        "validated tokens in process only (token_cache_size per worker)")
 
     async def aclose(self) -> None:
         await self._client.aclose()

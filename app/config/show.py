@@ -36,6 +36,7 @@ def lines(settings: Settings) -> list[str]:
     from_file = _flatten(read(files)) if files else {}
     shown = [f"# placement.conf: {', '.join(map(str, files)) or 'none found'}"]
     values = {**dict(settings), "keystone": dict(settings.keystone)}
+    values.pop("config_files")  # the header line says it
     for name, value in _flatten(values).items():
         variable = "PLACEMENT_" + name.upper().replace(".", "__")
         if variable in os.environ:

@@ -184,18 +184,32 @@ class KeystoneServer(Process):
         self.create_user("placement", "service", "service")
         self.create_user("alice", "demo", "member")
         self.create_user("rita", "demo", "reader")
-        admin_projects = self._api(self.admin_token(), "GET", "/projects?name=admin")
-        assert isinstance(admin_projects, dict)
+
+    def register_placement(self, url: str) -> None:
+        """A ``placement`` service in the catalog (clients find the endpoint there)."""
+        admin = self.admin_token()
+        made = self._api(admin, "POST", "/services", {"service": {
+            "name": "placement", "type": "placement"}})
+        assert isinstance(made, dict)
+        for interface in ("public", "internal", "admin"):
+            self._api(admin, "POST", "/endpoints", {"endpoint": {
+                "service_id": made["service"]["id"], "interface": interface,
+                "url": url, "region_id": "RegionOne"}})
 
 
 def main() -> None:  # pragma: no cover - a developer's helper
-    """``python -m tests.keystone.server DIR``: a Keystone to try things against."""
+    """``python -m tests.keystone.server DIR [PLACEMENT_URL]``: a Keystone to try things.
+
+    With PLACEMENT_URL, a placement endpoint in its catalog (for the openstack CLI).
+    """
     directory = Path(sys.argv[1])
     directory.mkdir(parents=True, exist_ok=True)
     server = KeystoneServer(directory)
     server.setup()
     server.start()
     server.populate()
+    if len(sys.argv) > 2:
+        server.register_placement(sys.argv[2])
     print(server.url, flush=True)
     try:
         signal.pause()
