@@ -156,16 +156,33 @@ async def _probe(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
+def masked(url: str) -> str:
+    """``mask``, also for URLs SQLAlchemy cannot even split (a port that is no number)."""
+    try:
+        return mask(url)
+    except ValueError:
+        return "<unparseable URL>"
+
+
 async def check_database(settings: Settings) -> None:
     """Connect once (and dispose): the database exists and answers."""
     url = settings.database_url
+    try:
+        parse(url)
+    except BadDatabaseURL as exc:
+        raise as_startup_error(exc) from exc
+    except ValueError as exc:  # SQLAlchemy's own, e.g. a port that is no number
+        raise StartupError(f"bad database URL {masked(url)}: {exc}", DATABASE_HINT) from exc
     if url.startswith("sqlite") and ":memory:" not in url:
         _check_sqlite_directory(url)
     try:
         engine = make_engine(url)
-    except BadDatabaseURL as exc:
-        raise as_startup_error(exc) from exc
-    except Exception as exc:  # a driver that is not installed, bad query options
+    except ModuleNotFoundError as exc:
+        raise StartupError(
+            f"the database driver {exc.name} for {mask(url)} is not installed",
+            f"pip install {exc.name}, or use a database this installation supports",
+        ) from exc
+    except Exception as exc:  # bad query options
         raise StartupError(f"bad database URL {mask(url)}: {exc}", DATABASE_HINT) from exc
     try:
         await _probe(engine)
