@@ -116,6 +116,31 @@ async def test_revoked_token_is_refused_within_token_cache_time(
     assert other.status_code == 200, "another token was affected"
 
 
+async def test_a_hanging_keystone_blocks_no_other_request(
+    keystone: KeystoneServer, tokens: dict[str, str], database_url: str
+) -> None:
+    settings = keystone_settings(keystone, database_url, token_cache_time=300)
+    async with app_client(settings, LATEST) as client:
+        # Validated (and cached) before Keystone hangs: served while another request waits.
+        cached = auth(tokens["admin"])
+        assert (await client.get("/resource_providers", headers=cached)).status_code == 200
+        fresh = keystone.admin_token()
+        keystone.pause()
+        try:
+            waiting = asyncio.create_task(
+                client.get("/resource_providers", headers=auth(fresh)))
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            served = await client.get("/resource_providers", headers=cached)
+            elapsed = time.monotonic() - started
+            assert not waiting.done()
+            assert served.status_code == 200
+            assert elapsed < 1.0, elapsed
+            assert (await waiting).status_code == 503
+        finally:
+            keystone.resume()
+
+
 @pytest.mark.parametrize(("lose", "restore"), [("stop", "start"), ("pause", "resume")],
                          ids=["stopped", "hanging"])
 async def test_keystone_stopped_or_hanging_is_503_within_10_s(
