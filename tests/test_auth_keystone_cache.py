@@ -1,8 +1,14 @@
-"""The Keystone validation cache and header stripping, without a Keystone."""
+"""The Keystone validation cache, header stripping and bad answers, without a Keystone."""
 
+import asyncio
 import time
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from app.auth.keystone import IDENTITY_HEADERS, TokenCache, strip_identity_headers
+from app.settings import KeystoneSettings, Settings
+from tests.api_helpers import app_client
 
 
 def test_cache_is_bounded_least_recently_used_out() -> None:
@@ -43,3 +49,32 @@ def test_every_identity_header_is_stripped() -> None:
         assert name.lower() in IDENTITY_HEADERS, name
     raw = [(b"X-Roles", b"admin"), (b"x-auth-token", b"t"), (b"X-User-Id", b"u")]
     assert strip_identity_headers(raw) == [(b"x-auth-token", b"t")]
+
+
+async def test_something_else_than_keystone_is_503_not_500(tmp_path: Path) -> None:
+    """An auth_url that answers, but not as Keystone does: 503, never a 500."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/p.sqlite",
+        auth_strategy="keystone",
+        keystone=KeystoneSettings(auth_url="http://127.0.0.1:1/v3", username="u",
+                                  password=SecretStr("p"), project_name="p",
+                                  http_request_max_retries=0),
+    )
+    async with app_client(settings) as client:
+        response = await client.get("/resource_providers", headers={"x-auth-token": "t"})
+    assert response.status_code == 503
+    server = await asyncio.start_server(_not_keystone, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings.keystone.auth_url = f"http://127.0.0.1:{port}/v3"
+    async with server, app_client(settings) as client:
+        response = await client.get("/resource_providers", headers={"x-auth-token": "t"})
+    assert response.status_code == 503, response.text
+
+
+async def _not_keystone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    body = b"<html>a proxy's error page</html>"
+    writer.write(b"HTTP/1.1 201 Created\r\ncontent-type: text/html\r\nx-subject-token: t\r\n"
+                 b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    writer.close()

@@ -146,6 +146,10 @@ class KeystoneAuthenticator:
         except TimeoutError:
             LOG.error("keystone did not answer within %s s", self.settings.validation_timeout)
             raise IdentityUnavailable() from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Not the answers Keystone gives (a proxy's error page, another service).
+            LOG.error("unexpected answer from keystone: %s: %s", type(exc).__name__, exc)
+            raise IdentityUnavailable() from None
         if user is None:
             raise self.unauthenticated()
         if service_token:
