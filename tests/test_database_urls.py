@@ -34,3 +34,9 @@ def test_unsupported_or_unparseable_urls_are_refused(given: str) -> None:
 def test_mask_hides_the_password() -> None:
     assert "secret" not in mask("mysql+pymysql://placement:secret@db/placement")
     assert mask("mysql+pymysql://placement:secret@db/placement").startswith("mysql+pymysql://")
+
+
+def test_a_port_that_is_no_number_is_a_bad_url_not_a_crash() -> None:
+    with pytest.raises(BadDatabaseURL):
+        async_url("postgresql://u:secret@db:port/placement")
+    assert "secret" not in mask("postgresql://u:secret@db:port/placement")

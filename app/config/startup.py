@@ -156,14 +156,6 @@ async def _probe(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-def masked(url: str) -> str:
-    """``mask``, also for URLs SQLAlchemy cannot even split (a port that is no number)."""
-    try:
-        return mask(url)
-    except ValueError:
-        return "<unparseable URL>"
-
-
 async def check_database(settings: Settings) -> None:
     """Connect once (and dispose): the database exists and answers."""
     url = settings.database_url
@@ -171,8 +163,6 @@ async def check_database(settings: Settings) -> None:
         parse(url)
     except BadDatabaseURL as exc:
         raise as_startup_error(exc) from exc
-    except ValueError as exc:  # SQLAlchemy's own, e.g. a port that is no number
-        raise StartupError(f"bad database URL {masked(url)}: {exc}", DATABASE_HINT) from exc
     if url.startswith("sqlite") and ":memory:" not in url:
         _check_sqlite_directory(url)
     try:

@@ -27,8 +27,8 @@ class BadDatabaseURL(ValueError):
 def parse(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise BadDatabaseURL(f"cannot parse database URL {mask(url)!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        raise BadDatabaseURL(f"cannot parse database URL {mask(url)!r}: {exc}") from exc
     backend = _BACKEND_ALIASES.get(parsed.get_backend_name(), parsed.get_backend_name())
     if backend not in ASYNC_DRIVERS:
         raise BadDatabaseURL(
@@ -52,5 +52,5 @@ def mask(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for messages and logs)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"
