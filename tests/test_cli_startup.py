@@ -42,7 +42,7 @@ CASES = {
     "unparseable URL": ({"PLACEMENT_DATABASE_URL": "not a url"}, "cannot parse database URL"),
     "port that is no number": (
         {"PLACEMENT_DATABASE_URL": f"postgresql://u:{SECRET}@db:port/placement"},
-        "bad database URL <unparseable URL>"),
+        "cannot parse database URL '<unparseable URL>': invalid literal"),
     "unreachable database": (
         {"PLACEMENT_DATABASE_URL": f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:1/placement"},
         "cannot reach the database at postgresql+psycopg2://u:***@127.0.0.1:1/placement"),
