@@ -15,12 +15,13 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.exceptions import InvalidInput
 from app.records import MAX_INT, InventoryRecord
 from app.schemas.validation import describe_error, schema_error
+from app.schemas.versioned import OPTIONAL_FIELD
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
 FLOAT_MAX = 3.40282e38
@@ -181,7 +182,7 @@ class InventoryOut(BaseModel):
     max_unit: int
     step_size: int
     allocation_ratio: float
-    resource_provider_generation: int | None = None
+    resource_provider_generation: int = Field(json_schema_extra=OPTIONAL_FIELD)
 
 
 class InventoriesOut(BaseModel):
