@@ -7,6 +7,8 @@
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
+#   make schemathesis  schemathesis on the OpenAPI documents of 1.39 and 1.10 (live server)
+#   make browser       Swagger UI in headless Chromium (Debian's), offline; screenshots kept
 
 # Knobs are set on the command line (make test PYTEST_ARGS=...); only PG_PORT is
 # also read from the environment.
@@ -65,3 +67,24 @@ hooks: $(INSTALLED)
 
 ci:
 	bash .ci/run
+
+# ------------------------------------------------ OpenAPI contract and viewers
+# Their tools (schemathesis, Playwright for Python) are the docs-test extra.
+DOCS_TEST := $(VENV)/.installed-docs-test
+ARTIFACTS := .ci/artifacts
+ST_VERSIONS := 1.39 1.10
+ST_EXAMPLES := 15
+
+$(DOCS_TEST): pyproject.toml $(INSTALLED)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,docs-test]' 2>&1 \
+		| { grep -v "^WARNING: Location '" || true; }
+	touch $@
+
+.PHONY: schemathesis browser
+
+schemathesis: $(DOCS_TEST)
+	$(PYTHON) -m tests.schemathesis_run --versions $(ST_VERSIONS) \
+		--max-examples $(ST_EXAMPLES) --out $(ARTIFACTS)/schemathesis
+
+browser: $(DOCS_TEST)
+	ARTIFACTS=$(ARTIFACTS)/browser PYTHON=$(PYTHON) bash .ci/browser.sh

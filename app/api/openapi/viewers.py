@@ -20,6 +20,14 @@ ASSETS = frozenset(
     path.name for path in STATIC.iterdir() if path.suffix in {".js", ".css", ".png"}
 )
 MEDIA = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+# Nothing but this server: ReDoc's sidebar links a logo on its vendor's CDN,
+# which the browser must not fetch. Styles are injected by both viewers;
+# ReDoc's search runs in a worker made from a blob.
+POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'self'"
+)
 
 
 def prefix(request: Request) -> str:
@@ -43,7 +51,8 @@ def _page(title: str, head: str, body: str) -> HTMLResponse:
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"{head}\n</head>\n<body>\n{body}\n</body>\n</html>\n",
+        headers={"content-security-policy": POLICY},
     )
 
 
