@@ -9,6 +9,7 @@
 #   make ci            the whole of .ci/run
 #   make schemathesis  schemathesis on the OpenAPI documents of 1.39 and 1.10 (live server)
 #   make browser       Swagger UI in headless Chromium (Debian's), offline; screenshots kept
+#   make docs-assets   refresh the vendored Swagger UI and ReDoc (npm pack, pinned versions)
 
 # Knobs are set on the command line (make test PYTEST_ARGS=...); only PG_PORT is
 # also read from the environment.
@@ -80,7 +81,7 @@ $(DOCS_TEST): pyproject.toml $(INSTALLED)
 		| { grep -v "^WARNING: Location '" || true; }
 	touch $@
 
-.PHONY: schemathesis browser
+.PHONY: schemathesis browser docs-assets
 
 schemathesis: $(DOCS_TEST)
 	$(PYTHON) -m tests.schemathesis_run --versions $(ST_VERSIONS) \
@@ -88,3 +89,19 @@ schemathesis: $(DOCS_TEST)
 
 browser: $(DOCS_TEST)
 	ARTIFACTS=$(ARTIFACTS)/browser PYTHON=$(PYTHON) bash .ci/browser.sh
+
+# The viewers' assets, vendored from npm at these versions (npm pack, no install).
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
+STATIC := app/api/openapi/static
+
+docs-assets:
+	tmp=$$(mktemp -d) && cd "$$tmp" \
+		&& npm pack -q swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null \
+		&& mkdir swagger redoc && tar xzf swagger-ui-dist-*.tgz -C swagger \
+		&& tar xzf redoc-*.tgz -C redoc && cd - >/dev/null \
+		&& cp "$$tmp"/swagger/package/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,favicon-32x32.png} $(STATIC)/ \
+		&& cp "$$tmp"/swagger/package/LICENSE $(STATIC)/LICENSE.swagger-ui \
+		&& cp "$$tmp"/swagger/package/NOTICE $(STATIC)/NOTICE.swagger-ui \
+		&& cp "$$tmp"/redoc/package/bundles/redoc.standalone.js $(STATIC)/ \
+		&& cp "$$tmp"/redoc/package/LICENSE $(STATIC)/LICENSE.redoc && rm -rf "$$tmp"

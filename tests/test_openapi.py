@@ -220,3 +220,21 @@ def test_documents_build_for_every_version(app: FastAPI) -> None:
     for label in VERSIONS:
         doc = build_document(app.title, app.description, table, parse_version(label))
         assert doc["info"]["version"] == label
+
+
+def test_viewer_assets_are_package_data() -> None:
+    """``pip install .`` ships the assets: pyproject's package data covers them."""
+    import tomllib
+    from pathlib import Path
+
+    import app.api.openapi.viewers as viewers
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["app.api.openapi"]
+    shipped = {
+        path.name for pattern in patterns for path in viewers.STATIC.parent.glob(pattern)
+    }
+    assert {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
+            "redoc.standalone.js", "placement-docs.js", "placement-redoc.js"} <= shipped
+    assert viewers.ASSETS <= shipped
