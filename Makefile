@@ -74,7 +74,7 @@ ci:
 DOCS_TEST := $(VENV)/.installed-docs-test
 ARTIFACTS := .ci/artifacts
 ST_VERSIONS := 1.39 1.10
-ST_EXAMPLES := 15
+ST_EXAMPLES := 20
 
 $(DOCS_TEST): pyproject.toml $(INSTALLED)
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,docs-test]' 2>&1 \

@@ -238,3 +238,28 @@ def test_viewer_assets_are_package_data() -> None:
     assert {"swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
             "redoc.standalone.js", "placement-docs.js", "placement-redoc.js"} <= shipped
     assert viewers.ASSETS <= shipped
+
+
+async def test_links_lead_from_creations_to_their_resources(client: httpx.AsyncClient) -> None:
+    for label in ("1.19", VERSIONS[-1]):
+        doc = await document(client, label)
+        ids = {
+            operation["operationId"]: path
+            for path, item in doc["paths"].items()
+            for operation in item.values()
+        }
+        count = 0
+        for path, item in doc["paths"].items():
+            for operation in item.values():
+                for answer in operation["responses"].values():
+                    for link in answer.get("links", {}).values():
+                        target = ids[link["operationId"]]
+                        assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", target))
+                        for expression in link["parameters"].values():
+                            if expression.startswith("$request.path."):
+                                assert f"{{{expression.rsplit('.', 1)[1]}}}" in path
+                        count += 1
+        assert count > 10
+    latest = await document(client, VERSIONS[-1])
+    created = latest["paths"]["/resource_providers"]["post"]["responses"]["200"]["links"]
+    assert created["show_resource_provider"]["parameters"] == {"uuid": "$response.body#/uuid"}

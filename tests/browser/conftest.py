@@ -37,8 +37,10 @@ def artifacts() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Per test: Playwright's sync API holds an event loop while it runs, which
+    must be gone before the asyncio tests that follow in the same session."""
     missing = _missing()
     if missing:
         if os.environ.get("PLACEMENT_BROWSER_REQUIRED"):

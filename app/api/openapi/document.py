@@ -135,6 +135,57 @@ class _Builder:
         return operation
 
 
+def add_links(paths: dict[str, dict[str, Any]], components: dict[str, Any]) -> None:
+    """OpenAPI links from what creates a resource to what reads or changes it.
+
+    A ``POST`` answering a body with a ``uuid`` links to the operations under
+    ``<path>/{uuid}``; a ``PUT`` on ``.../{name}`` links to the other
+    operations on that path and under it, with the same ``name``.
+    """
+    for path, item in paths.items():
+        for method, operation in item.items():
+            for status, answer in operation["responses"].items():
+                if not status.startswith("2") or "$ref" in answer:
+                    continue
+                target, value = None, ""
+                schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                if method == "post" and schema and _has_uuid(schema, components):
+                    target, value = f"{path}/{{uuid}}", "$response.body#/uuid"
+                elif method == "put" and path.endswith("}"):
+                    name = _PATH_PARAM.findall(path)[-1]
+                    target, value = path, f"$request.path.{name}"
+                if target is None:
+                    continue
+                # The target's last parameter comes from the answer (or the
+                # request); the others from the request's path.
+                known = set(_PATH_PARAM.findall(path))
+                last = _PATH_PARAM.findall(target)[-1]
+                links = {
+                    other["operationId"]: {
+                        "operationId": other["operationId"],
+                        "parameters": {
+                            name: value if name == last else f"$request.path.{name}"
+                            for name in _PATH_PARAM.findall(other_path)
+                        },
+                    }
+                    for other_path, other_item in paths.items()
+                    if (other_path == target or other_path.startswith(target + "/"))
+                    and set(_PATH_PARAM.findall(other_path)) <= known | {last}
+                    for other_method, other in other_item.items()
+                    if other is not operation and not (
+                        other_path == target and other_method == "put" and method == "put"
+                    )
+                }
+                if links:
+                    answer["links"] = links
+
+
+def _has_uuid(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    ref = schema.get("$ref", "")
+    component = components.get(ref.rsplit("/", 1)[-1], {})
+    return "uuid" in component.get("properties", {})
+
+
 def _error_responses(version: Version) -> dict[str, Any]:
     body = {
         **_json({"$ref": "#/components/schemas/PlacementError"}),
@@ -171,6 +222,7 @@ def build_document(
         paths.setdefault(route.spec.path, {})[route.spec.method.lower()] = builder.operation(
             route, schemas
         )
+    add_links(paths, components)
     components["PlacementError"] = error_schema(version)
     return {
         "openapi": "3.1.0",
