@@ -7,6 +7,7 @@ which OpenAPI 3.1 uses). ``asgi_client`` runs it on every response; a
 mismatch fails the test that received it.
 """
 
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -15,10 +16,14 @@ from jsonschema import Draft202012Validator
 
 from app.api.openapi import build_document
 from app.api.routing import RouteTable
-from app.microversion import Version, parse_version
+from app.microversion import Version, format_version, parse_version
 
 # Paths that are not API operations (documents, viewers, probes).
 NOT_OPERATIONS = ("/openapi", "/docs", "/redoc", "/healthcheck", "/metrics")
+
+
+# Responses checked in this process, by microversion (the session's summary).
+CHECKED: Counter[str] = Counter()
 
 
 class ContractViolation(AssertionError):
@@ -48,13 +53,21 @@ class Contract:
         return self.validators[key]
 
     def check(self, response: httpx.Response, path: str) -> None:
+        """Raise ContractViolation unless the response fits its document."""
+        label = self._check(response, path)
+        if label is not None:
+            self.checked += 1
+            CHECKED[label] += 1
+
+    def _check(self, response: httpx.Response, path: str) -> str | None:
+        """The microversion whose document the response fits; None: not an operation."""
         header = response.headers.get("openstack-api-version")
         if header is None or path.startswith(NOT_OPERATIONS):
-            return
+            return None
         version = parse_version(header.split()[-1])
         template = self.routes.template(path)
         if template is None:
-            return
+            return None
         method = response.request.method.lower()
         operation = self.document(version)["paths"].get(template, {}).get(method)
         if operation is None:
@@ -65,7 +78,7 @@ class Contract:
                     f"{method.upper()} {path} at {header}: {response.status_code} from an "
                     "operation the document does not list"
                 )
-            return
+            return None
         where = f"{method.upper()} {path} at {header} ({operation['operationId']})"
         status = str(response.status_code)
         answer = operation["responses"].get(status)
@@ -78,15 +91,16 @@ class Contract:
             answer = self.document(version)["components"]["responses"][status]
         media = response.headers.get("content-type", "").split(";")[0].strip()
         content = answer.get("content")
+        label = format_version(version)
         if not response.content:
-            return
+            return label
         if content is None or media not in content:
             raise ContractViolation(
                 f"{where}: a {media} body where the document has "
                 f"{sorted(content) if content else 'none'} for {status}"
             )
         if media != "application/json":
-            return
+            return label
         schema = content[media]["schema"]
         ref = schema.get("$ref", f"{template} {method} {status}")
         errors = sorted(
@@ -99,7 +113,7 @@ class Contract:
                 f"{where}: the {status} body does not match {ref}: {first.message} at "
                 f"{list(first.absolute_path)}; body {response.text[:300]}"
             )
-        self.checked += 1
+        return label
 
 
 def event_hook(app: FastAPI, root_path: str = "") -> Any:

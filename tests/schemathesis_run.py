@@ -5,8 +5,9 @@ starts the service (uvicorn, a fresh SQLite database, ``noauth2``), runs
 ``st run`` on ``/openapi/<version>.json`` with the admin token and that
 microversion, with the checks below, and prints per version: the requests
 sent, the schema violations, the undocumented statuses and the 5xx answers
-(counted from schemathesis' HAR and NDJSON reports, kept in DIR). Exits 1 if
-any of those is not zero or schemathesis failed.
+(counted from schemathesis' HAR and NDJSON reports, kept in DIR), and the
+failures the baseline accepts. Exits 1 on any failure the baseline does not
+account for.
 """
 
 import argparse
@@ -17,7 +18,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from tests.live_server import LiveServer
+from tests.live_server import ROOT, LiveServer
+
+# Failures accepted until their fix lands (each entry says why); schemathesis
+# still reports them, and the figures below still count their requests.
+BASELINE = ROOT / ".ci" / "schemathesis-baseline.json"
 
 CHECKS = (
     "not_a_server_error",
@@ -33,27 +38,36 @@ COUNTED = {
 }
 
 
-def failed_checks(ndjson: Path) -> Counter[str]:
-    """How many distinct failures each check reported."""
-    found: Counter[str] = Counter()
+Failure = tuple[str, str, str]  # operation, check, failure type
+
+
+def failed_checks(ndjson: Path) -> Counter[Failure]:
+    """How many times each check failed, by operation and kind of failure."""
+    found: Counter[Failure] = Counter()
     for line in ndjson.read_text().splitlines():
-        for check in _failures(json.loads(line)):
-            found[check] += 1
+        for failure in _failures(json.loads(line)):
+            found[failure] += 1
     return found
 
 
-def _failures(node: object) -> list[str]:
-    """Names of failed checks anywhere in one NDJSON event."""
-    names: list[str] = []
+def _failures(node: object) -> list[Failure]:
+    """The failed checks anywhere in one NDJSON event."""
+    failures: list[Failure] = []
     if isinstance(node, dict):
         if node.get("status") in ("FAILURE", "failure") and isinstance(node.get("name"), str):
-            names.append(node["name"])
+            info = (node.get("failure_info") or {}).get("failure") or {}
+            failures.append((str(info.get("operation", "")), node["name"], str(info.get("type"))))
         for value in node.values():
-            names += _failures(value)
+            failures += _failures(value)
     elif isinstance(node, list):
         for value in node:
-            names += _failures(value)
-    return names
+            failures += _failures(value)
+    return failures
+
+
+def accepted() -> set[Failure]:
+    entries = json.loads(BASELINE.read_text())["entries"]
+    return {(entry["operation"], entry["check"], entry["failure"]) for entry in entries}
 
 
 def har_statuses(har: Path) -> Counter[int]:
@@ -75,15 +89,22 @@ def run_version(url: str, version: str, max_examples: int, out: Path) -> tuple[i
         "--report-har-path", str(har),
         "--report-ndjson-path", str(ndjson),
         "--no-color",
+        "--baseline", str(BASELINE),
     ]
     with (out / f"{label}.log").open("w") as log:
         status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
     statuses = har_statuses(har)
-    checks = failed_checks(ndjson)
+    failures = failed_checks(ndjson)
+    known = accepted()
+    new: Counter[str] = Counter()
+    for (operation, check, kind), count in failures.items():
+        if (operation, check, kind) not in known:
+            new[check] += count
     figures = {
         "requests sent": sum(statuses.values()),
-        **{title: checks.get(check, 0) for check, title in COUNTED.items()},
+        **{title: new.get(check, 0) for check, title in COUNTED.items()},
         "5xx answers": sum(count for code, count in statuses.items() if code >= 500),
+        "known failures (baseline)": sum(failures.values()) - sum(new.values()),
         "schemathesis exit status": status.returncode,
     }
     print(f"schemathesis {version}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
@@ -106,8 +127,8 @@ def main() -> int:
         with LiveServer(database, args.out / "server.log", launcher="uvicorn") as server:
             for version in args.versions:
                 code, figures = run_version(server.url, version, args.max_examples, args.out)
-                counted = [value for key, value in figures.items() if key != "requests sent"]
-                bad = bad or code != 0 or any(counted)
+                new = [figures[title] for title in COUNTED.values()]
+                bad = bad or code != 0 or any(new)
     print(f"schemathesis reports: {args.out}")
     return 1 if bad else 0
 
