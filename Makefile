@@ -8,6 +8,9 @@
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
+#   make schemathesis  schemathesis on the OpenAPI documents of 1.39 and 1.10 (live server)
+#   make browser       Swagger UI in headless Chromium (Debian's), offline; screenshots kept
+#   make docs-assets   refresh the vendored Swagger UI and ReDoc (npm pack, pinned versions)
 
 # Knobs are set on the command line (make test PYTEST_ARGS=...); only PG_PORT is
 # also read from the environment.
@@ -71,3 +74,40 @@ ci:
 test-keystone: $(INSTALLED)
 	@PLACEMENT_KEYSTONE_VENV="$$(bash .ci/keystone.sh)" \
 		$(PYTHON) -m pytest -q tests/keystone tests/test_auth_keystone_cache.py $(PYTEST_ARGS)
+
+# ------------------------------------------------ OpenAPI contract and viewers
+# Their tools (schemathesis, Playwright for Python) are the docs-test extra.
+DOCS_TEST := $(VENV)/.installed-docs-test
+ARTIFACTS := .ci/artifacts
+ST_VERSIONS := 1.39 1.10
+ST_EXAMPLES := 20
+
+$(DOCS_TEST): pyproject.toml $(INSTALLED)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test,docs-test]' 2>&1 \
+		| { grep -v "^WARNING: Location '" || true; }
+	touch $@
+
+.PHONY: schemathesis browser docs-assets
+
+schemathesis: $(DOCS_TEST)
+	$(PYTHON) -m tests.schemathesis_run --versions $(ST_VERSIONS) \
+		--max-examples $(ST_EXAMPLES) --out $(ARTIFACTS)/schemathesis
+
+browser: $(DOCS_TEST)
+	ARTIFACTS=$(ARTIFACTS)/browser PYTHON=$(PYTHON) bash .ci/browser.sh
+
+# The viewers' assets, vendored from npm at these versions (npm pack, no install).
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
+STATIC := app/api/openapi/static
+
+docs-assets:
+	tmp=$$(mktemp -d) && cd "$$tmp" \
+		&& npm pack -q swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null \
+		&& mkdir swagger redoc && tar xzf swagger-ui-dist-*.tgz -C swagger \
+		&& tar xzf redoc-*.tgz -C redoc && cd - >/dev/null \
+		&& cp "$$tmp"/swagger/package/{swagger-ui-bundle.js,swagger-ui-standalone-preset.js,swagger-ui.css,favicon-32x32.png} $(STATIC)/ \
+		&& cp "$$tmp"/swagger/package/LICENSE $(STATIC)/LICENSE.swagger-ui \
+		&& cp "$$tmp"/swagger/package/NOTICE $(STATIC)/NOTICE.swagger-ui \
+		&& cp "$$tmp"/redoc/package/bundles/redoc.standalone.js $(STATIC)/ \
+		&& cp "$$tmp"/redoc/package/LICENSE $(STATIC)/LICENSE.redoc && rm -rf "$$tmp"

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
+from tests.openapi_contract import event_hook
 
 BASE_URL = "http://placement.test"
 ADMIN_LATEST = {"x-auth-token": "admin", "openstack-api-version": "placement latest"}
@@ -45,8 +46,10 @@ async def asgi_client(
     server would pass it on.
     """
     transport = httpx.ASGITransport(app=app, root_path=root_path)
+    # Every response must fit its microversion's OpenAPI document.
+    hooks = {"response": [event_hook(app, root_path)]}
     async with httpx.AsyncClient(
-        transport=transport, base_url=base_url, headers=headers
+        transport=transport, base_url=base_url, headers=headers, event_hooks=hooks
     ) as client:
         yield client
 

@@ -57,3 +57,14 @@ def engine(app: FastAPI) -> AsyncEngine:
     """The app's engine, for tests that write rows straight into the tables."""
     database_engine: AsyncEngine = app.state.database.engine
     return database_engine
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many responses the OpenAPI contract checked (tests/openapi_contract.py)."""
+    from tests.openapi_contract import CHECKED
+
+    if CHECKED:
+        terminalreporter.write_line(
+            f"OpenAPI contract: {sum(CHECKED.values())} responses matched their "
+            f"microversion's document, at {len(CHECKED)} microversions"
+        )

@@ -20,7 +20,7 @@ REQUEST_ID_HEADER = b"x-openstack-request-id"
 # Paths that need neither a token nor a policy: version discovery, health.
 PUBLIC_PATHS = frozenset({"", "/", "/healthcheck"})
 # Public too when the setting says so (Settings.docs_and_metrics_public).
-DOCS_AND_METRICS = frozenset({"/docs", "/openapi.json", "/metrics"})
+DOCS_AND_METRICS = frozenset({"/docs", "/redoc", "/openapi.json", "/metrics"})
 # keystonemiddleware's answer when Keystone cannot be asked (what the reference sends).
 UNAVAILABLE_BODY = (
     b'{"message": "The server is currently unavailable. Please try again at a later '

@@ -24,7 +24,7 @@ used to repeat, the OpenAPI generator and the policy table read:
 
 import itertools
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -42,6 +42,27 @@ from app.schemas.versioned import ByVersion, Model
 
 Handler = Callable[..., Awaitable[Response]]
 HandlerT = TypeVar("HandlerT", bound=Handler)
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """A query parameter of a route, as the OpenAPI documents show it.
+
+    Handlers parse their queries themselves (the reference's 400 texts); this
+    declaration is documentation, per version like the route.
+    """
+
+    name: str
+    description: str
+    since: Version = BASE
+    until: Version = MAX_VERSION
+    required: bool = False
+    # From this version the parameter may be given more than once.
+    repeated_since: Version | None = None
+    kind: str = "string"
+
+    def covers(self, version: Version) -> bool:
+        return self.since <= version <= self.until
 
 
 def _by_version(models: Model | ByVersion | None) -> ByVersion:
@@ -65,6 +86,13 @@ class Endpoint:
     request: ByVersion = field(default_factory=ByVersion)
     response: ByVersion = field(default_factory=ByVersion)
     status_code: int = 200
+    # (since, status) pairs when the success status changes with the version.
+    statuses: tuple[tuple[Version, int], ...] = ()
+    # Other success statuses (``204``: a create-or-verify found it already there).
+    also: tuple[int, ...] = ()
+    query: tuple[QueryParam, ...] = ()
+    # The handler's name: the operationId of the documents.
+    name: str = ""
     # GET routes answer 406 unless the client takes JSON.
     accept_json: bool = True
     # Routes with a body answer 415 unless it is declared as JSON.
@@ -77,6 +105,14 @@ class Endpoint:
 
     def covers(self, version: Version) -> bool:
         return self.since <= version <= self.until
+
+    def status(self, version: Version) -> int:
+        """The success status at ``version``."""
+        found = self.status_code
+        for since, status in self.statuses:
+            if version >= since:
+                found = status
+        return found
 
     @property
     def range_label(self) -> str:
@@ -142,7 +178,9 @@ class PlacementRouter(APIRouter):
         below_status: int = 404,
         request: Model | ByVersion | None = None,
         response: Model | ByVersion | None = None,
-        status_code: int = 200,
+        status_code: int | Mapping[Version, int] = 200,
+        also: tuple[int, ...] = (),
+        query: tuple[QueryParam, ...] = (),
         accept_json: bool = True,
         json_body: bool | None = None,
         media_first: bool = False,
@@ -151,6 +189,10 @@ class PlacementRouter(APIRouter):
         def register(handler: HandlerT) -> HandlerT:
             requests = _by_version(request)
             responses = _by_version(response)
+            statuses = (
+                tuple(sorted(status_code.items()))
+                if isinstance(status_code, Mapping) else ((since, status_code),)
+            )
             spec = Endpoint(
                 method=method,
                 path=path,
@@ -160,7 +202,11 @@ class PlacementRouter(APIRouter):
                 below_status=below_status,
                 request=requests,
                 response=responses,
-                status_code=status_code,
+                status_code=statuses[0][1],
+                statuses=statuses,
+                also=also,
+                query=query,
+                name=handler.__name__,
                 accept_json=accept_json,
                 json_body=bool(requests.models()) if json_body is None else json_body,
                 media_first=media_first,
@@ -175,7 +221,7 @@ class PlacementRouter(APIRouter):
                 path,
                 handler,
                 methods=[method],
-                status_code=status_code,
+                status_code=spec.status(MAX_VERSION),
                 response_model=latest[0] if latest else None,
                 summary=spec.summary or None,
                 route_class_override=route_class,

@@ -3,11 +3,11 @@
 from fastapi import Request
 from starlette.responses import Response
 
-from app.api import http
+from app.api import http, parameters
 from app.api.deps import DatabaseDep, SettingsDep
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
-from app.schemas.allocation_candidates import AllocationCandidates
+from app.schemas.allocation_candidates import CANDIDATES_OUT
 from app.services import candidates
 
 router = PlacementRouter(tags=["allocation candidates"])
@@ -15,7 +15,8 @@ router = PlacementRouter(tags=["allocation candidates"])
 
 @router.endpoint(
     "GET", "/allocation_candidates", policy="placement:allocation_candidates:list",
-    since=ALLOCATION_CANDIDATES, response=AllocationCandidates,
+    since=ALLOCATION_CANDIDATES, response=CANDIDATES_OUT,
+    query=parameters.allocation_candidates(),
 )
 async def list_allocation_candidates(
     request: Request, db: DatabaseDep, settings: SettingsDep

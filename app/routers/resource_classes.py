@@ -71,7 +71,7 @@ async def rename_resource_class(request: Request, name: str, db: DatabaseDep) ->
 
 @router.endpoint(
     "PUT", ITEM, policy="placement:resource_classes:update",
-    since=RESOURCE_CLASS_PUT_CREATES, status_code=201,
+    since=RESOURCE_CLASS_PUT_CREATES, status_code=201, also=(204,),
 )
 async def ensure_resource_class(request: Request, name: str, db: DatabaseDep) -> Response:
     """Create a custom resource class, or confirm it exists (1.7+, no body)."""

@@ -6,7 +6,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app import query
-from app.api import http
+from app.api import http, parameters
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
 from app.microversion import (
@@ -20,6 +20,7 @@ from app.microversion import (
 )
 from app.schemas.resource_providers import (
     CREATE_BODIES,
+    CREATED_OUT,
     UPDATE_BODIES,
     ProviderList,
     ProviderOut,
@@ -79,7 +80,7 @@ def _as_change(data: Any, version: Version) -> ProviderChange:
 
 @router.endpoint(
     "GET", "/resource_providers", policy="placement:resource_providers:list",
-    response=ProviderList,
+    response=ProviderList, query=parameters.provider_list(),
 )
 async def list_resource_providers(request: Request, db: DatabaseDep) -> Response:
     """List resource providers, filtered by the query."""
@@ -93,7 +94,8 @@ async def list_resource_providers(request: Request, db: DatabaseDep) -> Response
 
 @router.endpoint(
     "POST", "/resource_providers", policy="placement:resource_providers:create",
-    request=CREATE_BODIES, response=ProviderOut,
+    request=CREATE_BODIES, response=CREATED_OUT,
+    status_code={BASE: 201, CREATE_PROVIDER_RETURNS_BODY: 200},
 )
 async def create_resource_provider(request: Request, db: DatabaseDep) -> Response:
     """Create a resource provider (answered with its body from 1.20)."""

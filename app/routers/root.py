@@ -1,6 +1,7 @@
 """``GET /``: version discovery, unauthenticated (load balancers' health check)."""
 
 from fastapi import Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.http import respond
@@ -22,7 +23,24 @@ VERSIONS_DOCUMENT = {
 }
 
 
-@router.endpoint("GET", "/", policy=None, accept_json=False)
+class Link(BaseModel):
+    rel: str
+    href: str
+
+
+class Version(BaseModel):
+    id: str
+    max_version: str
+    min_version: str
+    status: str
+    links: list[Link]
+
+
+class Versions(BaseModel):
+    versions: list[Version]
+
+
+@router.endpoint("GET", "/", policy=None, accept_json=False, response=Versions)
 async def versions(request: Request) -> Response:
     """Version discovery (unauthenticated: load balancers use it as a health check)."""
     return respond(request, VERSIONS_DOCUMENT)

@@ -3,7 +3,7 @@
 from fastapi import Request
 from starlette.responses import Response
 
-from app.api import http
+from app.api import http, parameters
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
 from app.exceptions import BadTraitAssociatedFilter, BadTraitNameFilter
@@ -51,7 +51,8 @@ def _list_filters(request: Request) -> TraitFilters:
     return TraitFilters(names=names, prefix=prefix, associated=associated)
 
 
-@router.endpoint("GET", "/traits", policy="placement:traits:list", since=TRAITS, response=TraitList)
+@router.endpoint("GET", "/traits", policy="placement:traits:list", since=TRAITS, response=TraitList,
+                 query=parameters.traits())
 async def list_traits(request: Request, db: DatabaseDep) -> Response:
     """List traits, optionally filtered by name and association."""
     traits = await service.list_traits(db, _list_filters(request))
@@ -70,6 +71,7 @@ async def show_trait(request: Request, name: str, db: DatabaseDep) -> Response:
 
 @router.endpoint(
     "PUT", "/traits/{name}", policy="placement:traits:update", since=TRAITS, status_code=201,
+    also=(204,),
 )
 async def create_trait(request: Request, name: str, db: DatabaseDep) -> Response:
     """Create-or-verify a custom trait: 201 created, 204 already there."""

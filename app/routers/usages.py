@@ -1,16 +1,17 @@
 """Usages: ``GET /resource_providers/{uuid}/usages`` (and ``GET /usages``, 1.9+)."""
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from app.api import http
+from app.api import http, parameters
 from app.api.deps import DatabaseDep
 from app.api.routing import PlacementRouter
 from app.exceptions import InvalidUsagesQuery
 from app.microversion import CONSUMER_TYPES, PROJECT_USAGES
 from app.schemas.allocations import UsagesQueryV1_9, UsagesQueryV1_38
 from app.schemas.validation import describe_validation_error
+from app.schemas.versioned import ByVersion
 from app.services import usages as service
 
 router = PlacementRouter(tags=["usages"])
@@ -19,6 +20,19 @@ router = PlacementRouter(tags=["usages"])
 class ProviderUsagesOut(BaseModel):
     resource_provider_generation: int
     usages: dict[str, int]
+
+
+class UsagesOut(BaseModel):
+    usages: dict[str, int] = Field(description="Amount per resource class.")
+
+
+class UsagesByTypeOut(BaseModel):
+    usages: dict[str, dict[str, int]] = Field(
+        description="Per consumer type: `consumer_count` and the amount per resource class."
+    )
+
+
+USAGES_OUT = ByVersion((PROJECT_USAGES, UsagesOut), (CONSUMER_TYPES, UsagesByTypeOut))
 
 
 @router.endpoint(
@@ -33,7 +47,10 @@ async def provider_usages(request: Request, uuid: str, db: DatabaseDep) -> Respo
     )
 
 
-@router.endpoint("GET", "/usages", policy="placement:usages", since=PROJECT_USAGES, authorize=False)
+@router.endpoint(
+    "GET", "/usages", policy="placement:usages", since=PROJECT_USAGES, authorize=False,
+    response=USAGES_OUT, query=parameters.usages(),
+)
 async def total_usages(request: Request, db: DatabaseDep) -> Response:
     """Usage totals of a project (and user); by consumer type from 1.38."""
     query = dict(request.query_params)

@@ -8,13 +8,21 @@ prefix. They are stored as sent.
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, RootModel, Strict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    Strict,
+)
 
 from app.microversion import AGGREGATES, AGGREGATES_GENERATION
 from app.query import is_lenient_uuid
 from app.schemas.traits import Generation
 from app.schemas.validation import schema_error
-from app.schemas.versioned import ByVersion
+from app.schemas.versioned import ByVersion, since
 
 # The width of placement_aggregates.uuid; longer spellings of a UUID cannot be stored.
 AGGREGATE_UUID_MAX_LENGTH = 36
@@ -64,7 +72,7 @@ class AggregatesBodyV1_19(BaseModel):
 
 class ProviderAggregates(BaseModel):
     aggregates: list[str]
-    resource_provider_generation: int | None = None
+    resource_provider_generation: int = Field(json_schema_extra=since(AGGREGATES_GENERATION))
 
 
 AGGREGATES_BODIES = ByVersion(

@@ -23,7 +23,7 @@ from app.microversion import (
     RESHAPER,
 )
 from app.schemas.validation import schema_error
-from app.schemas.versioned import ByVersion
+from app.schemas.versioned import OPTIONAL_FIELD, ByVersion
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
 UUID_KEY_PATTERN = r"^[0-9a-fA-F-]{36}$"
@@ -267,18 +267,18 @@ class ConsumerAllocationsOutV1_0(BaseModel):
 
 
 class ConsumerAllocationsOutV1_12(ConsumerAllocationsOutV1_0):
-    """1.12: the owner, when there are allocations."""
+    """1.12: the owner, when there are allocations (absent otherwise)."""
 
-    project_id: str | None = None
-    user_id: str | None = None
+    project_id: str = Field(json_schema_extra=OPTIONAL_FIELD)
+    user_id: str = Field(json_schema_extra=OPTIONAL_FIELD)
 
 
 class ConsumerAllocationsOutV1_28(ConsumerAllocationsOutV1_12):
-    consumer_generation: int | None = None
+    consumer_generation: int = Field(json_schema_extra=OPTIONAL_FIELD)
 
 
 class ConsumerAllocationsOutV1_38(ConsumerAllocationsOutV1_28):
-    consumer_type: str | None = None
+    consumer_type: str = Field(json_schema_extra=OPTIONAL_FIELD)
 
 
 class ConsumerResourcesOutV1_0(BaseModel):

@@ -15,12 +15,20 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import ErrorDetails
 
 from app.exceptions import InvalidInput
 from app.records import MAX_INT, InventoryRecord
 from app.schemas.validation import describe_error, schema_error
+from app.schemas.versioned import OPTIONAL_FIELD
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
 FLOAT_MAX = 3.40282e38
@@ -71,13 +79,29 @@ def _resource_class(value: object) -> str:
     return value
 
 
-Integer = Annotated[Number, PlainValidator(_bounded("integer", None, None))]
-OptionalInteger = Annotated[Number | None, PlainValidator(_bounded("integer", None, None))]
-Total = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT))]
-Reserved = Annotated[Number, PlainValidator(_bounded("integer", 0, MAX_INT))]
-Unit = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT))]
-Ratio = Annotated[Number, PlainValidator(_bounded("number", None, FLOAT_MAX))]
-ResourceClassName = Annotated[str, PlainValidator(_resource_class)]
+def _integer(minimum: int | None = None) -> WithJsonSchema:
+    """What the documents show of a checked integer (the checks are the validators)."""
+    bounds = {} if minimum is None else {"minimum": minimum, "maximum": MAX_INT}
+    return WithJsonSchema({"type": "integer", **bounds})
+
+
+Integer = Annotated[Number, PlainValidator(_bounded("integer", None, None)), _integer()]
+OptionalInteger = Annotated[
+    Number | None,
+    PlainValidator(_bounded("integer", None, None)),
+    WithJsonSchema({"type": ["integer", "null"]}),
+]
+Total = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT)), _integer(1)]
+Reserved = Annotated[Number, PlainValidator(_bounded("integer", 0, MAX_INT)), _integer(0)]
+Unit = Annotated[Number, PlainValidator(_bounded("integer", 1, MAX_INT)), _integer(1)]
+Ratio = Annotated[
+    Number,
+    PlainValidator(_bounded("number", None, FLOAT_MAX)),
+    WithJsonSchema({"type": "number", "maximum": FLOAT_MAX}),
+]
+ResourceClassName = Annotated[
+    str, PlainValidator(_resource_class), WithJsonSchema({"type": "string", "pattern": RC_PATTERN})
+]
 
 
 class _InventoryBase(BaseModel):
@@ -142,7 +166,16 @@ class InventoriesBody(BaseModel):
     REQUIRED: ClassVar[tuple[str, ...]] = ("resource_provider_generation", "inventories")
 
     resource_provider_generation: Integer
-    inventories: dict[str, Any]
+    # Checked record by record (parse_inventories); documented as the records.
+    inventories: Annotated[
+        dict[str, Any],
+        WithJsonSchema({
+            "type": "object",
+            "description": "Resource class name -> inventory.",
+            "propertyNames": {"pattern": RC_PATTERN},
+            "additionalProperties": InventoryPutRecord.model_json_schema(),
+        }),
+    ]
 
 
 class InventoriesPut:
@@ -181,7 +214,7 @@ class InventoryOut(BaseModel):
     max_unit: int
     step_size: int
     allocation_ratio: float
-    resource_provider_generation: int | None = None
+    resource_provider_generation: int = Field(json_schema_extra=OPTIONAL_FIELD)
 
 
 class InventoriesOut(BaseModel):

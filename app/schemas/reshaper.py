@@ -10,7 +10,7 @@ the same version.
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from app.microversion import Version
 from app.schemas.allocations import (
@@ -18,7 +18,7 @@ from app.schemas.allocations import (
     UUID_KEY_PATTERN,
     keys_matching,
 )
-from app.schemas.inventories import InventoriesPut, parse_inventories
+from app.schemas.inventories import InventoriesBody, InventoriesPut, parse_inventories
 from app.schemas.validation import validate
 
 
@@ -26,9 +26,21 @@ class ReshapeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     inventories: Annotated[
-        dict[str, Any], BeforeValidator(keys_matching(UUID_KEY_PATTERN)), Field(min_length=1)
+        dict[str, Any],
+        BeforeValidator(keys_matching(UUID_KEY_PATTERN)),
+        Field(min_length=1),
+        WithJsonSchema({
+            "type": "object",
+            "minProperties": 1,
+            "description": "Provider UUID -> its whole inventory, as a "
+            "`PUT /resource_providers/{uuid}/inventories` body.",
+            "additionalProperties": InventoriesBody.model_json_schema(),
+        }),
     ]
-    allocations: dict[str, Any]
+    allocations: dict[str, Any] = Field(
+        description="Consumer UUID -> its allocations, as an entry of a "
+        "`POST /allocations` body at the same microversion (may be empty)."
+    )
 
 
 class Reshape:

@@ -8,6 +8,7 @@ from app.microversion import (
     AGGREGATES,
     ALLOCATIONS_LINK,
     BASE,
+    CREATE_PROVIDER_RETURNS_BODY,
     NESTED_PROVIDERS,
     TRAITS,
     Version,
@@ -15,7 +16,7 @@ from app.microversion import (
 from app.query import is_lenient_uuid
 from app.records import ProviderRow
 from app.schemas.validation import schema_error
-from app.schemas.versioned import ByVersion
+from app.schemas.versioned import ByVersion, since
 
 NAME_MAX_LENGTH = 200
 
@@ -130,9 +131,13 @@ class ProviderOut(BaseModel):
     name: str
     generation: int
     links: list[Link]
-    parent_provider_uuid: str | None = None
-    root_provider_uuid: str | None = None
+    parent_provider_uuid: str | None = Field(json_schema_extra=since(NESTED_PROVIDERS))
+    root_provider_uuid: str = Field(json_schema_extra=since(NESTED_PROVIDERS))
 
 
 class ProviderList(BaseModel):
     resource_providers: list[ProviderOut]
+
+
+# POST /resource_providers: no body before 1.20 (201), the provider from it (200).
+CREATED_OUT = ByVersion((BASE, None), (CREATE_PROVIDER_RETURNS_BODY, ProviderOut))

@@ -1,8 +1,10 @@
 """Models by the microversion that introduced them."""
 
+from typing import Any
+
 from pydantic import BaseModel
 
-from app.microversion import Version
+from app.microversion import Version, format_version
 
 Model = type[BaseModel]
 
@@ -31,3 +33,26 @@ class ByVersion:
 
     def models(self) -> list[Model]:
         return [model for _, model in self._entries if model is not None]
+
+
+# Field marks read by the OpenAPI documents (``json_schema_extra``).
+SINCE = "x-placement-since"
+UNTIL = "x-placement-until"
+# A response field that may be absent.
+OPTIONAL = "x-placement-optional"
+
+
+def since(version: Version, *, optional: bool = False) -> dict[str, Any]:
+    """``Field(json_schema_extra=since(NESTED_PROVIDERS))``: a field added at 1.14."""
+    mark: dict[str, Any] = {SINCE: format_version(version)}
+    if optional:
+        mark[OPTIONAL] = True
+    return mark
+
+
+def until(version: Version) -> dict[str, Any]:
+    """A field the version after ``version`` removes."""
+    return {UNTIL: format_version(version)}
+
+
+OPTIONAL_FIELD: dict[str, Any] = {OPTIONAL: True}

@@ -196,7 +196,7 @@ async def test_bogus_service_token_is_401(
     assert (await client.get("/resource_providers", headers=good)).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/docs", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/metrics", "/docs", "/redoc", "/openapi.json"])
 async def test_docs_and_metrics_need_a_token_by_default_under_keystone(
     client: httpx.AsyncClient, tokens: dict[str, str], keystone: KeystoneServer, path: str
 ) -> None:
