@@ -15,8 +15,9 @@ its consumers (what the last 2xx wrote). At the end:
 * the providers were really exhausted (a final 1-VCPU claim is refused at
   exactly the capacity).
 
-PostgreSQL: ``uvicorn --workers 3`` on a fresh database next to
-``PLACEMENT_TEST_DATABASE_URL`` (skipped when unset). SQLite: one worker.
+PostgreSQL and MySQL/MariaDB: ``uvicorn --workers 3`` on a fresh database
+next to ``PLACEMENT_TEST_DATABASE_URL`` (skipped when it names another
+database). SQLite: one worker.
 """
 
 import asyncio
@@ -67,6 +68,12 @@ def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
 @pytest.fixture
 def pg_server(postgresql_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     with _server(postgresql_url, 3, tmp_path / "server.log") as server:
+        yield server
+
+
+@pytest.fixture
+def mysql_server(mysql_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with _server(mysql_url, 3, tmp_path / "server.log") as server:
         yield server
 
 
@@ -272,6 +279,10 @@ async def _exercise(base_url: str) -> None:
 
 async def test_concurrent_claims_postgresql(pg_server: LiveServer) -> None:
     await _exercise(pg_server.url)
+
+
+async def test_concurrent_claims_mysql(mysql_server: LiveServer) -> None:
+    await _exercise(mysql_server.url)
 
 
 async def test_concurrent_claims_sqlite(sqlite_server: LiveServer) -> None:
