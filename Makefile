@@ -4,6 +4,7 @@
 #   make lint          ruff and mypy --strict (app, tests, benchmarks)
 #   make test          the tests on SQLite                    PYTEST_ARGS="tests/test_ops.py -x"
 #   make test-pg       the tests on PostgreSQL at 127.0.0.1:$(PG_PORT) (started if none answers)
+#   make test-mysql    the tests on MariaDB at 127.0.0.1:$(MYSQL_PORT) (started if none answers)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
@@ -19,6 +20,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS :=
 PG_PORT ?= 5432
+MYSQL_PORT ?= 3306
 DB := sqlite
 # Set (CI does): pytest's exit status 5, "no tests collected" -- PYTEST_ARGS naming
 # tests that all need something absent -- is not a failure.
@@ -28,7 +30,7 @@ PYTEST = $(PYTHON) -m pytest -q $(PYTEST_ARGS) || { rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then echo "(no tests collected)"; \
 	else exit $$rc; fi; }
 
-.PHONY: venv install lint test test-pg conformance hooks ci
+.PHONY: venv install lint test test-pg test-mysql conformance hooks ci
 
 venv: $(PYTHON)
 
@@ -56,6 +58,10 @@ test: $(INSTALLED)
 test-pg: $(INSTALLED)
 	@echo "PG_PORT=$(PG_PORT) .ci/postgres.sh $(PYTHON) -m pytest -q $(PYTEST_ARGS)"
 	@PG_PORT=$(PG_PORT) PYTHON=$(PYTHON) bash .ci/postgres.sh bash -c '$(PYTEST)'
+
+test-mysql: $(INSTALLED)
+	@echo "MYSQL_PORT=$(MYSQL_PORT) .ci/mariadb.sh $(PYTHON) -m pytest -q $(PYTEST_ARGS)"
+	@MYSQL_PORT=$(MYSQL_PORT) PYTHON=$(PYTHON) bash .ci/mariadb.sh bash -c '$(PYTEST)'
 
 conformance: $(INSTALLED)
 	PYTHON=$(PYTHON) bash .ci/conformance.sh $(DB)
