@@ -5,6 +5,7 @@
 #   make test          the tests on SQLite                    PYTEST_ARGS="tests/test_ops.py -x"
 #   make test-pg       the tests on PostgreSQL at 127.0.0.1:$(PG_PORT) (started if none answers)
 #   make test-mysql    the tests on MariaDB at 127.0.0.1:$(MYSQL_PORT) (started if none answers)
+#   make test-galera   claims on a 3-node MariaDB Galera cluster (galera-4 installed if absent)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
@@ -30,7 +31,7 @@ PYTEST = $(PYTHON) -m pytest -q $(PYTEST_ARGS) || { rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then echo "(no tests collected)"; \
 	else exit $$rc; fi; }
 
-.PHONY: venv install lint test test-pg test-mysql conformance hooks ci
+.PHONY: venv install lint test test-pg test-mysql test-galera conformance hooks ci
 
 venv: $(PYTHON)
 
@@ -62,6 +63,10 @@ test-pg: $(INSTALLED)
 test-mysql: $(INSTALLED)
 	@echo "MYSQL_PORT=$(MYSQL_PORT) .ci/mariadb.sh $(PYTHON) -m pytest -q $(PYTEST_ARGS)"
 	@MYSQL_PORT=$(MYSQL_PORT) PYTHON=$(PYTHON) bash .ci/mariadb.sh bash -c '$(PYTEST)'
+
+test-galera: $(INSTALLED)
+	bash .ci/galera.sh
+	PLACEMENT_TEST_GALERA=1 $(PYTHON) -m pytest -q -s tests/galera $(PYTEST_ARGS)
 
 conformance: $(INSTALLED)
 	PYTHON=$(PYTHON) bash .ci/conformance.sh $(DB)

@@ -90,20 +90,27 @@ class Database:
 
     @asynccontextmanager
     async def _transaction(self, options: dict[str, Any]) -> AsyncIterator[AsyncConnection]:
-        """A connection in a fresh transaction; an unreachable database is a 503."""
+        """A connection in a fresh transaction; an unreachable database is a 503.
+
+        A connection that failed so is invalidated, not returned to the pool:
+        the next unit of work connects anew (and so recovers by itself once the
+        database answers again).
+        """
         try:
             async with self.engine.connect() as raw:
-                conn = await raw.execution_options(**options) if options else raw
-                async with conn.begin():
-                    yield conn
-        except DBAPIError as exc:
+                try:
+                    conn = await raw.execution_options(**options) if options else raw
+                    async with conn.begin():
+                        yield conn
+                except Exception as exc:
+                    if is_unavailable(exc) and not raw.invalidated:
+                        await raw.invalidate()
+                    raise
+        except Exception as exc:
             if is_unavailable(exc):
-                LOG.warning("database unavailable: %s", exc.orig or exc)
+                LOG.warning("database unavailable: %s", exc)
                 raise DatabaseUnavailable() from exc
             raise
-        except OSError as exc:  # a driver's connect that failed below the DB-API
-            LOG.warning("database unreachable: %s", exc)
-            raise DatabaseUnavailable() from exc
 
     async def read(self, work: Work[T]) -> T:
         """Run ``work`` in one read transaction (one consistent snapshot)."""

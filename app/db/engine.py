@@ -98,9 +98,22 @@ def mysql_error_number(exc: DBAPIError) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def is_unavailable(exc: DBAPIError) -> bool:
-    """Whether ``exc`` means the database cannot answer now (a 503, not a 500)."""
-    return bool(exc.connection_invalidated) or mysql_error_number(exc) in MYSQL_UNAVAILABLE
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot answer now (a 503, not a 500).
+
+    Also the driver's own errors: statements SQLAlchemy sends on the raw
+    connection (the isolation level) are not wrapped.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig or exc
+    if isinstance(exc, OSError):  # refused, reset: below the DB-API
+        return True
+    args = getattr(exc, "args", ())
+    number = args[0] if args and isinstance(args[0], int) else None
+    # A driver's "not connected" (InterfaceError 0): a connection the server dropped.
+    return number in MYSQL_UNAVAILABLE or (number == 0 and type(exc).__name__ == "InterfaceError")
 
 
 def is_serialization_failure(exc: DBAPIError) -> bool:

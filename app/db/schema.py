@@ -28,6 +28,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Table, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -137,8 +138,10 @@ async def _sync_racing(engine: AsyncEngine) -> None:
             async with engine.begin() as conn:
                 await conn.run_sync(_sync)
             return
-        except DBAPIError as exc:
-            if mysql_error_number(exc) not in _MYSQL_SYNC_RACES or time.monotonic() > deadline:
+        except (DBAPIError, CommandError) as exc:
+            # CommandError: alembic found its version row moved by the other worker.
+            raced = isinstance(exc, CommandError) or mysql_error_number(exc) in _MYSQL_SYNC_RACES
+            if not raced or time.monotonic() > deadline:
                 raise
-            LOG.info("schema sync met another worker's (%s); starting over", exc.orig)
+            LOG.info("schema sync met another worker's (%s); starting over", exc)
         await asyncio.sleep(random.uniform(0.2, 0.6))
