@@ -5,7 +5,9 @@
 #   make test          the tests on SQLite                    PYTEST_ARGS="tests/test_ops.py -x"
 #   make test-pg       the tests on PostgreSQL at 127.0.0.1:$(PG_PORT) (started if none answers)
 #   make test-keystone the Keystone tests against a real Keystone (its venv built first)
-#   make conformance   the conformance runner and its ratchet    DB="sqlite postgres"
+#   make test-mysql    the tests on MariaDB at 127.0.0.1:$(MYSQL_PORT) (started if none answers)
+#   make test-galera   claims on a 3-node MariaDB Galera cluster (galera-4 installed if absent)
+#   make conformance   the conformance runner and its ratchet    DB="sqlite postgres mysql"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
 #   make schemathesis  schemathesis on the OpenAPI documents of 1.39 and 1.10 (live server)
@@ -23,6 +25,7 @@ PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS :=
 PG_PORT ?= 5432
+MYSQL_PORT ?= 3306
 DB := sqlite
 # Set (CI does): pytest's exit status 5, "no tests collected" -- PYTEST_ARGS naming
 # tests that all need something absent -- is not a failure.
@@ -32,7 +35,7 @@ PYTEST = $(PYTHON) -m pytest -q $(PYTEST_ARGS) || { rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then echo "(no tests collected)"; \
 	else exit $$rc; fi; }
 
-.PHONY: venv install lint test test-pg conformance hooks ci test-keystone
+.PHONY: venv install lint test test-pg test-mysql test-galera test-keystone conformance hooks ci
 
 venv: $(PYTHON)
 
@@ -60,6 +63,14 @@ test: $(INSTALLED)
 test-pg: $(INSTALLED)
 	@echo "PG_PORT=$(PG_PORT) .ci/postgres.sh $(PYTHON) -m pytest -q $(PYTEST_ARGS)"
 	@PG_PORT=$(PG_PORT) PYTHON=$(PYTHON) bash .ci/postgres.sh bash -c '$(PYTEST)'
+
+test-mysql: $(INSTALLED)
+	@echo "MYSQL_PORT=$(MYSQL_PORT) .ci/mariadb.sh $(PYTHON) -m pytest -q $(PYTEST_ARGS)"
+	@MYSQL_PORT=$(MYSQL_PORT) PYTHON=$(PYTHON) bash .ci/mariadb.sh bash -c '$(PYTEST)'
+
+test-galera: $(INSTALLED)
+	bash .ci/galera.sh
+	PLACEMENT_TEST_GALERA=1 $(PYTHON) -m pytest -q -s tests/galera $(PYTEST_ARGS)
 
 conformance: $(INSTALLED)
 	PYTHON=$(PYTHON) bash .ci/conformance.sh $(DB)

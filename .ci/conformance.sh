@@ -2,12 +2,14 @@
 # The conformance runner (the reference's own HTTP tests, a fresh server per
 # file) on each database named, then the ratchet:
 #
-#   .ci/conformance.sh [sqlite] [postgres]        (default: sqlite)
+#   .ci/conformance.sh [sqlite] [postgres] [mysql]   (default: sqlite)
 #
 # Prints the per-file table and the summary of each run (not every failure),
 # and fails when the runner breaks or a file of tests/conformance/must-pass.txt
 # has a failing test. SHARED: the shared folder (default: ../shared beside the
-# checkout), with the reference's set-up script and the runner.
+# checkout), with the reference's set-up script and the runner. mysql: the
+# MariaDB at 127.0.0.1:$MYSQL_PORT (default 3306), or a private one
+# .ci/mariadb.sh starts (and installs) when none answers there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=.ci/lib.sh
@@ -33,8 +35,14 @@ failed=0
 for db in "${DBS[@]}"; do
   say "conformance on $db"
   result="$WORK/conformance-$db.json"
-  "$REF_VENV/bin/python" "$SHARED/conformance/run" --server project --checkout "$ROOT" \
-    --db "$db" --json "$result" >"$WORK/conformance-$db.log" 2>&1 || {
+  runner=("$REF_VENV/bin/python" "$SHARED/conformance/run" --server project --checkout "$ROOT"
+          --db "$db" --json "$result")
+  if [ "$db" = mysql ]; then  # the server .ci/mariadb.sh finds or starts
+    # shellcheck disable=SC2016
+    runner=(bash .ci/mariadb.sh bash -c '"$@" --mysql-url "mysql://root@127.0.0.1:$MYSQL_PORT"'
+            runner "${runner[@]}")
+  fi
+  PYTHON=$PYTHON "${runner[@]}" >"$WORK/conformance-$db.log" 2>&1 || {
       cat "$WORK/conformance-$db.log"; echo "the conformance run failed"; exit 1; }
   print_conformance "$WORK/conformance-$db.log"
   "$PYTHON" tests/conformance/ratchet.py "$result" tests/conformance/must-pass.txt \

@@ -1,9 +1,10 @@
 """Tests run the real app over ASGI against a real database.
 
-SQLite (a fresh file per test) by default; PostgreSQL when
+SQLite (a fresh file per test) by default; PostgreSQL or MySQL/MariaDB when
 ``PLACEMENT_TEST_DATABASE_URL`` names a server database
-(``postgresql+asyncpg://postgres@127.0.0.1:5432/test``): each test then gets a
-fresh database created beside it (``tests/databases.py``).
+(``postgresql+asyncpg://postgres@127.0.0.1:5432/test``,
+``mysql+asyncmy://root@127.0.0.1:3306/test``): each test then gets a fresh
+database created beside it (``tests/databases.py``).
 """
 
 from collections.abc import AsyncIterator
@@ -16,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 from tests.api_helpers import ADMIN_LATEST, asgi_client, running_app
-from tests.databases import TEST_SERVER_URL, fresh_database, is_postgresql, scratch_database
+from tests.databases import (
+    TEST_SERVER_URL,
+    fresh_database,
+    is_mysql,
+    is_postgresql,
+    scratch_database,
+)
 
 
 @pytest.fixture
@@ -30,6 +37,15 @@ async def postgresql_url() -> AsyncIterator[str]:
     """A fresh PostgreSQL database, for the tests that only make sense there."""
     if not is_postgresql(TEST_SERVER_URL):
         pytest.skip("needs PostgreSQL: set PLACEMENT_TEST_DATABASE_URL")
+    async with fresh_database(TEST_SERVER_URL) as url:
+        yield url
+
+
+@pytest.fixture
+async def mysql_url() -> AsyncIterator[str]:
+    """A fresh MySQL/MariaDB database, for the tests that only make sense there."""
+    if not is_mysql(TEST_SERVER_URL):
+        pytest.skip("needs MySQL/MariaDB: set PLACEMENT_TEST_DATABASE_URL=mysql+asyncmy://...")
     async with fresh_database(TEST_SERVER_URL) as url:
         yield url
 

@@ -4,6 +4,8 @@ SQLite: a file in a directory the caller owns (pytest's ``tmp_path``, a
 temporary directory). PostgreSQL: a new database created beside the one a URL
 names, on the same server, dropped ``WITH (FORCE)`` afterwards so that
 connections a killed server process left behind do not keep it alive.
+MySQL/MariaDB (``mysql+asyncmy://root@127.0.0.1:3306/test``): likewise a new
+database on the server the URL names (the URL's own database need not exist).
 
 Each create/drop opens and disposes its own administrative engine: the sync
 variant runs them in two separate event loops (an engine's connections belong
@@ -23,13 +25,25 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.db.urls import async_url
+
 # A PostgreSQL server database (postgresql+asyncpg://postgres@127.0.0.1:5432/test)
-# the tests create their own databases beside; unset: SQLite files.
+# or a MySQL/MariaDB one (mysql+asyncmy://root@127.0.0.1:3306/test) the tests
+# create their own databases beside; unset: SQLite files.
 TEST_SERVER_URL = os.environ.get("PLACEMENT_TEST_DATABASE_URL") or None
 
 
 def is_postgresql(url: str | None) -> TypeGuard[str]:
     return url is not None and url.startswith("postgresql")
+
+
+def is_mysql(url: str | None) -> TypeGuard[str]:
+    return url is not None and url.startswith(("mysql", "mariadb"))
+
+
+def is_server(url: str | None) -> TypeGuard[str]:
+    """A database server's URL (PostgreSQL or MySQL), not a SQLite file's."""
+    return is_postgresql(url) or is_mysql(url)
 
 
 def sqlite_url(path: Path) -> str:
@@ -42,8 +56,12 @@ def sibling_url(server_url: str, name: str) -> str:
 
 
 async def _admin(server_url: str, statement: str) -> None:
-    # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction.
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction. On MySQL
+    # the server's URL without its database (which need not exist).
+    if is_mysql(server_url):
+        server_url = sibling_url(server_url, "")
+    engine = create_async_engine(
+        async_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             await conn.execute(text(statement))
@@ -54,20 +72,24 @@ async def _admin(server_url: str, statement: str) -> None:
 async def create_database(server_url: str, prefix: str = "placement_test") -> str:
     """A new empty database beside ``server_url``'s; returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    quoted = f"`{name}`" if is_mysql(server_url) else f'"{name}"'
+    await _admin(server_url, f"CREATE DATABASE {quoted}")
     return sibling_url(server_url, name)
 
 
 async def drop_database(server_url: str, database_url: str) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+    if is_mysql(server_url):
+        await _admin(server_url, f"DROP DATABASE IF EXISTS `{name}`")
+    else:
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager
 async def fresh_database(
     server_url: str, prefix: str = "placement_test", *, keep: bool = False
 ) -> AsyncIterator[str]:
-    """A new PostgreSQL database for the block, dropped after it (unless ``keep``)."""
+    """A new server database for the block, dropped after it (unless ``keep``)."""
     url = await create_database(server_url, prefix)
     try:
         yield url
@@ -94,10 +116,10 @@ async def scratch_database(
 ) -> AsyncIterator[str]:
     """What a test or benchmark runs on, given a URL or none.
 
-    A PostgreSQL URL names the server: a fresh database beside it. A SQLite URL
-    is used as it is; none: ``placement.sqlite`` in ``directory``.
+    A PostgreSQL or MySQL URL names the server: a fresh database beside it. A
+    SQLite URL is used as it is; none: ``placement.sqlite`` in ``directory``.
     """
-    if is_postgresql(url):
+    if is_server(url):
         async with fresh_database(url, prefix, keep=keep) as fresh:
             yield fresh
         return
@@ -113,7 +135,7 @@ def scratch_database_sync(
     keep: bool = False,
 ) -> Iterator[str]:
     """``scratch_database`` for code outside an event loop (a benchmark's main)."""
-    if not is_postgresql(url):
+    if not is_server(url):
         yield _sqlite_default(url, directory, prefix)
         return
     fresh = asyncio.run(create_database(url, prefix))

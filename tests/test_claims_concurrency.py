@@ -15,8 +15,9 @@ its consumers (what the last 2xx wrote). At the end:
 * the providers were really exhausted (a final 1-VCPU claim is refused at
   exactly the capacity).
 
-PostgreSQL: ``uvicorn --workers 3`` on a fresh database next to
-``PLACEMENT_TEST_DATABASE_URL`` (skipped when unset). SQLite: one worker.
+PostgreSQL and MySQL/MariaDB: ``uvicorn --workers 3`` on a fresh database
+next to ``PLACEMENT_TEST_DATABASE_URL`` (skipped when it names another
+database). SQLite: one worker.
 """
 
 import asyncio
@@ -67,6 +68,12 @@ def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
 @pytest.fixture
 def pg_server(postgresql_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     with _server(postgresql_url, 3, tmp_path / "server.log") as server:
+        yield server
+
+
+@pytest.fixture
+def mysql_server(mysql_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with _server(mysql_url, 3, tmp_path / "server.log") as server:
         yield server
 
 
@@ -218,60 +225,69 @@ async def _exercise(base_url: str) -> None:
         truth: dict[str, Truth] = {}
         schedulers = [Scheduler(http, providers, stats, truth, seed) for seed in range(CLIENTS)]
         await asyncio.gather(*(scheduler.run() for scheduler in schedulers))
+        await _check_invariants(http, providers, stats, truth)
 
-        # Fill what is left one VCPU at a time: the last claim must be refused
-        # exactly at capacity.
-        filler = Scheduler(http, providers, stats, truth, 12345)
-        for rp in providers:
-            while True:
-                consumer = str(uuidlib.uuid4())
-                truth[consumer] = Truth()
-                if not await filler.put(consumer, {rp: {"VCPU": 1}}):
-                    break
 
-        print(f"\nclaims: statuses {dict(stats.statuses)}, concurrent_update retries "
-              f"{stats.conflicts}, capacity refusals {stats.capacity_refusals}")
-        assert not stats.server_errors, stats.server_errors[:5]
-        assert stats.capacity_refusals > 0
+async def _check_invariants(http: httpx.AsyncClient, providers: list[str], stats: Stats,
+                            truth: dict[str, Truth]) -> None:
+    """Exhaust what is left, then check the invariants of the module's docstring."""
+    # Fill what is left one VCPU at a time: the last claim must be refused
+    # exactly at capacity.
+    filler = Scheduler(http, providers, stats, truth, 12345)
+    for rp in providers:
+        while True:
+            consumer = str(uuidlib.uuid4())
+            truth[consumer] = Truth()
+            if not await filler.put(consumer, {rp: {"VCPU": 1}}):
+                break
 
-        expected: dict[str, dict[str, int]] = {rp: defaultdict(int) for rp in providers}
-        for state in truth.values():
-            for rp, resources in state.allocations.items():
-                for rc, amount in resources.items():
-                    expected[rp][rc] += amount
-        for rp in providers:
-            usages = (await http.get(f"/resource_providers/{rp}/usages")).json()["usages"]
-            for rc, capacity in CAPACITY.items():
-                assert usages[rc] <= capacity, (rp, rc, usages)
-                assert usages[rc] == expected[rp][rc], (rp, rc, usages, dict(expected[rp]))
-            assert usages["VCPU"] == CAPACITY["VCPU"], usages
+    print(f"\nclaims: statuses {dict(stats.statuses)}, concurrent_update retries "
+          f"{stats.conflicts}, capacity refusals {stats.capacity_refusals}")
+    assert not stats.server_errors, stats.server_errors[:5]
+    assert stats.capacity_refusals > 0
 
-        holders = {c: s for c, s in truth.items() if s.allocations}
-        totals = (await http.get(f"/usages?project_id={PROJECT}")).json()["usages"]
-        instance = totals["INSTANCE"]
-        assert instance.pop("consumer_count") == len(holders)
-        summed: Counter[str] = Counter()
-        for state in holders.values():
-            for resources in state.allocations.values():
-                summed.update(resources)
-        assert instance == dict(summed)
+    expected: dict[str, dict[str, int]] = {rp: defaultdict(int) for rp in providers}
+    for state in truth.values():
+        for rp, resources in state.allocations.items():
+            for rc, amount in resources.items():
+                expected[rp][rc] += amount
+    for rp in providers:
+        usages = (await http.get(f"/resource_providers/{rp}/usages")).json()["usages"]
+        for rc, capacity in CAPACITY.items():
+            assert usages[rc] <= capacity, (rp, rc, usages)
+            assert usages[rc] == expected[rp][rc], (rp, rc, usages, dict(expected[rp]))
+        assert usages["VCPU"] == CAPACITY["VCPU"], usages
 
-        semaphore = asyncio.Semaphore(16)
+    holders = {c: s for c, s in truth.items() if s.allocations}
+    totals = (await http.get(f"/usages?project_id={PROJECT}")).json()["usages"]
+    instance = totals["INSTANCE"]
+    assert instance.pop("consumer_count") == len(holders)
+    summed: Counter[str] = Counter()
+    for state in holders.values():
+        for resources in state.allocations.values():
+            summed.update(resources)
+    assert instance == dict(summed)
 
-        async def check(consumer: str, state: Truth) -> None:
-            async with semaphore:
-                got = (await http.get(f"/allocations/{consumer}")).json()
-            held = {rp: entry["resources"] for rp, entry in got["allocations"].items()}
-            assert held == state.allocations, (consumer, held, state)
-            if state.allocations:
-                assert got["consumer_generation"] == state.generation, (consumer, got, state)
+    semaphore = asyncio.Semaphore(16)
 
-        await asyncio.gather(*(check(c, s) for c, s in truth.items()))
-        assert stats.statuses[204] > CLIENTS
+    async def check(consumer: str, state: Truth) -> None:
+        async with semaphore:
+            got = (await http.get(f"/allocations/{consumer}")).json()
+        held = {rp: entry["resources"] for rp, entry in got["allocations"].items()}
+        assert held == state.allocations, (consumer, held, state)
+        if state.allocations:
+            assert got["consumer_generation"] == state.generation, (consumer, got, state)
+
+    await asyncio.gather(*(check(c, s) for c, s in truth.items()))
+    assert stats.statuses[204] > CLIENTS
 
 
 async def test_concurrent_claims_postgresql(pg_server: LiveServer) -> None:
     await _exercise(pg_server.url)
+
+
+async def test_concurrent_claims_mysql(mysql_server: LiveServer) -> None:
+    await _exercise(mysql_server.url)
 
 
 async def test_concurrent_claims_sqlite(sqlite_server: LiveServer) -> None:

@@ -30,7 +30,7 @@ def test_keystone_profile_runs_from_placement_conf_only() -> None:
 
 def test_noauth2_replicas_opt_in_explicitly() -> None:
     for name, service in _services().items():
-        if name.startswith("api"):
+        if name.startswith(("api", "mariadb-api")):
             assert service["environment"]["PLACEMENT_AUTH_STRATEGY"] == "noauth2"
             assert service["environment"]["PLACEMENT_ALLOW_REMOTE_NOAUTH2"] == "true"
 

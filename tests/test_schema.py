@@ -15,7 +15,7 @@ def _differences(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     return [
         diff for diff in compare_metadata(context, Base.metadata)
-        if not (diff[0] == "remove_table" and diff[1].name == VERSION_TABLE)
+        if not (diff[0] == "remove_table" and diff[1].name in (VERSION_TABLE, "alembic_version"))
     ]
 
 

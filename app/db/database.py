@@ -4,15 +4,22 @@ A unit of work is a function of a connection. :class:`Database` runs it in a
 fresh transaction and owns everything about that transaction:
 
 * ``read``: one consistent snapshot (REPEATABLE READ on server databases);
-* ``write``: SERIALIZABLE on server databases (``BEGIN IMMEDIATE`` on SQLite),
-  retried whole, from a fresh transaction, on serialization failures and
-  deadlocks (which can surface at COMMIT), up to the configured attempts with
-  jittered exponential backoff; exhausted retries are a 409
+* ``write``: SERIALIZABLE on PostgreSQL, REPEATABLE READ on MySQL/MariaDB
+  (InnoDB's SERIALIZABLE only turns reads into shared locks, and Galera certifies
+  at most that; every claim's correctness comes from its generation
+  compare-and-swap, which reads the latest row whatever the isolation),
+  ``BEGIN IMMEDIATE`` on SQLite; retried whole, from a fresh transaction, on
+  serialization failures and deadlocks (which can surface at COMMIT), up to the
+  configured attempts with jittered exponential backoff (a compare-and-swap
+  that found its row moved, :class:`RowMoved`, is retried alike); exhausted retries are a 409
   ``placement.concurrent_update``;
 * ``claim``: a write that also queues behind other claims (an optimisation:
   correctness comes from the generation compare-and-swap) and is retried
   whole when a provider generation moved underneath it
   (:class:`ProviderGenerationRace`, raised by the claim's statements).
+
+A lost connection or a database that cannot answer now (a Galera node outside
+the primary component) is :class:`~app.exceptions.DatabaseUnavailable`, a 503.
 
 The retry counters live here; the metrics read them.
 """
@@ -20,7 +27,8 @@ The retry counters live here; the metrics read them.
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,8 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.engine import WRITE_OPTION, is_serialization_failure
-from app.exceptions import ConcurrentUpdate, PlacementError
+from app.db.engine import WRITE_OPTION, is_serialization_failure, is_unavailable
+from app.exceptions import ConcurrentUpdate, DatabaseUnavailable, PlacementError
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +47,14 @@ Work = Callable[[AsyncConnection], Awaitable[T]]
 
 class ProviderGenerationRace(Exception):
     """A provider generation moved during a claim: retry it in a new transaction."""
+
+
+class RowMoved(Exception):
+    """A compare-and-swap on a row this transaction read found it changed: another
+    writer committed after the snapshot. In effect a serialization failure (what
+    PostgreSQL's SERIALIZABLE raises before the swap, and what MySQL's REPEATABLE
+    READ leaves to the swap): ``write`` retries the unit of work, which then reads
+    the new row and answers as it should (usually a generation conflict)."""
 
 
 @dataclass
@@ -65,31 +81,51 @@ class Database:
         self._write_options: dict[str, Any] = {WRITE_OPTION: True}
         self._read_options: dict[str, Any] = {}
         if self.dialect != "sqlite":
-            self._write_options["isolation_level"] = "SERIALIZABLE"
+            self._write_options["isolation_level"] = (
+                "SERIALIZABLE" if self.dialect == "postgresql" else "REPEATABLE READ")
             self._read_options["isolation_level"] = "REPEATABLE READ"
         # On SQLite one process's claims queue here rather than in SQLite's busy
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
+    @asynccontextmanager
+    async def _transaction(self, options: dict[str, Any]) -> AsyncIterator[AsyncConnection]:
+        """A connection in a fresh transaction; an unreachable database is a 503.
+
+        A connection that failed so is invalidated, not returned to the pool:
+        the next unit of work connects anew (and so recovers by itself once the
+        database answers again).
+        """
+        try:
+            async with self.engine.connect() as raw:
+                try:
+                    conn = await raw.execution_options(**options) if options else raw
+                    async with conn.begin():
+                        yield conn
+                except Exception as exc:
+                    if is_unavailable(exc) and not raw.invalidated:
+                        await raw.invalidate()
+                    raise
+        except Exception as exc:
+            if is_unavailable(exc):
+                LOG.warning("database unavailable: %s", exc)
+                raise DatabaseUnavailable() from exc
+            raise
+
     async def read(self, work: Work[T]) -> T:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
-        async with self.engine.connect() as raw:
-            conn = await raw.execution_options(**self._read_options) if self._read_options \
-                else raw
-            async with conn.begin():
-                return await work(conn)
+        async with self._transaction(self._read_options) as conn:
+            return await work(conn)
 
     async def write(self, work: Work[T]) -> T:
         """Run ``work`` in its own serializable transaction, retrying it whole."""
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
-                async with self.engine.connect() as raw:
-                    conn = await raw.execution_options(**self._write_options)
-                    async with conn.begin():
-                        return await work(conn)
-            except DBAPIError as exc:
-                if not is_serialization_failure(exc):
+                async with self._transaction(self._write_options) as conn:
+                    return await work(conn)
+            except (DBAPIError, RowMoved) as exc:
+                if isinstance(exc, DBAPIError) and not is_serialization_failure(exc):
                     raise
                 if attempt == self.write_attempts:
                     raise ConcurrentUpdate() from exc

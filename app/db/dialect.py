@@ -6,24 +6,48 @@ statements, see :mod:`app.db.repositories.candidates`).
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Integer, String, Table, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import functions
 
 POSTGRESQL = "postgresql"
+MYSQL = "mysql"
 
 
 def is_postgresql(conn: AsyncConnection | Connection) -> bool:
     return conn.dialect.name == POSTGRESQL
 
 
-def upsertable_insert(conn: AsyncConnection | Connection, table: Table) -> Any:
-    """The dialect's INSERT construct (it has ``on_conflict_do_nothing``)."""
-    dialect = postgresql if is_postgresql(conn) else sqlite
-    return dialect.insert(table)
+def is_mysql(conn: AsyncConnection | Connection) -> bool:
+    return conn.dialect.name == MYSQL
+
+
+def collation_key(conn: AsyncConnection | Connection) -> Callable[[str], str]:
+    """How the database's collation tells names apart, as a key function.
+
+    Exactly on PostgreSQL and SQLite; on MySQL/MariaDB (``utf8mb4_general_ci``)
+    without case and trailing spaces, so a lookup by a name matches the row the
+    database says is equal (the reference behaves so on MySQL).
+    """
+    if is_mysql(conn):
+        return _mysql_key
+    return str
+
+
+def _mysql_key(name: str) -> str:
+    return name.rstrip(" ").lower()
+
+
+@compiles(functions.sum, MYSQL)
+def _integer_sum_on_mysql(element: functions.sum[Any], compiler: Any, **kw: Any) -> str:
+    """MySQL's SUM of integers is a DECIMAL; every sum here adds integers (amounts,
+    class bits), so on MySQL it is cast back to one (BIGINT, as PostgreSQL's)."""
+    return f"CAST({compiler.visit_function(element, **kw)} AS SIGNED)"
 
 
 def insert_ignoring_duplicates(conn: AsyncConnection | Connection, table: Table) -> Any:
@@ -31,15 +55,22 @@ def insert_ignoring_duplicates(conn: AsyncConnection | Connection, table: Table)
 
     Concurrent creators of the same unique row then do not fail on the key:
     the loser inserts nothing (or, at SERIALIZABLE on PostgreSQL, gets a
-    serialization failure and the unit of work is retried).
+    serialization failure and the unit of work is retried). On MySQL, an
+    ``INSERT IGNORE`` (the columns' values are validated before they get here,
+    so it ignores nothing but duplicates).
     """
-    return upsertable_insert(conn, table).on_conflict_do_nothing()
+    if is_mysql(conn):
+        return mysql.insert(table).prefix_with("IGNORE")
+    dialect = postgresql if is_postgresql(conn) else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 # ------------------------------------------------ lists of values as one parameter
 # A list of any length travels as ONE bind parameter (an array on PostgreSQL,
 # JSON text on SQLite): the statement's text does not depend on the length,
 # so it can be built once and cached (the candidate search relies on this).
+# On MySQL an expanding parameter: SQLAlchemy caches the statement and expands
+# the list at execution (MySQL prepares nothing server-side anyway).
 
 Listed = TypeVar("Listed", int, str)
 
@@ -58,6 +89,8 @@ def in_list_parameter(
     """
     if dialect == POSTGRESQL:
         return column.in_(select(func.unnest(bindparam(name, type_=postgresql.ARRAY(element)))))
+    if dialect == MYSQL:
+        return column.in_(bindparam(name, expanding=True))
     each = func.json_each(bindparam(name, type_=String)).table_valued("value")
     return column.in_(select(each.c.value))
 
@@ -65,4 +98,4 @@ def in_list_parameter(
 def list_parameter(dialect: str, values: Iterable[Listed]) -> list[Listed] | str:
     """The value of an ``in_list_parameter`` parameter: sorted, without duplicates."""
     ordered = sorted(set(values))
-    return ordered if dialect == POSTGRESQL else json.dumps(ordered)
+    return json.dumps(ordered) if dialect == "sqlite" else ordered

@@ -184,7 +184,8 @@ class Consumer(TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     consumer_type_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("consumer_types.id"), nullable=True
+        Integer, ForeignKey("consumer_types.id", name="consumers_consumer_type_id_fkey"),
+        nullable=True,
     )
 
 

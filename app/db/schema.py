@@ -2,9 +2,22 @@
 
 Safe when several workers start at once on an empty database: on PostgreSQL
 the whole step runs under a transaction-scoped advisory lock, on SQLite under
-the write lock.
+the write lock. MySQL commits every DDL statement by itself and a Galera
+cluster has no named locks (``GET_LOCK`` is unsupported there), so there
+concurrent workers race instead: each runs the migrations in the same order,
+the first ``CREATE TABLE`` a loser tries already exists (or its version row
+or standard rows are duplicates), and the loser starts over after a pause,
+until it finds the schema at head.
+
+A database this service creates also gets the reference's ``alembic_version``
+at the reference's head (migration 0002), so the reference's own
+``placement-manage db sync`` accepts it as current.
 """
 
+import asyncio
+import logging
+import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,17 +28,27 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Table, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import models
 from app.db.dialect import insert_ignoring_duplicates
-from app.db.engine import is_sqlite
+from app.db.engine import is_sqlite, mysql_error_number
+
+LOG = logging.getLogger(__name__)
 
 # Our migration history lives beside, never in, the reference's alembic_version.
 VERSION_TABLE = "placement_api_version"
 _ADVISORY_LOCK_KEY = 0x504C4143  # "PLAC"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# What a worker racing another through the MySQL schema sync may see: a table,
+# column, index or constraint the other created (1050, 1060, 1061, 1826, 1005),
+# one not there yet (1146), a duplicate version or standard row (1062), a
+# deadlock or lock wait between them (1213, 1205).
+_MYSQL_SYNC_RACES = frozenset({1005, 1050, 1060, 1061, 1062, 1146, 1205, 1213, 1826})
+MYSQL_SYNC_TIMEOUT = 120.0
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -99,6 +122,26 @@ async def sync_database(engine: AsyncEngine) -> None:
             async with conn.begin():
                 await conn.run_sync(_sync)
         return
+    if engine.dialect.name == "mysql":
+        await _sync_racing(engine)
+        return
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
         await conn.run_sync(_sync)
+
+
+async def _sync_racing(engine: AsyncEngine) -> None:
+    """MySQL: sync, starting over while another worker's sync gets in the way."""
+    deadline = time.monotonic() + MYSQL_SYNC_TIMEOUT
+    while True:
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_sync)
+            return
+        except (DBAPIError, CommandError) as exc:
+            # CommandError: alembic found its version row moved by the other worker.
+            raced = isinstance(exc, CommandError) or mysql_error_number(exc) in _MYSQL_SYNC_RACES
+            if not raced or time.monotonic() > deadline:
+                raise
+            LOG.info("schema sync met another worker's (%s); starting over", exc)
+        await asyncio.sleep(random.uniform(0.2, 0.6))

@@ -131,3 +131,9 @@ class ResourceProviderNotFound(NotFound):
 PROVIDER_RACED = (
     "Another thread concurrently updated the resource provider data. Please retry your update"
 )
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (a connection lost, a cluster node not ready)."""
+
+    msg_fmt = "The database is unavailable now; try again later."

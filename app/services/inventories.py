@@ -22,14 +22,12 @@ from app.exceptions import (
     CannotDeleteInventoryOfClass,
     CannotUpdateInventory,
     InvalidInput,
-    InventoriesDeleteRaced,
     InventoryCreateConflict,
     InventoryExists,
     InventoryGenerationConflict,
     InventoryInUse,
     InventoryOfClassNotFound,
     InventoryProviderNotFound,
-    InventoryProviderRace,
     InventoryUpdateConflict,
     NoInventoryToDelete,
     NoInventoryToUpdate,
@@ -148,7 +146,7 @@ async def create_inventory(
             )
         except UnknownResourceClass as exc:
             raise CannotCreateInventory(uuid=provider.uuid, reason=exc.message) from None
-        except (InventoryExists, InventoryProviderRace) as exc:
+        except InventoryExists as exc:
             raise InventoryCreateConflict(reason=exc.message) from None
         return Written(provider.uuid, generation, create)
 
@@ -177,7 +175,7 @@ async def replace_inventories(
             generation = await InventoryRepository(conn).replace_all(provider, records, now=now)
         except UnknownResourceClass as exc:
             raise UnknownClassInInventory(uuid=provider.uuid, reason=exc.message) from None
-        except (InventoryInUse, InventoryProviderRace) as exc:
+        except InventoryInUse as exc:
             raise InventoryUpdateConflict(reason=exc.message, code=exc.code) from None
         return Written(provider.uuid, generation, put)
 
@@ -189,10 +187,7 @@ async def delete_inventories(db: Database, uuid: str, now: datetime) -> None:
 
     async def write(conn: AsyncConnection) -> None:
         provider = await require_provider(conn, uuid)
-        try:
-            await InventoryRepository(conn).delete_all(provider, now=now)
-        except InventoryProviderRace:
-            raise InventoriesDeleteRaced(uuid=provider.uuid) from None
+        await InventoryRepository(conn).delete_all(provider, now=now)
         # InventoryInUse is answered as the repository words it.
 
     await db.write(write)
@@ -225,8 +220,6 @@ async def update_inventory(
             raise ResourceClassNotFound(name=resource_class) from None
         except InventoryNotFound:
             raise NoInventoryToUpdate(uuid=provider.uuid, resource_class=resource_class) from None
-        except InventoryProviderRace as exc:
-            raise InventoryUpdateConflict(reason=exc.message) from None
         return Written(provider.uuid, generation, update)
 
     return await db.write(write)
@@ -243,7 +236,7 @@ async def delete_inventory(db: Database, uuid: str, resource_class: str, now: da
             raise UnknownClassToDelete(resource_class=resource_class) from None
         except InventoryNotFound:
             raise NoInventoryToDelete(resource_class=resource_class) from None
-        except (InventoryInUse, InventoryProviderRace) as exc:
+        except InventoryInUse as exc:
             # Reference quirk Q3: in-use answers concurrent_update here.
             raise CannotDeleteInventoryOfClass(
                 resource_class=resource_class, reason=exc.message

@@ -26,7 +26,6 @@ from app.exceptions import (
     INVENTORY_INUSE,
     PROVIDER_RACED,
     InventoryInUse,
-    InventoryProviderRace,
     MalformedReshape,
     ReshapeConflict,
     ReshapeGenerationConflict,
@@ -107,5 +106,3 @@ async def reshape(
         raise MalformedReshape(reason=exc.message) from None
     except InventoryInUse as exc:
         raise ReshapeConflict(reason=exc.message, code=INVENTORY_INUSE) from None
-    except InventoryProviderRace as exc:
-        raise ReshapeConflict(reason=exc.message) from None

@@ -7,7 +7,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.dialect import insert_ignoring_duplicates
+from app.db.database import RowMoved
+from app.db.dialect import collation_key, insert_ignoring_duplicates
 
 _agg = models.placement_aggregates
 _rp_agg = models.resource_provider_aggregates
@@ -40,15 +41,20 @@ class AggregateRepository:
     async def ensure(self, uuids: Iterable[str], now: datetime) -> dict[str, int]:
         """Ids of the aggregates, creating the ones never seen before."""
         wanted = set(uuids)
-        ids = await self.ids_by_uuid(wanted)
-        missing = wanted - ids.keys()
+        key = collation_key(self.conn)
+        stored = {key(uuid): id_ for uuid, id_ in (await self.ids_by_uuid(wanted)).items()}
+        missing = {uuid for uuid in wanted if key(uuid) not in stored}
         if missing:
             await self.conn.execute(
                 insert_ignoring_duplicates(self.conn, _agg),
                 [{"uuid": uuid, "created_at": now} for uuid in sorted(missing)],
             )
-            ids.update(await self.ids_by_uuid(missing))
-        return ids
+            stored.update({key(uuid): id_
+                           for uuid, id_ in (await self.ids_by_uuid(missing)).items()})
+        if any(key(uuid) not in stored for uuid in missing):
+            # Created by a writer that committed after this transaction's snapshot.
+            raise RowMoved()
+        return {uuid: stored[key(uuid)] for uuid in wanted}
 
     async def set_for_provider(
         self, provider_id: int, uuids: Iterable[str], now: datetime

@@ -3,8 +3,8 @@
 A claim's writes replace allocations, create, update or drop consumers, and
 bump the generation of every provider written to, each consumer and provider
 update guarded by the generation the claim read. On PostgreSQL they are one
-fixed statement (:mod:`.claim_writes_postgresql`), on SQLite a few prepared
-ones (:mod:`.claim_writes_sqlite`). A count that differs from what was
+fixed statement (:mod:`.claim_writes_postgresql`), on SQLite and MySQL a few
+batched ones (:mod:`.claim_writes_portable`). A count that differs from what was
 planned means somebody else changed the row since the claim read it: a moved
 consumer is a 409 the client must resolve; a moved provider retries the
 claim (:class:`~app.db.database.ProviderGenerationRace`).
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import ProviderGenerationRace
 from app.db.dialect import is_postgresql
-from app.db.repositories import claim_writes_postgresql, claim_writes_sqlite
+from app.db.repositories import claim_writes_portable, claim_writes_postgresql
 from app.db.repositories.claim_reads import ClaimProvider
 from app.exceptions import ConcurrentUpdate
 
@@ -38,7 +38,7 @@ class ClaimWrites:
     async def run(self, conn: AsyncConnection) -> None:
         """Write everything; raise if a consumer or provider moved meanwhile."""
         write = (claim_writes_postgresql.write_claim if is_postgresql(conn)
-                 else claim_writes_sqlite.write_claim)
+                 else claim_writes_portable.write_claim)
         new, updated, dropped, providers = await write(
             conn,
             now=self.now,

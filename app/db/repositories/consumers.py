@@ -16,7 +16,8 @@ from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
-from app.db.dialect import insert_ignoring_duplicates
+from app.db.database import RowMoved
+from app.db.dialect import collation_key, insert_ignoring_duplicates
 
 _consumers = models.consumers
 _projects = models.projects
@@ -42,18 +43,21 @@ async def _ids_by_name(
     wanted = sorted(set(names))
     if not wanted:
         return {}
+    key = collation_key(conn)
     query = select(column, table.c.id).where(column.in_(wanted))
-    found = {name: id_ for name, id_ in await conn.execute(query)}
-    missing = [name for name in wanted if name not in found]
+    stored = {key(name): id_ for name, id_ in await conn.execute(query)}
+    missing = [name for name in wanted if key(name) not in stored]
     if missing:
         await conn.execute(
             insert_ignoring_duplicates(conn, table),
             [{column.name: name, "created_at": now} for name in missing],
         )
-        found.update(
-            {name: id_ for name, id_ in await conn.execute(query.where(column.in_(missing)))}
-        )
-    return found
+        stored.update({key(name): id_ for name, id_
+                       in await conn.execute(query.where(column.in_(missing)))})
+    if any(key(name) not in stored for name in missing):
+        # Created by a writer that committed after this transaction's snapshot.
+        raise RowMoved()
+    return {name: stored[key(name)] for name in wanted}
 
 
 async def project_ids(conn: AsyncConnection, names: Iterable[str], now: datetime

@@ -25,8 +25,6 @@ from app.db.repositories.resource_classes import require_class_ids
 from app.exceptions import (
     InventoryExists,
     InventoryInUse,
-    InventoryProviderRace,
-    ProviderGenerationConflict,
 )
 from app.records import InventoryRecord, ProviderRow
 
@@ -154,12 +152,7 @@ class InventoryRepository:
             raise InventoryInUse(classes=", ".join(in_use), uuid=provider.uuid)
 
     async def _bump(self, provider: ProviderRow, now: datetime | None) -> int:
-        try:
-            generation = await bump_generation(
-                self.conn, provider.id, provider.generation, now=now
-            )
-        except ProviderGenerationConflict:
-            raise InventoryProviderRace() from None
+        generation = await bump_generation(self.conn, provider.id, provider.generation, now=now)
         provider.generation = generation
         return generation
 
@@ -184,7 +177,7 @@ class InventoryRepository:
         3. new classes inserted, kept classes updated (shrinking below usage is
            allowed);
         4. generation +1 by compare-and-swap (always, even if nothing changed)
-           -> :class:`InventoryProviderRace` (409, concurrent_update) if it moved.
+           -> :class:`~app.db.database.RowMoved` (the write is retried) if it moved.
 
         Returns the new generation (also stored on ``provider.generation``).
         An empty ``records`` deletes all inventory (subject to step 2).

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from app.db import models
-from app.exceptions import ProviderGenerationConflict
+from app.db.database import RowMoved
 from app.records import ProviderRow
 
 _rp = models.resource_providers
@@ -61,7 +61,9 @@ async def bump_generation(
     *,
     now: datetime | None = None,
 ) -> int:
-    """Compare-and-swap the provider generation; 409 if someone else moved it."""
+    """Compare-and-swap the provider generation ``seen_generation`` (read in this
+    transaction); :class:`RowMoved` (the unit of work is retried) if someone else
+    moved it since."""
     values: dict[str, object] = {"generation": seen_generation + 1}
     if now is not None:
         values["updated_at"] = now
@@ -71,5 +73,5 @@ async def bump_generation(
         .values(**values)
     )
     if result.rowcount != 1:
-        raise ProviderGenerationConflict()
+        raise RowMoved()
     return seen_generation + 1

@@ -68,7 +68,9 @@ class ResourceClassRepository:
                 )
             )
         ).first()
-        return ResourceClassRow(*row) if row else None
+        # Exact, whatever the collation (MySQL's ignores case; the reference's
+        # class names are compared in Python).
+        return ResourceClassRow(*row) if row and row.name == name else None
 
     async def create(self, name: str, now: datetime) -> None:
         """Insert a custom class with the next free id at or above ``FIRST_CUSTOM_ID``."""

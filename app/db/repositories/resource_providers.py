@@ -282,4 +282,10 @@ class ResourceProviderRepository:
         await self.conn.execute(delete(_inv).where(_inv.c.resource_provider_id == provider_id))
         await self.conn.execute(delete(_rpa).where(_rpa.c.resource_provider_id == provider_id))
         await self.conn.execute(delete(_rpt).where(_rpt.c.resource_provider_id == provider_id))
+        # A root references itself: MySQL checks that key row by row, so unset it first.
+        await self.conn.execute(
+            _rp.update()
+            .where(_rp.c.id == provider_id, _rp.c.root_provider_id == provider_id)
+            .values(root_provider_id=None)
+        )
         await self.conn.execute(delete(_rp).where(_rp.c.id == provider_id))

@@ -68,7 +68,8 @@ class TraitRepository:
         if "\x00" in name:
             return None
         row = (await self.conn.execute(select(*_COLUMNS).where(_trait.c.name == name))).first()
-        return TraitRow(*row) if row else None
+        # Exact, whatever the collation (MySQL's ignores case; the reference's does not here).
+        return TraitRow(*row) if row and row.name == name else None
 
     async def get(self, name: str) -> TraitRow:
         row = await self.find(name)

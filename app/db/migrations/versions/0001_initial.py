@@ -37,22 +37,19 @@ def upgrade() -> None:
         sa.Column("uuid", sa.String(36), nullable=False),
         sa.Column("name", sa.Unicode(200), nullable=True),
         sa.Column("generation", sa.Integer(), nullable=True),
-        sa.Column(
-            "root_provider_id", sa.Integer(), sa.ForeignKey("resource_providers.id"),
-            nullable=True,
-        ),
-        sa.Column(
-            "parent_provider_id", sa.Integer(), sa.ForeignKey("resource_providers.id"),
-            nullable=True,
-        ),
+        sa.Column("root_provider_id", sa.Integer(), nullable=True),
+        sa.Column("parent_provider_id", sa.Integer(), nullable=True),
         sa.UniqueConstraint("uuid", name="uniq_resource_providers0uuid"),
         sa.UniqueConstraint("name", name="uniq_resource_providers0name"),
-    )
-    op.create_index(
-        "resource_providers_root_provider_id_idx", "resource_providers", ["root_provider_id"]
+        # In the reference's order: MySQL names unnamed keys by position (_ibfk_N).
+        sa.ForeignKeyConstraint(["parent_provider_id"], ["resource_providers.id"]),
+        sa.ForeignKeyConstraint(["root_provider_id"], ["resource_providers.id"]),
     )
     op.create_index(
         "resource_providers_parent_provider_id_idx", "resource_providers", ["parent_provider_id"]
+    )
+    op.create_index(
+        "resource_providers_root_provider_id_idx", "resource_providers", ["root_provider_id"]
     )
     op.create_table(
         "inventories",
@@ -117,11 +114,10 @@ def upgrade() -> None:
     op.create_table(
         "resource_provider_traits",
         *_timestamps(),
-        sa.Column("trait_id", sa.Integer(), sa.ForeignKey("traits.id"), primary_key=True),
-        sa.Column(
-            "resource_provider_id", sa.Integer(), sa.ForeignKey("resource_providers.id"),
-            primary_key=True,
-        ),
+        sa.Column("trait_id", sa.Integer(), primary_key=True),
+        sa.Column("resource_provider_id", sa.Integer(), primary_key=True),
+        sa.ForeignKeyConstraint(["resource_provider_id"], ["resource_providers.id"]),
+        sa.ForeignKeyConstraint(["trait_id"], ["traits.id"]),
     )
     op.create_index(
         "resource_provider_traits_resource_provider_trait_idx",
@@ -152,15 +148,15 @@ def upgrade() -> None:
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column(
-            "consumer_type_id", sa.Integer(), sa.ForeignKey("consumer_types.id"), nullable=True
-        ),
+        sa.Column("consumer_type_id", sa.Integer(), nullable=True),
         sa.UniqueConstraint("uuid", name="uniq_consumers0uuid"),
+        sa.ForeignKeyConstraint(["consumer_type_id"], ["consumer_types.id"],
+                                name="consumers_consumer_type_id_fkey"),
     )
-    op.create_index("consumers_project_id_uuid_idx", "consumers", ["project_id", "uuid"])
     op.create_index(
         "consumers_project_id_user_id_uuid_idx", "consumers", ["project_id", "user_id", "uuid"]
     )
+    op.create_index("consumers_project_id_uuid_idx", "consumers", ["project_id", "uuid"])
     op.create_index("consumers_consumer_type_id_idx", "consumers", ["consumer_type_id"])
 
 

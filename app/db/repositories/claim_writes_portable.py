@@ -1,8 +1,14 @@
-"""A claim's writes on SQLite: a few prepared statements, executed as batches.
+"""A claim's writes on SQLite and MySQL/MariaDB: a few statements, executed as batches.
 
-The write lock is held since ``BEGIN IMMEDIATE``, so nobody else can create a
-consumer between the claim's read and these writes; the generation guards
-still report what changed, for the compare-and-swap checks of the caller.
+The providers' generations are compared and swapped first, in id order: a
+claim that lost a race on one stops before writing anything else, and claims
+on the same providers queue on those rows in one order (no deadlock among
+them; on Galera the same rows are what certification sees conflicting
+between nodes). On SQLite the write lock is held since ``BEGIN IMMEDIATE``,
+so nobody else can create a consumer meanwhile; on MySQL a consumer created
+concurrently is a duplicate key, which retries the unit of work (which then
+sees the consumer). The generation guards report what changed, for the
+compare-and-swap checks of the caller.
 """
 
 from datetime import datetime
@@ -12,6 +18,7 @@ from sqlalchemy import Integer, bindparam, delete, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
+from app.db.database import ProviderGenerationRace
 
 _alloc = models.allocations
 _rp = models.resource_providers
@@ -51,13 +58,18 @@ async def write_claim(
     providers: list[tuple[int, int]],
 ) -> tuple[int, int, int, int]:
     """Every write of a claim (see :class:`.claim_writes.ClaimWrites`); the
-    counts of created, updated and dropped consumers and of bumped providers."""
+    counts of created, updated and dropped consumers and of bumped providers;
+    raises :class:`ProviderGenerationRace` when a provider moved."""
 
     async def many(statement: Any, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
         return int((await conn.execute(statement, rows)).rowcount)
 
+    bumped = await many(_BUMP_PROVIDER, [
+        {"b_id": id_, "b_gen": gen, "b_now": now} for id_, gen in sorted(providers)])
+    if bumped != len(providers):
+        raise ProviderGenerationRace()
     if delete_allocations:
         await conn.execute(_DELETE_ALLOCATIONS, {"consumers": delete_allocations})
     await many(insert(_alloc), [
@@ -65,7 +77,8 @@ async def write_claim(
          "used": used, "created_at": now}
         for rp, consumer, rc, used in allocations
     ])
-    # (the write lock is held since BEGIN: nobody else can have created them)
+    # (SQLite: the write lock is held since BEGIN, nobody else can have created
+    # them; MySQL: a duplicate key retries the whole claim)
     await many(insert(_consumers), [
         {"uuid": uuid, "project_id": project, "user_id": user, "consumer_type_id": ctype,
          "generation": 1, "created_at": now}
@@ -78,6 +91,4 @@ async def write_claim(
     ])
     dropped = await many(_DROP_CONSUMER, [
         {"b_id": id_, "b_gen": gen} for id_, gen in drop_consumers])
-    bumped = await many(_BUMP_PROVIDER, [
-        {"b_id": id_, "b_gen": gen, "b_now": now} for id_, gen in providers])
     return len(new_consumers), updated, dropped, bumped
