@@ -206,20 +206,26 @@ class Scheduler:
                 return
 
 
+async def create_providers(http: httpx.AsyncClient, prefix: str) -> list[str]:
+    """PROVIDERS providers named ``prefix<N>``, each with INVENTORY."""
+    providers = []
+    for index in range(PROVIDERS):
+        rp = str(uuidlib.uuid4())
+        created = await http.post("/resource_providers", json={"name": f"{prefix}{index}",
+                                                               "uuid": rp})
+        assert created.status_code == 200, created.text
+        inventory = await http.put(f"/resource_providers/{rp}/inventories", json={
+            "resource_provider_generation": 0, "inventories": INVENTORY})
+        assert inventory.status_code == 200, inventory.text
+        providers.append(rp)
+    return providers
+
+
 async def _exercise(base_url: str) -> None:
     limits = httpx.Limits(max_connections=CLIENTS + 8, max_keepalive_connections=CLIENTS + 8)
     async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=60,
                                  limits=limits) as http:
-        providers = []
-        for index in range(PROVIDERS):
-            rp = str(uuidlib.uuid4())
-            created = await http.post("/resource_providers", json={"name": f"cn{index}",
-                                                                   "uuid": rp})
-            assert created.status_code == 200, created.text
-            inventory = await http.put(f"/resource_providers/{rp}/inventories", json={
-                "resource_provider_generation": 0, "inventories": INVENTORY})
-            assert inventory.status_code == 200, inventory.text
-            providers.append(rp)
+        providers = await create_providers(http, "cn")
 
         stats = Stats()
         truth: dict[str, Truth] = {}

@@ -31,12 +31,11 @@ from tests.live_server import LiveServer, wait_until_answers
 from tests.test_claims_concurrency import (
     CAPACITY,
     HEADERS,
-    INVENTORY,
-    PROVIDERS,
     Scheduler,
     Stats,
     Truth,
     _check_invariants,
+    create_providers,
 )
 
 CLIENTS = 24
@@ -64,20 +63,6 @@ def replicas(galera: GaleraCluster, galera_database: str,
             server.stop(20.0)
 
 
-async def _providers(http: httpx.AsyncClient, prefix: str) -> list[str]:
-    providers = []
-    for index in range(PROVIDERS):
-        rp = str(uuidlib.uuid4())
-        created = await http.post("/resource_providers", json={"name": f"{prefix}{index}",
-                                                               "uuid": rp})
-        assert created.status_code == 200, created.text
-        inventory = await http.put(f"/resource_providers/{rp}/inventories", json={
-            "resource_provider_generation": 0, "inventories": INVENTORY})
-        assert inventory.status_code == 200, inventory.text
-        providers.append(rp)
-    return providers
-
-
 async def test_claims_on_a_galera_cluster(galera: GaleraCluster,
                                           replicas: list[LiveServer]) -> None:
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
@@ -92,7 +77,7 @@ async def test_claims_on_a_galera_cluster(galera: GaleraCluster,
 
 
 async def _phase_one(clients: list[httpx.AsyncClient]) -> None:
-    providers = await _providers(clients[0], "galera-cn")
+    providers = await create_providers(clients[0], "galera-cn")
     stats = Stats()
     truth: dict[str, Truth] = {}
     schedulers = [Scheduler(clients[seed % len(clients)], providers, stats, truth, seed)
@@ -108,7 +93,7 @@ async def _phase_one(clients: list[httpx.AsyncClient]) -> None:
 
 
 async def _phase_two(galera: GaleraCluster, clients: list[httpx.AsyncClient]) -> None:
-    providers = await _providers(clients[0], "galera-down-cn")
+    providers = await create_providers(clients[0], "galera-down-cn")
     seen: list[Counter[int]] = [Counter() for _ in clients]
     during_outage: Counter[int] = Counter()
     outage = {"down": False, "over": False}
