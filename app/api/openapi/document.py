@@ -36,12 +36,12 @@ def error_statuses(spec: Endpoint) -> list[int]:
 
     400 and 406 (a bad or unacceptable microversion, a bad query or body, an
     Accept that is not JSON) everywhere; 401, 403 and 404 where a token and a
-    policy apply; 409 (generation conflicts, in-use) on writes; 415 where a
-    body is read.
+    policy apply, and 503 there too (the database or Keystone unavailable);
+    409 (generation conflicts, in-use) on writes; 415 where a body is read.
     """
     statuses = {400, 406}
     if spec.policy is not None:
-        statuses |= {401, 403, 404}
+        statuses |= {401, 403, 404, 503}
     if spec.method != "GET":
         statuses.add(409)
     if spec.json_body:
@@ -199,6 +199,11 @@ def _error_responses(version: Version) -> dict[str, Any]:
         "description": "No or an invalid token (the body is the authentication layer's).",
         "content": {"application/json": {"schema": {"type": "object"}},
                     "text/plain": {"schema": {"type": "string"}}},
+    }
+    found["503"] = {
+        "description": "The database or Keystone is unavailable: retry later (the body is"
+                       " the placement error format, or Keystone's when it cannot be asked).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
     }
     return found
 
