@@ -3,7 +3,6 @@
 from app.exceptions.base import (
     CONCURRENT_UPDATE,
     INVENTORY_INUSE,
-    PROVIDER_RACED,
     Conflict,
     InvalidInput,
     NotFound,
@@ -56,13 +55,6 @@ class InventoryInUse(Conflict):
     default_code = INVENTORY_INUSE
 
 
-class InventoryProviderRace(Conflict):
-    """The provider generation moved during an inventory write (compare-and-swap)."""
-
-    msg_fmt = PROVIDER_RACED
-    default_code = CONCURRENT_UPDATE
-
-
 class InventoryGenerationConflict(Conflict):
     """The generation in an inventory body is not the provider's."""
 
@@ -99,14 +91,6 @@ class NoInventoryToUpdate(InvalidInput):
         "No inventory record with resource class for resource provider {uuid}: "
         "No inventory of class {resource_class} found."
     )
-
-
-class InventoriesDeleteRaced(Conflict):
-    msg_fmt = (
-        "Unable to delete inventory for resource provider {uuid} because the inventory was "
-        "updated by another process. Please retry your request."
-    )
-    default_code = CONCURRENT_UPDATE
 
 
 class NoInventoryToDelete(NotFound):
