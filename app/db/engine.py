@@ -94,7 +94,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def mysql_error_number(exc: DBAPIError) -> int | None:
     """The MySQL/MariaDB error number of ``exc`` (None: not a MySQL error)."""
-    args = getattr(getattr(exc, "orig", None), "args", ())
+    return _driver_error_number(getattr(exc, "orig", None))
+
+
+def _driver_error_number(error: object) -> int | None:
+    # MySQL drivers carry the server's error number as their first argument.
+    args = getattr(error, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 
@@ -110,8 +115,7 @@ def is_unavailable(exc: BaseException) -> bool:
         exc = exc.orig or exc
     if isinstance(exc, OSError):  # refused, reset: below the DB-API
         return True
-    args = getattr(exc, "args", ())
-    number = args[0] if args and isinstance(args[0], int) else None
+    number = _driver_error_number(exc)
     # A driver's "not connected" (InterfaceError 0): a connection the server dropped.
     return number in MYSQL_UNAVAILABLE or (number == 0 and type(exc).__name__ == "InterfaceError")
 
