@@ -1,12 +1,12 @@
 """``GET /``: version discovery, unauthenticated (load balancers' health check)."""
 
 from fastapi import Request
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.http import respond
 from app.api.routing import PlacementRouter
 from app.microversion import MAX_VERSION_STRING, MIN_VERSION_STRING
+from app.schemas.versions import Versions
 
 router = PlacementRouter(tags=["root"])
 
@@ -21,23 +21,6 @@ VERSIONS_DOCUMENT = {
         }
     ]
 }
-
-
-class Link(BaseModel):
-    rel: str
-    href: str
-
-
-class Version(BaseModel):
-    id: str
-    max_version: str
-    min_version: str
-    status: str
-    links: list[Link]
-
-
-class Versions(BaseModel):
-    versions: list[Version]
 
 
 @router.endpoint("GET", "/", policy=None, accept_json=False, response=Versions)
