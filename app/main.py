@@ -93,8 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await database.dispose()
-            if isinstance(authenticator, KeystoneAuthenticator):
-                await authenticator.aclose()
+            await authenticator.aclose()
 
     app = FastAPI(
         title="Placement API",

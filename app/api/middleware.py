@@ -33,10 +33,16 @@ class Authenticator(Protocol):
     async def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
         ...
 
+    async def aclose(self) -> None:
+        """Release what it holds (connections to Keystone) at shutdown."""
+
 
 class NoAuth2:
     async def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext:
         return noauth2_context(headers, request_id)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class PlacementMiddleware:
