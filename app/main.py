@@ -13,13 +13,16 @@ from starlette.responses import Response
 
 from app.api import openapi
 from app.api.cors import PlacementCORSMiddleware
+from app.api.disconnect import DisconnectMiddleware
 from app.api.errors import render_error
 from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
+from app.api.unexpected import UnexpectedErrorMiddleware
 from app.auth.keystone import KeystoneAuthenticator
 from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.schema import sync_database
+from app.db.timeouts import Timeouts
 from app.exceptions import (
     InvalidInput,
     MethodNotAllowed,
@@ -59,8 +62,16 @@ def _install_error_handlers(app: FastAPI, routes: RouteTable) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # Only errors of the outer layers reach this one (Starlette then
+        # re-raises them): UnexpectedErrorMiddleware answers the app's own.
         LOG.exception("unexpected error on %s %s", request.method, request.url.path)
         return render_error(request, Unexpected())
+
+    # Both inside the placement middleware (added after this): an unexpected
+    # error answers the placement 500 and keeps the connection; a client gone
+    # cancels its handler.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(DisconnectMiddleware)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            timeouts=Timeouts.of(settings),
         )
         if settings.sync_on_startup:
             await sync_database(engine)
@@ -79,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine,
             write_attempts=settings.serialization_retry_count,
             claim_attempts=settings.allocation_conflict_retry_count,
+            timeouts=Timeouts.of(settings),
         )
         app.state.database = database
         # Everything built so far lives as long as the process: keep it out of

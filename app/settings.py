@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     # (loopback only anyway), no under keystone (metrics reveal traffic and
     # consumers' activity; the documents the exact deployed version).
     public_docs_and_metrics: bool | None = None
+    # Bounds on waiting for the database (seconds; app/db/timeouts.py): one
+    # statement per kind of unit of work, one lock, a pooled connection
+    # (placement.conf [placement_database] pool_timeout), opening a connection.
+    db_statement_timeout_read: float = 30.0
+    db_statement_timeout_write: float = 30.0
+    db_statement_timeout_candidates: float = 60.0
+    db_lock_timeout: float = 10.0
+    db_pool_timeout: float = 10.0
+    db_connect_timeout: float = 5.0
 
     @classmethod
     def settings_customise_sources(

@@ -53,6 +53,7 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         ("service_token_roles_required", ""), ("memcached_servers", LIST),
         ("token_cache_size", ""), ("validation_timeout", ""),
     )),
+    ("placement_database", "pool_timeout", "db_pool_timeout", ""),
 )
 
 

@@ -18,8 +18,15 @@ fresh transaction and owns everything about that transaction:
   whole when a provider generation moved underneath it
   (:class:`ProviderGenerationRace`, raised by the claim's statements).
 
-A lost connection or a database that cannot answer now (a Galera node outside
-the primary component) is :class:`~app.exceptions.DatabaseUnavailable`, a 503.
+A unit of work whose connection was lost before it sent COMMIT (a database
+restart, a terminated backend, a stale pooled connection) runs again, whole, on
+a fresh connection, a bounded number of times with a short backoff; a loss
+while COMMIT was in flight is ambiguous and never retried. What remains, and a
+database that cannot answer now (a Galera node outside the primary component,
+a bound of ``app/db/timeouts.py`` exceeded, a SQLite file that cannot be
+written), is :class:`~app.exceptions.DatabaseUnavailable`, a 503 with
+Retry-After. A unit of work cancelled (its client went away) is rolled back by
+dropping its connection, never committed.
 
 The retry counters live here; the metrics read them.
 """
@@ -27,8 +34,7 @@ The retry counters live here; the metrics read them.
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,7 +42,20 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.engine import WRITE_OPTION, is_serialization_failure, is_unavailable
+from app.db.engine import (
+    STATEMENT_LIMIT_INFO,
+    WRITE_OPTION,
+    is_connection_lost,
+    is_serialization_failure,
+    is_timeout,
+    is_unavailable,
+)
+from app.db.timeouts import (
+    Kind,
+    Timeouts,
+    mysql_statement_limit,
+    postgresql_statement_limit,
+)
 from app.exceptions import ConcurrentUpdate, DatabaseUnavailable, PlacementError
 
 LOG = logging.getLogger(__name__)
@@ -57,12 +76,26 @@ class RowMoved(Exception):
     the new row and answers as it should (usually a generation conflict)."""
 
 
+class _ProbeDone(Exception):
+    """Ends the write probe's unit of work: it is rolled back."""
+
+
+class _ConnectionLost(Exception):
+    """The connection of an attempt was lost before COMMIT: run it again."""
+
+
+# Seconds slept before each re-run after a lost connection (their sum bounds
+# how long a request waits for a restarting database before its 503).
+RECONNECT_DELAYS = (0.0, 0.1, 0.25, 0.5, 1.0)
+
+
 @dataclass
 class DatabaseStats:
     """Process-local counters (exported as metrics)."""
 
     serialization_retries: int = 0
     claim_retries: int = 0
+    reconnects: int = 0
 
 
 class Database:
@@ -72,8 +105,10 @@ class Database:
         *,
         write_attempts: int = 20,
         claim_attempts: int = 10,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.engine = engine
+        self.timeouts = timeouts or Timeouts()
         self.dialect = engine.dialect.name
         self.write_attempts = max(write_attempts, 1)
         self.claim_attempts = max(claim_attempts, 1)
@@ -88,42 +123,104 @@ class Database:
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
-    @asynccontextmanager
-    async def _transaction(self, options: dict[str, Any]) -> AsyncIterator[AsyncConnection]:
-        """A connection in a fresh transaction; an unreachable database is a 503.
+    async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
+        """``work`` once, in a fresh transaction on a pooled connection.
 
-        A connection that failed so is invalidated, not returned to the pool:
-        the next unit of work connects anew (and so recovers by itself once the
-        database answers again).
+        A lost connection before COMMIT is :class:`_ConnectionLost`; other
+        failures to answer are a 503. A connection that failed so, or whose unit
+        of work was cancelled, is invalidated, not returned to the pool (closing
+        it rolls back), so the next unit of work connects anew.
         """
+        committing = False
         try:
             async with self.engine.connect() as raw:
+                conn = raw
                 try:
-                    conn = await raw.execution_options(**options) if options else raw
-                    async with conn.begin():
-                        yield conn
-                except Exception as exc:
-                    if is_unavailable(exc) and not raw.invalidated:
-                        await raw.invalidate()
+                    if options:
+                        conn = await raw.execution_options(**options)
+                    await conn.begin()
+                    await self._limit_statements(conn, kind)
+                    result = await work(conn)
+                    committing = True
+                    await conn.commit()
+                    return result
+                except BaseException as exc:
+                    if isinstance(exc, asyncio.CancelledError) or is_unavailable(exc):
+                        if not raw.invalidated:
+                            await raw.invalidate()
+                    elif conn.in_transaction():
+                        await conn.rollback()
                     raise
         except Exception as exc:
-            if is_unavailable(exc):
+            if not is_unavailable(exc):
+                raise
+            if is_connection_lost(exc) and not committing:
+                raise _ConnectionLost() from exc
+            if committing:
+                LOG.warning("database connection lost during COMMIT, outcome unknown: %s", exc)
+            elif is_timeout(exc):
+                LOG.warning("database wait bound exceeded (%s): %s", kind, exc)
+            else:
                 LOG.warning("database unavailable: %s", exc)
-                raise DatabaseUnavailable() from exc
-            raise
+            raise DatabaseUnavailable() from exc
 
-    async def read(self, work: Work[T]) -> T:
+    async def _limit_statements(self, conn: AsyncConnection, kind: Kind) -> None:
+        """Bound this unit of work's statements when its kind's limit is not the
+        session default (the read kind's)."""
+        seconds = self.timeouts.statement(kind)
+        if self.dialect == "postgresql":
+            if seconds != self.timeouts.read:
+                await conn.exec_driver_sql(postgresql_statement_limit(seconds))
+        elif self.dialect == "mysql":
+            info = conn.info
+            if info.get(STATEMENT_LIMIT_INFO) != seconds:
+                mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+                await conn.exec_driver_sql(mysql_statement_limit(seconds, mariadb))
+                info[STATEMENT_LIMIT_INFO] = seconds
+
+    async def _run(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
+        """``work`` in one transaction, run again on a fresh connection when the
+        connection was lost before COMMIT (a bounded number of times)."""
+        for attempt, delay in enumerate(RECONNECT_DELAYS):
+            if delay:
+                await asyncio.sleep(delay * random.uniform(0.75, 1.25))
+            try:
+                return await self._attempt(work, options, kind)
+            except _ConnectionLost as lost:
+                cause = lost.__cause__
+                if attempt == len(RECONNECT_DELAYS) - 1:
+                    LOG.warning("database unavailable after %d attempts: %s",
+                                attempt + 1, cause)
+                    raise DatabaseUnavailable() from cause
+                self.stats.reconnects += 1
+                LOG.info("database connection lost before COMMIT, running the unit of "
+                         "work again: %s", cause)
+        raise AssertionError("unreachable")
+
+    def _keyed_options(self) -> dict[str, Any]:
+        if self.dialect == "sqlite":
+            return self._write_options
+        return {**self._write_options, "isolation_level": "READ COMMITTED"}
+
+    async def read(self, work: Work[T], *, kind: Kind = Kind.READ) -> T:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
-        async with self._transaction(self._read_options) as conn:
-            return await work(conn)
+        return await self._run(work, self._read_options, kind)
 
-    async def write(self, work: Work[T]) -> T:
-        """Run ``work`` in its own serializable transaction, retrying it whole."""
+    async def write(
+        self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False
+    ) -> T:
+        """Run ``work`` in its own serializable transaction, retrying it whole.
+
+        ``keyed``: the unit of work's correctness rests on unique and foreign
+        keys (whose violations are retried) and compare-and-swap alone, so it
+        runs in READ COMMITTED on server databases: concurrent writers of
+        distinct rows (creating providers) then never fail serialization.
+        """
+        options = self._keyed_options() if keyed else self._write_options
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
-                async with self._transaction(self._write_options) as conn:
-                    return await work(conn)
+                return await self._run(work, options, kind)
             except (DBAPIError, RowMoved) as exc:
                 if isinstance(exc, DBAPIError) and not is_serialization_failure(exc):
                     raise
@@ -180,12 +277,26 @@ class Database:
             await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
 
     async def ping(self) -> None:
-        """One trivial round trip (the readiness check)."""
+        """One trivial round trip."""
 
         async def select_one(conn: AsyncConnection) -> None:
             await conn.execute(text("SELECT 1"))
 
         await self.read(select_one)
+
+    async def probe_write(self) -> None:
+        """The readiness check: a write transaction that writes (no row) and is
+        rolled back. Fails on a database that answers reads but cannot write:
+        a read-only SQLite file, a PostgreSQL standby, a read-only MySQL."""
+
+        async def write_nothing(conn: AsyncConnection) -> None:
+            await conn.execute(text("UPDATE traits SET name = name WHERE id < 0"))
+            raise _ProbeDone
+
+        try:
+            await self._run(write_nothing, self._keyed_options(), Kind.WRITE)
+        except _ProbeDone:
+            pass
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -15,60 +15,132 @@ dialects ask for ``CLIENT_FOUND_ROWS``).
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.db.timeouts import Timeouts, mysql_session_limits, postgresql_server_settings
 from app.db.urls import async_url
 
 SERIALIZATION_FAILURES = ("40001", "40P01")
 WRITE_OPTION = "placement_write"
 MYSQL_SQL_MODE = "TRADITIONAL,NO_AUTO_VALUE_ON_ZERO"
+# Key of a MySQL connection's current statement bound in its ``info``.
+STATEMENT_LIMIT_INFO = "placement_statement_limit"
 
 # MySQL/MariaDB error numbers worth retrying the whole unit of work on: deadlock
-# (also Galera's certification failure and brute-force abort), lock wait
-# timeout, MariaDB's "record has changed since last read" (snapshot isolation),
-# a duplicate key (two writers creating the same row) and a foreign key that
-# failed (a row referenced or unreferenced meanwhile): the retry sees the rows.
-MYSQL_RETRYABLE = frozenset({1213, 1205, 1020, 1062, 1451, 1452})
+# (also Galera's certification failure and brute-force abort), MariaDB's "record
+# has changed since last read" (snapshot isolation), a duplicate key (two
+# writers creating the same row) and a foreign key that failed (a row
+# referenced or unreferenced meanwhile): the retry sees the rows. A lock wait
+# timeout (1205) is the configured bound on waiting: a 503, not retried.
+MYSQL_RETRYABLE = frozenset({1213, 1020, 1062, 1451, 1452})
+# PostgreSQL's counterparts of the last two: a unique or foreign key violation
+# (units of work under READ COMMITTED rest on these keys).
+POSTGRESQL_KEY_VIOLATIONS = frozenset({"23505", "23503"})
 # ... and those that mean the server cannot answer now: a Galera node outside the
 # primary component (1047 "WSREP has not yet prepared node"), shutting down
 # (1053), connections refused, lost or killed.
 MYSQL_UNAVAILABLE = frozenset({1047, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+# Of those, the connection is gone (a fresh one may well work: retried).
+MYSQL_LOST = MYSQL_UNAVAILABLE - {1047}
+# A bound on waiting was exceeded: lock wait (1205), MariaDB's
+# max_statement_time (1969), MySQL's max_execution_time (3024).
+MYSQL_TIMEOUTS = frozenset({1205, 1969, 3024})
+# PostgreSQL: class 08 (connection exception), the server shutting down or not
+# accepting connections yet (57P01-57P03) ...
+POSTGRESQL_LOST_PREFIX = "08"
+POSTGRESQL_LOST = frozenset({"57P01", "57P02", "57P03"})
+# ... and statement_timeout (57014 query_canceled) or lock_timeout (55P03).
+POSTGRESQL_TIMEOUTS = frozenset({"57014", "55P03"})
+# SQLite: the busy timeout ran out, or the file cannot be written or read.
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "disk i/o error",
+    "readonly database",
+    "unable to open database file",
+    "database or disk is full",
+    "database disk image is malformed",
+)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    timeouts: Timeouts | None = None,
+) -> AsyncEngine:
+    """The engine for ``url``; ``timeouts`` bound waiting for the pool, locks and
+    statements (the session defaults are the read kind's; see app/db/timeouts.py).
+
+    Pooled connections are not pinged at checkout: a connection found dead
+    (see :func:`is_connection_lost`) invalidates the whole pool, and the unit of
+    work is retried on a fresh one (``Database``), which costs nothing while the
+    database is up.
+    """
     # placement.conf's synchronous forms (postgresql+psycopg2://, mysql+pymysql://,
     # sqlite:///) name their async counterparts here.
     url = async_url(url)
+    limits = timeouts or Timeouts()
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
+        _mark_lost_connections(engine)
         return engine
     mysql = url.startswith("mysql")
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        connect_args = {
+            "server_settings": postgresql_server_settings(limits),
+            "timeout": limits.connect,
+        }
+    else:
+        connect_args = {"connect_timeout": max(int(limits.connect), 1)}
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=limits.pool,
         pool_pre_ping=False,
         # MySQL: a connection dropped by the server's wait_timeout is replaced.
         pool_recycle=3600 if mysql else -1,
         isolation_level="READ COMMITTED",
+        connect_args=connect_args,
     )
     if mysql:
-        _configure_mysql(engine)
+        _configure_mysql(engine, limits)
+    _mark_lost_connections(engine)
     return engine
 
 
-def _configure_mysql(engine: AsyncEngine) -> None:
+def _mark_lost_connections(engine: AsyncEngine) -> None:
+    """Errors that mean the connection is gone count as disconnects: SQLAlchemy
+    then invalidates the connection and every other one pooled before it (after a
+    database restart, all of them are stale)."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if not context.is_disconnect and is_connection_lost(context.original_exception):
+            context.is_disconnect = True
+
+
+def _configure_mysql(engine: AsyncEngine, limits: Timeouts) -> None:
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"SET SESSION sql_mode = '{MYSQL_SQL_MODE}'")
+        cursor.execute("SELECT VERSION()")
+        version = str(cursor.fetchone()[0])
+        cursor.execute(mysql_session_limits(limits, limits.read, "mariadb" in version.lower()))
         cursor.close()
+        # What the session's statement bound is now (Database sets another per kind).
+        record.info[STATEMENT_LIMIT_INFO] = limits.read
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -103,21 +175,58 @@ def _driver_error_number(error: object) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot answer now (a 503, not a 500).
+def _driver_error(exc: BaseException) -> BaseException:
+    # Also the driver's own errors: statements SQLAlchemy sends on the raw
+    # connection (the isolation level) are not wrapped.
+    return (exc.orig or exc) if isinstance(exc, DBAPIError) else exc
 
-    Also the driver's own errors: statements SQLAlchemy sends on the raw
-    connection (the isolation level) are not wrapped.
-    """
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        exc = exc.orig or exc
-    if isinstance(exc, OSError):  # refused, reset: below the DB-API
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return state if isinstance(state, str) else None
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means this connection is gone or none could be opened:
+    a unit of work that had not sent COMMIT may run again on a fresh one."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    number = _driver_error_number(exc)
+    error = _driver_error(exc)
+    if isinstance(error, OSError):  # refused, reset: below the DB-API
+        return True
+    state = _sqlstate(error)
+    if state is not None and (state.startswith(POSTGRESQL_LOST_PREFIX) or state in POSTGRESQL_LOST):
+        return True
+    text = str(error).lower()
+    if "connection is closed" in text or "connection was closed" in text:
+        return True  # asyncpg's InterfaceError on a connection that died
+    number = _driver_error_number(error)
     # A driver's "not connected" (InterfaceError 0): a connection the server dropped.
-    return number in MYSQL_UNAVAILABLE or (number == 0 and type(exc).__name__ == "InterfaceError")
+    return number in MYSQL_LOST or (number == 0 and type(error).__name__ == "InterfaceError")
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a configured bound on waiting ran out (statement, lock, pool)."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection in time
+        return True
+    error = _driver_error(exc)
+    if _sqlstate(error) in POSTGRESQL_TIMEOUTS or _driver_error_number(error) in MYSQL_TIMEOUTS:
+        return True
+    return "database is locked" in str(error).lower()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot answer now (a 503, not a 500):
+    a lost connection, a bound on waiting exceeded, a server not ready, a SQLite
+    file that cannot be written."""
+    if is_connection_lost(exc) or is_timeout(exc):
+        return True
+    error = _driver_error(exc)
+    if _driver_error_number(error) in MYSQL_UNAVAILABLE:
+        return True
+    text = str(error).lower()
+    return type(error).__name__ == "OperationalError" and any(
+        marker in text for marker in SQLITE_UNAVAILABLE)
 
 
 def is_serialization_failure(exc: DBAPIError) -> bool:
@@ -125,7 +234,4 @@ def is_serialization_failure(exc: DBAPIError) -> bool:
         return True
     orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in SERIALIZATION_FAILURES:
-        return True
-    # SQLite answers "database is locked" when the busy timeout runs out.
-    return "database is locked" in str(orig or exc)
+    return sqlstate in SERIALIZATION_FAILURES or sqlstate in POSTGRESQL_KEY_VIOLATIONS

@@ -134,6 +134,10 @@ PROVIDER_RACED = (
 
 
 class DatabaseUnavailable(Unavailable):
-    """The database cannot be reached (a connection lost, a cluster node not ready)."""
+    """The database cannot be reached (a connection lost, a cluster node not ready,
+    a bound on waiting exceeded); answered with ``Retry-After``."""
 
     msg_fmt = "The database is unavailable now; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(message, headers={"retry-after": str(retry_after)})

@@ -1,8 +1,9 @@
 """Operations endpoints (not part of the Placement API; no token, no policy).
 
-* ``GET /healthcheck`` — readiness: 200 when the database answers a trivial
-  query within :data:`HEALTHCHECK_TIMEOUT` seconds, else 503. ``GET /`` stays
-  the liveness check (it never touches the database).
+* ``GET /healthcheck`` — readiness: 200 when the database takes a write (a
+  write transaction, rolled back) within :data:`HEALTHCHECK_TIMEOUT` seconds,
+  waiting for a pooled connection included, else 503. ``GET /`` stays the
+  liveness check (it never touches the database).
 * ``GET /metrics`` — Prometheus exposition text (see :mod:`app.observability`).
 """
 
@@ -23,21 +24,35 @@ router = APIRouter(tags=["operations"], include_in_schema=False)
 HEALTHCHECK_TIMEOUT = 5.0
 
 
+# Probes given up on by the time limit, finishing (rolling back) on their own.
+_ABANDONED: set["asyncio.Task[None]"] = set()
+
+
 @router.get("/healthcheck", summary="Readiness: checks the database")
 async def healthcheck(db: DatabaseDep) -> Response:
-    started = asyncio.get_running_loop().time()
-    try:
-        await asyncio.wait_for(db.ping(), HEALTHCHECK_TIMEOUT)
-    except Exception as exc:  # any failure to reach the database means "not ready"
-        LOG.warning("healthcheck: database unreachable: %s", type(exc).__name__)
-        reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    probe = asyncio.ensure_future(db.probe_write())
+    # asyncio.wait, not wait_for: the answer must not wait for the cancelled
+    # probe's clean-up (closing its connection) to keep the time limit.
+    await asyncio.wait({probe}, timeout=HEALTHCHECK_TIMEOUT)
+    reason: str | None = None
+    if not probe.done():
+        probe.cancel()
+        _ABANDONED.add(probe)
+        probe.add_done_callback(_ABANDONED.discard)
+        reason = "timeout"
+    elif (error := probe.exception()) is not None:
+        reason = type(error.__cause__ or error).__name__
+    if reason is not None:
+        LOG.warning("healthcheck: database not ready: %s", reason)
         return http.JSONResponse(
             {"status": "unavailable", "checks": {"database": {"status": "fail",
                                                               "reason": reason}}},
             status_code=503,
             headers={"cache-control": "no-cache", "retry-after": "5"},
         )
-    elapsed_ms = round((asyncio.get_running_loop().time() - started) * 1000, 3)
+    elapsed_ms = round((loop.time() - started) * 1000, 3)
     return http.JSONResponse(
         {"status": "ok", "checks": {"database": {"status": "ok", "duration_ms": elapsed_ms}}},
         headers={"cache-control": "no-cache"},

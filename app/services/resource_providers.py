@@ -130,7 +130,12 @@ async def create_provider(
         await repo.insert(name, new_uuid, parent, now)
         return await require_provider(conn, new_uuid)
 
-    return await db.write(write)
+    # Correct under READ COMMITTED: the uuid and name are unique keys (a
+    # concurrent creator of either makes the insert fail, retried, and the
+    # retry answers the 409), and the parent is a foreign key (a parent deleted
+    # meanwhile fails the insert or the delete). SERIALIZABLE made concurrent
+    # creators of distinct providers abort each other through shared index pages.
+    return await db.write(write, keyed=True)
 
 
 async def update_provider(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
 from app.db.repositories.providers_core import provider_from_row, provider_select
-from app.exceptions import ProviderNameExists, ProviderRenameConflict
+from app.exceptions import ProviderRenameConflict
 from app.query import AggregateFilter, TraitFilter
 from app.records import ProviderRow
 
@@ -189,8 +189,9 @@ class ResourceProviderRepository:
     ) -> None:
         """A new provider (generation 0); a child joins its parent's tree.
 
-        A concurrent creator of the same name loses on the unique key
-        (:class:`ProviderNameExists`).
+        A concurrent creator of the same uuid or name, or a parent deleted
+        meanwhile, fails the insert on a key: the unit of work is retried and its
+        checks then answer.
         """
         values: dict[str, object] = {
             "uuid": uuid,
@@ -201,10 +202,7 @@ class ResourceProviderRepository:
         if parent is not None:
             values["parent_provider_id"] = parent.id
             values["root_provider_id"] = parent.root_provider_id or parent.id
-        try:
-            result = await self.conn.execute(insert(_rp).values(**values))
-        except IntegrityError:
-            raise ProviderNameExists(name=name) from None
+        result = await self.conn.execute(insert(_rp).values(**values))
         if parent is None:
             # A root is its own root; like the reference, this second write
             # stamps updated_at (children keep it null until changed).
