@@ -94,6 +94,13 @@ def serve(argv: list[str] | None = None) -> None:
         default=_env_int("PLACEMENT_GRACEFUL_TIMEOUT", 30),
         help="seconds to let requests in flight finish after SIGTERM",
     )
+    parser.add_argument(
+        "--worker-healthcheck-timeout",
+        type=int,
+        default=_env_int("PLACEMENT_WORKER_HEALTHCHECK_TIMEOUT", 60),
+        help="seconds a worker may take to answer the supervisor's health check before "
+             "it is restarted (uvicorn's 5 s killed starting workers under CPU load)",
+    )
     parser.add_argument("--log-format", choices=("json", "text"), default=None)
     parser.add_argument("--log-level", default=None)
     _add_config_options(parser)
@@ -116,6 +123,7 @@ def serve(argv: list[str] | None = None) -> None:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips or ",".join(settings.trusted_proxies),
         timeout_graceful_shutdown=args.graceful_timeout,
+        timeout_worker_healthcheck=args.worker_healthcheck_timeout,
         log_config=logging_config(args.log_format, args.log_level),
         access_log=False,
         server_header=False,
