@@ -89,8 +89,8 @@ def make_engine(
     url = async_url(url)
     limits = timeouts or Timeouts()
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        engine = create_async_engine(url, connect_args={"timeout": limits.lock})
+        _configure_sqlite(engine, limits.lock)
         _mark_lost_connections(engine)
         return engine
     mysql = url.startswith("mysql")
@@ -143,7 +143,7 @@ def _configure_mysql(engine: AsyncEngine, limits: Timeouts) -> None:
         record.info[STATEMENT_LIMIT_INFO] = limits.read
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -152,7 +152,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # A writer waits this long for another's lock, then answers 503.
+        cursor.execute(f"PRAGMA busy_timeout={max(int(busy_timeout * 1000), 1)}")
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 

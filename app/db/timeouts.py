@@ -7,7 +7,7 @@ instead of a request that hangs while the pool fills:
 * ``pool``: waiting for a pooled connection (SQLAlchemy's ``pool_timeout``);
 * ``connect``: opening a connection;
 * ``lock``: waiting for one lock (PostgreSQL ``lock_timeout``, InnoDB
-  ``innodb_lock_wait_timeout``; SQLite's busy timeout stays at 30 s);
+  ``innodb_lock_wait_timeout``, SQLite's busy timeout);
 * ``read`` / ``write`` / ``candidates``: one statement (PostgreSQL
   ``statement_timeout``, MariaDB ``max_statement_time``, MySQL
   ``max_execution_time``, which only bounds SELECTs).

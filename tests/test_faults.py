@@ -1,0 +1,124 @@
+"""Database faults and errors as answers (issue 12): a SQLite file that cannot
+be written or is locked past the lock timeout answers 503 with Retry-After in
+the placement format, /healthcheck notices, an unexpected error answers the
+placement 500 without escaping to the server, and a request whose client went
+away is rolled back. The PostgreSQL faults under load are tests/faults/."""
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.settings import Settings
+from tests.api_helpers import ADMIN_LATEST, running_app
+from tests.databases import sqlite_url
+from tests.live_server import LiveServer
+
+
+def _placement_503(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) >= 1
+    (error,) = response.json()["errors"]
+    assert error["status"] == 503
+    assert error["request_id"].startswith("req-")
+    assert "sqlite" not in response.text.lower()
+
+
+@contextmanager
+def sqlite_write_lock(path: Path) -> Iterator[None]:
+    """Another connection holding the file's write lock."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+
+async def _synced(path: Path) -> None:
+    async with running_app(Settings(database_url=sqlite_url(path))):
+        pass
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    # No contract hook: the injected route below is not in the documents.
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                             base_url="http://placement.test", headers=ADMIN_LATEST)
+
+
+async def test_read_only_sqlite_answers_503_on_writes_and_fails_the_healthcheck(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ro.sqlite"
+    await _synced(path)
+    url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    async with running_app(Settings(database_url=url, sync_on_startup=False)) as app:
+        async with _client(app) as client:
+            assert (await client.get("/resource_providers")).status_code == 200
+            _placement_503(await client.post("/resource_providers", json={"name": "x"}))
+            health = await client.get("/healthcheck")
+            assert health.status_code == 503
+            assert health.json()["checks"]["database"]["status"] == "fail"
+
+
+async def test_locked_sqlite_answers_503_after_the_lock_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "locked.sqlite"
+    settings = Settings(database_url=sqlite_url(path), db_lock_timeout=0.5)
+    async with running_app(settings) as app, _client(app) as client:
+        with sqlite_write_lock(path):
+            started = time.monotonic()
+            response = await client.post("/resource_providers", json={"name": "x"})
+            waited = time.monotonic() - started
+            _placement_503(response)
+            assert waited < 5, waited
+            assert (await client.get("/healthcheck")).status_code == 503
+        assert (await client.post("/resource_providers", json={"name": "x"})).status_code == 200
+        assert (await client.get("/healthcheck")).status_code == 200
+
+
+async def test_unexpected_error_is_the_placement_500_and_does_not_escape(
+    tmp_path: Path,
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    async with running_app(Settings(database_url=sqlite_url(tmp_path / "u.sqlite"))) as app:
+        app.add_api_route("/boom", boom)
+        # ASGITransport re-raises what escapes the app (as uvicorn would log it and
+        # drop the connection): the answer must come back instead.
+        async with _client(app) as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    (error,) = response.json()["errors"]
+    assert error["status"] == 500 and error["request_id"].startswith("req-")
+    assert "secret" not in response.text
+    assert response.headers["openstack-api-version"] == "placement 1.39"
+
+
+def test_request_whose_client_went_away_is_rolled_back(tmp_path: Path) -> None:
+    """The client gives up while the write waits for a lock: once the lock is
+    free the write must not commit (it used to, long after the client left)."""
+    path = tmp_path / "gone.sqlite"
+    asyncio.run(_synced(path))
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    server = LiveServer(sqlite_url(path), tmp_path / "server.log",
+                        env={"PLACEMENT_DB_LOCK_TIMEOUT": "8"})
+    with server:
+        with sqlite_write_lock(path):
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{server.url}/resource_providers", json={"name": name},
+                           headers=ADMIN_LATEST, timeout=1.0)
+            time.sleep(1.0)
+        time.sleep(1.5)
+        listed = httpx.get(f"{server.url}/resource_providers", params={"name": name},
+                           headers=ADMIN_LATEST, timeout=10)
+        assert listed.json()["resource_providers"] == []
+    assert any("client went away" in line for line in server.log_lines())
