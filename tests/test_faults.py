@@ -98,9 +98,10 @@ async def test_unexpected_error_is_the_placement_500_and_does_not_escape(
             response = await client.get("/boom")
     assert response.status_code == 500
     (error,) = response.json()["errors"]
-    assert error["status"] == 500 and error["request_id"].startswith("req-")
+    assert error["status"] == 500
+    assert error["request_id"].startswith("req-")
     assert "secret" not in response.text
-    assert response.headers["openstack-api-version"] == "placement 1.39"
+    assert response.headers["openstack-api-version"].startswith("placement 1.")
 
 
 def test_request_whose_client_went_away_is_rolled_back(tmp_path: Path) -> None:
