@@ -7,6 +7,7 @@
 #   make test-keystone the Keystone tests against a real Keystone (its venv built first)
 #   make test-mysql    the tests on MariaDB at 127.0.0.1:$(MYSQL_PORT) (started if none answers)
 #   make test-galera   claims on a 3-node MariaDB Galera cluster (galera-4 installed if absent)
+#   make test-faults   claims through PostgreSQL faults (a private cluster restarted, stopped, locked)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres mysql"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
@@ -122,3 +123,7 @@ docs-assets:
 		&& cp "$$tmp"/swagger/package/NOTICE $(STATIC)/NOTICE.swagger-ui \
 		&& cp "$$tmp"/redoc/package/bundles/redoc.standalone.js $(STATIC)/ \
 		&& cp "$$tmp"/redoc/package/LICENSE $(STATIC)/LICENSE.redoc && rm -rf "$$tmp"
+
+# Claims under load through PostgreSQL faults, on a private cluster (tests/faults).
+test-faults: $(INSTALLED)
+	PLACEMENT_TEST_FAULTS=1 $(PYTHON) -m pytest -q -s tests/faults $(PYTEST_ARGS)
