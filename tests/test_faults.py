@@ -15,10 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.database import Database
+from app.db.engine import make_engine
+from app.db.timeouts import Kind, Timeouts
+from app.exceptions import DatabaseUnavailable
 from app.settings import Settings
 from tests.api_helpers import ADMIN_LATEST, running_app
-from tests.databases import sqlite_url
+from tests.databases import is_postgresql, is_server, sqlite_url
 from tests.live_server import LiveServer
 
 
@@ -123,3 +129,27 @@ def test_request_whose_client_went_away_is_rolled_back(tmp_path: Path) -> None:
                            headers=ADMIN_LATEST, timeout=10)
         assert listed.json()["resource_providers"] == []
     assert any("client went away" in line for line in server.log_lines())
+
+
+async def test_statement_over_its_kinds_time_limit_is_unavailable(database_url: str) -> None:
+    """A statement running past its kind's limit is cut off by the server and
+    answered 503 (PostgreSQL statement_timeout, MariaDB max_statement_time)."""
+    if not is_server(database_url):
+        pytest.skip("statement time limits are the database server's (run under test-pg/-mysql)")
+    limits = Timeouts(read=5.0, candidates=0.3)
+    database = Database(make_engine(database_url, timeouts=limits), timeouts=limits)
+    sleep = "SELECT pg_sleep(3)" if is_postgresql(database_url) else "SELECT SLEEP(3)"
+
+    async def slow(conn: AsyncConnection) -> None:
+        await conn.execute(text(sleep))
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await database.read(slow, kind=Kind.CANDIDATES)
+        assert time.monotonic() - started < 2.5
+        assert raised.value.headers["retry-after"]
+        # The connection's own limit is back for the next unit of work of another kind.
+        await database.read(lambda conn: conn.execute(text("SELECT 1")))
+    finally:
+        await database.dispose()
