@@ -22,6 +22,7 @@ from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.timeouts import Kind, Timeouts
 from app.exceptions import DatabaseUnavailable
+from app.routers.ops import HEALTHCHECK_TIMEOUT
 from app.settings import Settings
 from tests.api_helpers import ADMIN_LATEST, running_app
 from tests.databases import is_postgresql, is_server, sqlite_url
@@ -153,3 +154,20 @@ async def test_statement_over_its_kinds_time_limit_is_unavailable(database_url: 
         await database.read(lambda conn: conn.execute(text("SELECT 1")))
     finally:
         await database.dispose()
+
+
+async def test_healthcheck_keeps_its_time_limit_while_the_database_waits(
+    tmp_path: Path,
+) -> None:
+    """The write probe waits for a lock longer than the healthcheck may take:
+    the answer comes at the healthcheck's limit, not the lock's."""
+    path = tmp_path / "slow.sqlite"
+    settings = Settings(database_url=sqlite_url(path), db_lock_timeout=20)
+    async with running_app(settings) as app, _client(app) as client:
+        with sqlite_write_lock(path):
+            started = time.monotonic()
+            response = await client.get("/healthcheck")
+            waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["reason"] == "timeout"
+    assert HEALTHCHECK_TIMEOUT <= waited < HEALTHCHECK_TIMEOUT + 2, waited
