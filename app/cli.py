@@ -97,7 +97,7 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--worker-healthcheck-timeout",
         type=int,
-        default=_env_int("PLACEMENT_WORKER_HEALTHCHECK_TIMEOUT", 60),
+        default=_env_int("PLACEMENT_WORKER_HEALTHCHECK_TIMEOUT", 120),
         help="seconds a worker may take to answer the supervisor's health check before "
              "it is restarted (uvicorn's 5 s killed starting workers under CPU load)",
     )
