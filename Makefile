@@ -126,4 +126,6 @@ docs-assets:
 
 # Claims under load through PostgreSQL faults, on a private cluster (tests/faults).
 test-faults: $(INSTALLED)
-	PLACEMENT_TEST_FAULTS=1 $(PYTHON) -m pytest -q -s tests/faults $(PYTEST_ARGS)
+	PLACEMENT_TEST_FAULTS=1 $(PYTHON) -m pytest -q -s tests/faults $(PYTEST_ARGS) \
+		|| { rc=$$?; if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then \
+		echo "(no tests collected)"; else exit $$rc; fi; }
