@@ -276,14 +276,6 @@ class Database:
         if self.dialect == "postgresql":
             await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
 
-    async def ping(self) -> None:
-        """One trivial round trip."""
-
-        async def select_one(conn: AsyncConnection) -> None:
-            await conn.execute(text("SELECT 1"))
-
-        await self.read(select_one)
-
     async def probe_write(self) -> None:
         """The readiness check: a write transaction that writes (no row) and is
         rolled back. Fails on a database that answers reads but cannot write:
