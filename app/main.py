@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             write_attempts=settings.serialization_retry_count,
             claim_attempts=settings.allocation_conflict_retry_count,
             timeouts=Timeouts.of(settings),
+            reconnect_window=settings.db_reconnect_window,
         )
         app.state.database = database
         # Everything built so far lives as long as the process: keep it out of

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     db_lock_timeout: float = 10.0
     db_pool_timeout: float = 10.0
     db_connect_timeout: float = 5.0
+    # Seconds a unit of work whose connection was lost before COMMIT keeps being
+    # run again on fresh connections (a database restarting) before its 503.
+    db_reconnect_window: float = 4.0
 
     @classmethod
     def settings_customise_sources(

@@ -84,9 +84,17 @@ class _ConnectionLost(Exception):
     """The connection of an attempt was lost before COMMIT: run it again."""
 
 
-# Seconds slept before each re-run after a lost connection (their sum bounds
-# how long a request waits for a restarting database before its 503).
-RECONNECT_DELAYS = (0.0, 0.1, 0.25, 0.5, 1.0)
+def reconnect_delays(window: float) -> tuple[float, ...]:
+    """Seconds slept before each run of a unit of work after a lost connection:
+    at once, then doubling from 0.1 s up to 1 s apart, while the sum stays
+    within ``window`` (how long a request waits for a restarting database
+    before its 503)."""
+    delays = [0.0]
+    step = 0.1
+    while sum(delays) + step <= window:
+        delays.append(step)
+        step = min(step * 2, 1.0)
+    return tuple(delays)
 
 
 @dataclass
@@ -106,9 +114,11 @@ class Database:
         write_attempts: int = 20,
         claim_attempts: int = 10,
         timeouts: Timeouts | None = None,
+        reconnect_window: float = 4.0,
     ) -> None:
         self.engine = engine
         self.timeouts = timeouts or Timeouts()
+        self.reconnect_delays = reconnect_delays(reconnect_window)
         self.dialect = engine.dialect.name
         self.write_attempts = max(write_attempts, 1)
         self.claim_attempts = max(claim_attempts, 1)
@@ -178,17 +188,24 @@ class Database:
                 await conn.exec_driver_sql(mysql_statement_limit(seconds, mariadb))
                 info[STATEMENT_LIMIT_INFO] = seconds
 
-    async def _run(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
+    async def _run(
+        self,
+        work: Work[T],
+        options: dict[str, Any],
+        kind: Kind,
+        delays: tuple[float, ...] | None = None,
+    ) -> T:
         """``work`` in one transaction, run again on a fresh connection when the
         connection was lost before COMMIT (a bounded number of times)."""
-        for attempt, delay in enumerate(RECONNECT_DELAYS):
+        delays = delays or self.reconnect_delays
+        for attempt, delay in enumerate(delays):
             if delay:
                 await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             try:
                 return await self._attempt(work, options, kind)
             except _ConnectionLost as lost:
                 cause = lost.__cause__
-                if attempt == len(RECONNECT_DELAYS) - 1:
+                if attempt == len(delays) - 1:
                     LOG.warning("database unavailable after %d attempts: %s",
                                 attempt + 1, cause)
                     raise DatabaseUnavailable() from cause
@@ -286,7 +303,9 @@ class Database:
             raise _ProbeDone
 
         try:
-            await self._run(write_nothing, self._keyed_options(), Kind.WRITE)
+            # Once more on a fresh connection (a stale pooled one says nothing
+            # about the database), but no waiting for a restart: report it.
+            await self._run(write_nothing, self._keyed_options(), Kind.WRITE, (0.0, 0.0))
         except _ProbeDone:
             pass
 
