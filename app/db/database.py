@@ -13,10 +13,12 @@ fresh transaction and owns everything about that transaction:
   configured attempts with jittered exponential backoff (a compare-and-swap
   that found its row moved, :class:`RowMoved`, is retried alike); exhausted retries are a 409
   ``placement.concurrent_update``;
-* ``claim``: a write that also queues behind other claims (an optimisation:
-  correctness comes from the generation compare-and-swap) and is retried
-  whole when a provider generation moved underneath it
-  (:class:`ProviderGenerationRace`, raised by the claim's statements).
+* ``claim``: a write at READ COMMITTED (server databases) whose work locks
+  the rows of the providers it claims against before reading them (claims on
+  the same provider queue there, disjoint ones run in parallel; correctness
+  comes from the generation compare-and-swap), retried whole when a provider
+  generation moved underneath it (:class:`ProviderGenerationRace`, raised by
+  the claim's statements).
 
 A lost connection or a database that cannot answer now (a Galera node outside
 the primary component) is :class:`~app.exceptions.DatabaseUnavailable`, a 503.
@@ -87,6 +89,13 @@ class Database:
         # On SQLite one process's claims queue here rather than in SQLite's busy
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Claims run at READ COMMITTED on server databases: a claim first locks
+        # the rows of the providers it names (claim_reads.lock_providers), so
+        # every later statement reads what the claims before it committed; claims
+        # on disjoint providers never wait for each other.
+        self._claim_options = dict(self._write_options)
+        if self.dialect != "sqlite":
+            self._claim_options["isolation_level"] = "READ COMMITTED"
 
     @asynccontextmanager
     async def _transaction(self, options: dict[str, Any]) -> AsyncIterator[AsyncConnection]:
@@ -117,12 +126,13 @@ class Database:
         async with self._transaction(self._read_options) as conn:
             return await work(conn)
 
-    async def write(self, work: Work[T]) -> T:
-        """Run ``work`` in its own serializable transaction, retrying it whole."""
+    async def write(self, work: Work[T], *, options: dict[str, Any] | None = None) -> T:
+        """Run ``work`` in its own serializable transaction, retrying it whole
+        (``options``: other transaction options, the claims')."""
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
-                async with self._transaction(self._write_options) as conn:
+                async with self._transaction(options or self._write_options) as conn:
                     return await work(conn)
             except (DBAPIError, RowMoved) as exc:
                 if isinstance(exc, DBAPIError) and not is_serialization_failure(exc):
@@ -142,42 +152,26 @@ class Database:
         exhausted: Callable[[], PlacementError],
         attempts: int | None = None,
     ) -> T:
-        """A write that queues behind other claims; provider races retry it whole.
+        """A write at the claims' isolation; provider races retry it whole.
 
-        ``exhausted`` builds the error answered when every attempt raced;
-        ``attempts`` overrides the configured number of attempts.
+        No table lock: ``work`` locks the rows of the providers it claims
+        against (in one order, so claims on the same providers queue on them and
+        disjoint claims run in parallel); correctness comes from the generation
+        compare-and-swap. ``exhausted`` builds the error answered when every
+        attempt raced; ``attempts`` overrides the configured number of attempts.
         """
-
-        async def queued(conn: AsyncConnection) -> T:
-            await self._serialize_claims(conn)
-            return await work(conn)
-
         tries = self.claim_attempts if attempts is None else max(attempts, 1)
         for attempt in range(tries):
             try:
                 if self._claim_lock is None:
-                    return await self.write(queued)
+                    return await self.write(work, options=self._claim_options)
                 async with self._claim_lock:
-                    return await self.write(queued)
+                    return await self.write(work, options=self._claim_options)
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
         LOG.warning("exceeded %d retries of a claim on provider generation conflicts", tries)
         raise exhausted()
-
-    async def _serialize_claims(self, conn: AsyncConnection) -> None:
-        """On PostgreSQL, queue allocation writers before the snapshot is taken.
-
-        ``LOCK TABLE`` is the one statement that takes its lock *before* a
-        SERIALIZABLE transaction's snapshot (which the first query fixes), so
-        each claim sees every claim committed before it. Concurrent claims then
-        never form the read/write dependency cycles that serializable isolation
-        aborts (on small, hot tables nearly every pair does, through shared
-        index and heap pages). The mode lets readers through and excludes other
-        writers of allocations.
-        """
-        if self.dialect == "postgresql":
-            await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
 
     async def ping(self) -> None:
         """One trivial round trip (the readiness check)."""

@@ -5,9 +5,13 @@ part of ``POST /reshaper``) replaces the whole allocation set of one or more
 consumers. The ids of the projects, users and consumer types it names are
 resolved first (cached; created on first use, see
 :mod:`app.services.consumer_names`). Then, in ONE transaction
-(:meth:`Database.claim`: queued behind other claims; SERIALIZABLE on
-PostgreSQL and retried whole on serialization failures; retried from a fresh
-transaction when a provider generation moved underneath it):
+(:meth:`Database.claim`: READ COMMITTED on server databases, retried whole on
+serialization failures and deadlocks, and from a fresh transaction when a
+provider generation moved underneath it):
+
+* :func:`lock_providers` — row locks on the providers the claims name, in one
+  order: claims on the same providers queue there, so what they read next
+  includes every claim committed before them; disjoint claims never wait;
 
 * :func:`prepare` — one read of consumers, providers, classes, inventories
   and usages; consumer generation checks, provider and class existence;
@@ -24,9 +28,10 @@ raises, so the transaction rolls back and nothing is left behind.
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -111,6 +116,7 @@ async def write_claims(
     names = await names_of(db, claims, now)
 
     async def work(conn: AsyncConnection) -> None:
+        await lock_providers(conn, claims)
         if fast_path_applies(conn, claims) and await fast_claim(conn, claims, names, now):
             return
         plan = await prepare(conn, claims, names, now)
@@ -128,6 +134,13 @@ async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> 
         (c.consumer_type for c in claims if c.consumer_type),
         now=now,
     )
+
+
+async def lock_providers(conn: AsyncConnection, claims: list[ConsumerClaim],
+                         also: Iterable[str] = ()) -> None:
+    """Lock the providers the claims allocate from (and ``also``), before any read."""
+    await claim_reads.lock_providers(
+        conn, chain((rp for c in claims for rp in c.allocations), also))
 
 
 # -- the fast path ------------------------------------------------------------

@@ -99,7 +99,7 @@ async def write_claim(
 #
 # The common claim -- new consumers, nothing cleared -- checked and written by
 # ONE statement on PostgreSQL, so that the claim's critical section (from the
-# table lock to COMMIT) waits on one reply instead of two. Every write is
+# provider row locks to COMMIT) waits on one reply instead of two. Every write is
 # guarded by ``ok``: the same checks the claims service makes (see
 # app.services.claims), minus the error reporting. When ``ok`` is false
 # nothing was written, and the caller runs the general path in the same
