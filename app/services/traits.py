@@ -125,11 +125,10 @@ async def replace_provider_traits(
         if seen_generation != provider.generation:
             raise ProviderGenerationConflict()
         repo = TraitRepository(conn)
-        found = await repo.by_names(names)
+        found, current = await repo.named_and_held(names, provider.id)
         missing = [name for name in dict.fromkeys(names) if name not in found]
         if missing:
             raise UnknownTraits(names=", ".join(missing))
-        current = {row.id for row in await repo.for_provider(provider.id)}
         wanted = {row.id for row in found.values()}
         generation = provider.generation
         if current != wanted:
