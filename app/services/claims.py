@@ -23,7 +23,9 @@ provider generation moved underneath it):
 
 On PostgreSQL a claim of new consumers first tries :func:`fast_claim`: the
 same checks and writes as one statement; when any check fails it writes
-nothing and the general path above finds and words the error. A failed claim
+nothing and the general path above finds and words the error. Its checks run
+once before the locks too (:func:`fast_check`): a claim refused by what is
+committed is answered without queueing on its providers. A failed claim
 raises, so the transaction rolls back and nothing is left behind.
 """
 
@@ -116,9 +118,20 @@ async def write_claims(
     names = await names_of(db, claims, now)
 
     async def work(conn: AsyncConnection) -> None:
-        await lock_providers(conn, claims)
-        if fast_path_applies(conn, claims) and await fast_claim(conn, claims, names, now):
-            return
+        locked = False
+        if fast_path_applies(conn, claims):
+            if await fast_check(conn, claims):
+                await lock_providers(conn, claims)
+                locked = True
+                if await fast_claim(conn, claims, names, now):
+                    return
+            else:
+                # Refused by what is committed now: word the error without
+                # queueing on the providers (a refusal writes nothing, so it
+                # stands as of that read). Nothing wrong after all: lock below.
+                (await prepare(conn, claims, names, now))._check_capacity()
+        if not locked:
+            await lock_providers(conn, claims)
         plan = await prepare(conn, claims, names, now)
         await plan.apply(conn)
 
@@ -153,15 +166,26 @@ def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> boo
     )
 
 
-async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
-                     now: datetime) -> bool:
-    """Try the fast path; False: nothing written, take the general path."""
-    requests = [
+async def fast_check(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
+    """Whether the fast path would write, by what is committed now (no lock)."""
+    return await claim_writes_postgresql.fast_check(
+        conn, _requests(claims), [claim.uuid for claim in claims])
+
+
+def _requests(claims: list[ConsumerClaim]) -> list[tuple[str, str, str, int]]:
+    """(consumer, provider, class, amount) of every allocation, in body order."""
+    return [
         (claim.uuid, rp, class_name, amount)
         for claim in claims
         for rp, resources in claim.allocations.items()
         for class_name, amount in resources.items()
     ]
+
+
+async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
+                     now: datetime) -> bool:
+    """Try the fast path; False: nothing written, take the general path."""
+    requests = _requests(claims)
     consumers = [
         (claim.uuid, names.projects[claim.project_id], names.users[claim.user_id],
          names.types.get(claim.consumer_type) if claim.consumer_type else None)

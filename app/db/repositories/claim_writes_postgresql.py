@@ -104,10 +104,11 @@ async def write_claim(
 # app.services.claims), minus the error reporting. When ``ok`` is false
 # nothing was written, and the caller runs the general path in the same
 # transaction, which finds and words the error (or handles what the fast path
-# does not: existing consumers).
+# does not: existing consumers). The same checks run first without any lock
+# (:func:`fast_check`), so that a refused claim does not queue on its providers.
 
-_PG_FAST_CLAIM = text("""
-WITH
+# The checks of the fast path (the CTEs req, inv, wanted, ok).
+_FAST_CHECKS = """
   req AS (
     SELECT r.ord, r.consumer, rp.id AS rp_id, rc.id AS rc_id, r.amount
     FROM unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
@@ -136,7 +137,12 @@ WITH
        AND NOT EXISTS (SELECT 1 FROM wanted JOIN inv USING (rp_id, rc_id)
                        WHERE inv.used + wanted.amount
                              > (inv.total - inv.reserved) * inv.allocation_ratio)
-       AS ok),
+       AS ok)"""
+
+# The checks alone, read-only: a claim refused by what is committed needs no lock.
+_PG_FAST_CHECK = text("WITH" + _FAST_CHECKS + "\nSELECT (SELECT ok FROM ok)")
+
+_PG_FAST_CLAIM = text("WITH" + _FAST_CHECKS + """,
   ins AS (
     INSERT INTO allocations
       (resource_provider_id, consumer_id, resource_class_id, used, created_at)
@@ -160,6 +166,17 @@ WITH
 SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
        (SELECT count(*) FROM providers)
 """)
+
+
+async def fast_check(conn: AsyncConnection, requests: list[tuple[str, str, str, int]],
+                     consumers: list[str]) -> bool:
+    """Whether :func:`fast_claim` would write, by what is committed now (reads only)."""
+    ok = (await conn.execute(_PG_FAST_CHECK, {
+        "consumers": consumers,
+        **{key: _column(requests, i)
+           for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
+    })).scalar_one()
+    return bool(ok)
 
 
 async def fast_claim(
