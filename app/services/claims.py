@@ -24,8 +24,9 @@ provider generation moved underneath it):
 On PostgreSQL a claim of new consumers first tries :func:`fast_claim`: the
 same checks and writes as one statement; when any check fails it writes
 nothing and the general path above finds and words the error. Its checks run
-once before the locks too (:func:`fast_check`): a claim refused by what is
-committed is answered without queueing on its providers. A failed claim
+once before the locks too (:func:`fast_check`, which takes them only when the
+checks pass): a claim refused by what is committed is answered without
+queueing on its providers. A failed claim
 raises, so the transaction rolls back and nothing is left behind.
 """
 
@@ -120,8 +121,7 @@ async def write_claims(
     async def work(conn: AsyncConnection) -> None:
         locked = False
         if fast_path_applies(conn, claims):
-            if await fast_check(conn, claims):
-                await lock_providers(conn, claims)
+            if await fast_check(conn, claims):  # and locked the providers
                 locked = True
                 if await fast_claim(conn, claims, names, now):
                     return
@@ -167,7 +167,8 @@ def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> boo
 
 
 async def fast_check(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
-    """Whether the fast path would write, by what is committed now (no lock)."""
+    """Whether the fast path would write, by what is committed now; only then
+    are the providers locked (a refusal queues on nothing)."""
     return await claim_writes_postgresql.fast_check(
         conn, _requests(claims), [claim.uuid for claim in claims])
 

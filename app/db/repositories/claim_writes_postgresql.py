@@ -104,8 +104,9 @@ async def write_claim(
 # app.services.claims), minus the error reporting. When ``ok`` is false
 # nothing was written, and the caller runs the general path in the same
 # transaction, which finds and words the error (or handles what the fast path
-# does not: existing consumers). The same checks run first without any lock
-# (:func:`fast_check`), so that a refused claim does not queue on its providers.
+# does not: existing consumers). The same checks run first, before the locks
+# (:func:`fast_check` takes them only when they pass), so that a refused claim
+# does not queue on its providers.
 
 # The checks of the fast path (the CTEs req, inv, wanted, ok).
 _FAST_CHECKS = """
@@ -139,8 +140,16 @@ _FAST_CHECKS = """
                              > (inv.total - inv.reserved) * inv.allocation_ratio)
        AS ok)"""
 
-# The checks alone, read-only: a claim refused by what is committed needs no lock.
-_PG_FAST_CHECK = text("WITH" + _FAST_CHECKS + "\nSELECT (SELECT ok FROM ok)")
+# The checks, then, only when they pass, the providers' row locks (in id order):
+# a claim refused by what is committed takes no lock. The checks read the
+# statement's snapshot, from before any wait for a lock: the fast claim, a
+# later statement, checks again.
+_PG_FAST_CHECK = text("WITH" + _FAST_CHECKS + """
+SELECT (SELECT ok FROM ok),
+       (SELECT count(*) FROM (SELECT rp.id FROM resource_providers rp
+                              WHERE rp.id IN (SELECT rp_id FROM req) AND (SELECT ok FROM ok)
+                              ORDER BY rp.id FOR UPDATE OF rp) AS locked)
+""")
 
 _PG_FAST_CLAIM = text("WITH" + _FAST_CHECKS + """,
   ins AS (
@@ -170,12 +179,13 @@ SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM ne
 
 async def fast_check(conn: AsyncConnection, requests: list[tuple[str, str, str, int]],
                      consumers: list[str]) -> bool:
-    """Whether :func:`fast_claim` would write, by what is committed now (reads only)."""
-    ok = (await conn.execute(_PG_FAST_CHECK, {
+    """Whether :func:`fast_claim` would write, by what is committed now; if so,
+    the providers are locked (as :func:`.claim_reads.lock_providers` does)."""
+    ok, _ = (await conn.execute(_PG_FAST_CHECK, {
         "consumers": consumers,
         **{key: _column(requests, i)
            for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
-    })).scalar_one()
+    })).one()
     return bool(ok)
 
 
