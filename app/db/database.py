@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import WRITE_OPTION, is_serialization_failure, is_unavailable
@@ -172,6 +172,24 @@ class Database:
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
         LOG.warning("exceeded %d retries of a claim on provider generation conflicts", tries)
         raise exhausted()
+
+    async def guarded_write(self, work: Work[T]) -> T:
+        """A write whose every change is guarded by a provider generation
+        compare-and-swap (inventories, provider traits): at the claims'
+        isolation, since the swap already orders the writers of one provider and
+        serializable isolation would only abort writers of others (on small
+        tables PostgreSQL's predicate locks are pages, shared by every provider).
+        A duplicate key is a concurrent writer of the same provider's rows (what
+        serializable isolation reports as a serialization failure): retried, the
+        work then finds the provider moved."""
+
+        async def guarded(conn: AsyncConnection) -> T:
+            try:
+                return await work(conn)
+            except IntegrityError as exc:
+                raise RowMoved() from exc
+
+        return await self.write(guarded, options=self._claim_options)
 
     async def ping(self) -> None:
         """One trivial round trip (the readiness check)."""

@@ -142,7 +142,7 @@ async def replace_provider_traits(
         traits = sorted(found.values(), key=lambda row: row.name)
         return ProviderTraitNames(TraitNames.of(traits), generation)
 
-    return await db.write(write)
+    return await db.guarded_write(write)
 
 
 async def clear_provider_traits(db: Database, uuid: str, now: datetime) -> None:
@@ -153,4 +153,4 @@ async def clear_provider_traits(db: Database, uuid: str, now: datetime) -> None:
         if await TraitRepository(conn).clear_provider(provider.id):
             await bump_generation(conn, provider.id, provider.generation, now=now)
 
-    await db.write(write)
+    await db.guarded_write(write)
