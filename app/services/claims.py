@@ -53,6 +53,7 @@ from app.exceptions import (
     UnknownResourceClass,
 )
 from app.microversion import CONSUMER_GENERATIONS, CONSUMER_TYPES, Version
+from app.services.claim_queue import provider_queue
 from app.services.consumer_names import Names, resolve_names
 from app.settings import Settings
 
@@ -135,7 +136,8 @@ async def write_claims(
         plan = await prepare(conn, claims, names, now)
         await plan.apply(conn)
 
-    await db.claim(work, exhausted=exhausted)
+    async with provider_queue(db).hold(rp for c in claims for rp in c.allocations):
+        await db.claim(work, exhausted=exhausted)
 
 
 async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> Names:
