@@ -420,19 +420,27 @@ async def test_fast_and_general_paths_agree(
 ) -> None:
     """PostgreSQL claims new consumers with one statement (the fast path); it
     must answer exactly as the general path does."""
-    real_fast_claim = claims_service.fast_claim
-    fast_writes = []
+    real_fast_claim, real_fast_check = claims_service.fast_claim, claims_service.fast_check
+    fast_writes, fast_checks = [], []
 
     async def counting(*args):  # type: ignore[no-untyped-def]
         done = await real_fast_claim(*args)
         fast_writes.append(done)
         return done
 
+    async def checking(*args):  # type: ignore[no-untyped-def]
+        ok = await real_fast_check(*args)
+        fast_checks.append(ok)
+        return ok
+
     monkeypatch.setattr(claims_service, "fast_claim", counting)
+    monkeypatch.setattr(claims_service, "fast_check", checking)
     fast = await _scripted_claims(client)
     if settings.database_url.startswith("postgresql"):
-        assert fast_writes.count(True) == 3
-        assert fast_writes.count(False) == 9
+        # refusals are found by the unlocked check, and never reach the write
+        assert fast_checks.count(True) == 3
+        assert fast_checks.count(False) == 9
+        assert fast_writes == [True] * 3
     monkeypatch.setattr(claims_service, "fast_path_applies", lambda conn, claims: False)
     general = await _scripted_claims(client)
     assert fast == general

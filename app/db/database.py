@@ -13,10 +13,12 @@ fresh transaction and owns everything about that transaction:
   configured attempts with jittered exponential backoff (a compare-and-swap
   that found its row moved, :class:`RowMoved`, is retried alike); exhausted retries are a 409
   ``placement.concurrent_update``;
-* ``claim``: a write that also queues behind other claims (an optimisation:
-  correctness comes from the generation compare-and-swap) and is retried
-  whole when a provider generation moved underneath it
-  (:class:`ProviderGenerationRace`, raised by the claim's statements).
+* ``claim``: a write at READ COMMITTED (server databases) whose work locks
+  the rows of the providers it claims against before reading them (claims on
+  the same provider queue there, disjoint ones run in parallel; correctness
+  comes from the generation compare-and-swap), retried whole when a provider
+  generation moved underneath it (:class:`ProviderGenerationRace`, raised by
+  the claim's statements).
 
 A unit of work whose connection was lost before it sent COMMIT (a database
 restart, a terminated backend, a stale pooled connection) runs again, whole, on
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.engine import (
@@ -132,6 +134,13 @@ class Database:
         # On SQLite one process's claims queue here rather than in SQLite's busy
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Claims run at READ COMMITTED on server databases: a claim first locks
+        # the rows of the providers it names (claim_reads.lock_providers), so
+        # every later statement reads what the claims before it committed; claims
+        # on disjoint providers never wait for each other.
+        self._claim_options = dict(self._write_options)
+        if self.dialect != "sqlite":
+            self._claim_options["isolation_level"] = "READ COMMITTED"
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -224,7 +233,12 @@ class Database:
         return await self._run(work, self._read_options, kind)
 
     async def write(
-        self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False
+        self,
+        work: Work[T],
+        *,
+        kind: Kind = Kind.WRITE,
+        keyed: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> T:
         """Run ``work`` in its own serializable transaction, retrying it whole.
 
@@ -232,8 +246,10 @@ class Database:
         keys (whose violations are retried) and compare-and-swap alone, so it
         runs in READ COMMITTED on server databases: concurrent writers of
         distinct rows (creating providers) then never fail serialization.
+        ``options``: other transaction options (the claims').
         """
-        options = self._keyed_options() if keyed else self._write_options
+        if options is None:
+            options = self._keyed_options() if keyed else self._write_options
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
@@ -256,42 +272,44 @@ class Database:
         exhausted: Callable[[], PlacementError],
         attempts: int | None = None,
     ) -> T:
-        """A write that queues behind other claims; provider races retry it whole.
+        """A write at the claims' isolation; provider races retry it whole.
 
-        ``exhausted`` builds the error answered when every attempt raced;
-        ``attempts`` overrides the configured number of attempts.
+        No table lock: ``work`` locks the rows of the providers it claims
+        against (in one order, so claims on the same providers queue on them and
+        disjoint claims run in parallel); correctness comes from the generation
+        compare-and-swap. ``exhausted`` builds the error answered when every
+        attempt raced; ``attempts`` overrides the configured number of attempts.
         """
-
-        async def queued(conn: AsyncConnection) -> T:
-            await self._serialize_claims(conn)
-            return await work(conn)
-
         tries = self.claim_attempts if attempts is None else max(attempts, 1)
         for attempt in range(tries):
             try:
                 if self._claim_lock is None:
-                    return await self.write(queued)
+                    return await self.write(work, options=self._claim_options)
                 async with self._claim_lock:
-                    return await self.write(queued)
+                    return await self.write(work, options=self._claim_options)
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
         LOG.warning("exceeded %d retries of a claim on provider generation conflicts", tries)
         raise exhausted()
 
-    async def _serialize_claims(self, conn: AsyncConnection) -> None:
-        """On PostgreSQL, queue allocation writers before the snapshot is taken.
+    async def guarded_write(self, work: Work[T]) -> T:
+        """A write whose every change is guarded by a provider generation
+        compare-and-swap (inventories, provider traits): at the claims'
+        isolation, since the swap already orders the writers of one provider and
+        serializable isolation would only abort writers of others (on small
+        tables PostgreSQL's predicate locks are pages, shared by every provider).
+        A duplicate key is a concurrent writer of the same provider's rows (what
+        serializable isolation reports as a serialization failure): retried, the
+        work then finds the provider moved."""
 
-        ``LOCK TABLE`` is the one statement that takes its lock *before* a
-        SERIALIZABLE transaction's snapshot (which the first query fixes), so
-        each claim sees every claim committed before it. Concurrent claims then
-        never form the read/write dependency cycles that serializable isolation
-        aborts (on small, hot tables nearly every pair does, through shared
-        index and heap pages). The mode lets readers through and excludes other
-        writers of allocations.
-        """
-        if self.dialect == "postgresql":
-            await conn.exec_driver_sql("LOCK TABLE allocations IN SHARE ROW EXCLUSIVE MODE")
+        async def guarded(conn: AsyncConnection) -> T:
+            try:
+                return await work(conn)
+            except IntegrityError as exc:
+                raise RowMoved() from exc
+
+        return await self.write(guarded, options=self._claim_options)
 
     async def probe_write(self) -> None:
         """The readiness check: a write transaction that writes (no row) and is

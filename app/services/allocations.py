@@ -83,8 +83,9 @@ async def replace_allocations(
 async def delete_consumer_allocations(db: Database, consumer_uuid: str) -> None:
     """Remove a consumer's allocations and the consumer; no generation changes.
 
-    It runs as a claim (queued with the others) but, changing no generation,
-    never races: one attempt.
+    A serializable write, not a claim: it must see (or fail against) every
+    allocation a concurrent claim gives the consumer, and it changes no
+    provider generation, so it takes no provider lock.
     """
 
     async def delete(conn: AsyncConnection) -> None:
@@ -92,4 +93,4 @@ async def delete_consumer_allocations(db: Database, consumer_uuid: str) -> None:
             raise NoAllocationsForConsumer(uuid=consumer_uuid)
         await delete_consumers_by_uuid(conn, [consumer_uuid])
 
-    await db.claim(delete, exhausted=AllocationsRaced, attempts=1)
+    await db.write(delete)

@@ -5,9 +5,13 @@ part of ``POST /reshaper``) replaces the whole allocation set of one or more
 consumers. The ids of the projects, users and consumer types it names are
 resolved first (cached; created on first use, see
 :mod:`app.services.consumer_names`). Then, in ONE transaction
-(:meth:`Database.claim`: queued behind other claims; SERIALIZABLE on
-PostgreSQL and retried whole on serialization failures; retried from a fresh
-transaction when a provider generation moved underneath it):
+(:meth:`Database.claim`: READ COMMITTED on server databases, retried whole on
+serialization failures and deadlocks, and from a fresh transaction when a
+provider generation moved underneath it):
+
+* :func:`lock_providers` — row locks on the providers the claims name, in one
+  order: claims on the same providers queue there, so what they read next
+  includes every claim committed before them; disjoint claims never wait;
 
 * :func:`prepare` — one read of consumers, providers, classes, inventories
   and usages; consumer generation checks, provider and class existence;
@@ -19,14 +23,18 @@ transaction when a provider generation moved underneath it):
 
 On PostgreSQL a claim of new consumers first tries :func:`fast_claim`: the
 same checks and writes as one statement; when any check fails it writes
-nothing and the general path above finds and words the error. A failed claim
+nothing and the general path above finds and words the error. Its checks run
+once before the locks too (:func:`fast_check`, which takes them only when the
+checks pass): a claim refused by what is committed is answered without
+queueing on its providers. A failed claim
 raises, so the transaction rolls back and nothing is left behind.
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,6 +53,7 @@ from app.exceptions import (
     UnknownResourceClass,
 )
 from app.microversion import CONSUMER_GENERATIONS, CONSUMER_TYPES, Version
+from app.services.claim_queue import provider_queue
 from app.services.consumer_names import Names, resolve_names
 from app.settings import Settings
 
@@ -111,12 +120,24 @@ async def write_claims(
     names = await names_of(db, claims, now)
 
     async def work(conn: AsyncConnection) -> None:
-        if fast_path_applies(conn, claims) and await fast_claim(conn, claims, names, now):
-            return
+        locked = False
+        if fast_path_applies(conn, claims):
+            if await fast_check(conn, claims):  # and locked the providers
+                locked = True
+                if await fast_claim(conn, claims, names, now):
+                    return
+            else:
+                # Refused by what is committed now: word the error without
+                # queueing on the providers (a refusal writes nothing, so it
+                # stands as of that read). Nothing wrong after all: lock below.
+                (await prepare(conn, claims, names, now))._check_capacity()
+        if not locked:
+            await lock_providers(conn, claims)
         plan = await prepare(conn, claims, names, now)
         await plan.apply(conn)
 
-    await db.claim(work, exhausted=exhausted)
+    async with provider_queue(db).hold(rp for c in claims for rp in c.allocations):
+        await db.claim(work, exhausted=exhausted)
 
 
 async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> Names:
@@ -130,6 +151,13 @@ async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> 
     )
 
 
+async def lock_providers(conn: AsyncConnection, claims: list[ConsumerClaim],
+                         also: Iterable[str] = ()) -> None:
+    """Lock the providers the claims allocate from (and ``also``), before any read."""
+    await claim_reads.lock_providers(
+        conn, chain((rp for c in claims for rp in c.allocations), also))
+
+
 # -- the fast path ------------------------------------------------------------
 
 
@@ -140,15 +168,27 @@ def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> boo
     )
 
 
-async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
-                     now: datetime) -> bool:
-    """Try the fast path; False: nothing written, take the general path."""
-    requests = [
+async def fast_check(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
+    """Whether the fast path would write, by what is committed now; only then
+    are the providers locked (a refusal queues on nothing)."""
+    return await claim_writes_postgresql.fast_check(
+        conn, _requests(claims), [claim.uuid for claim in claims])
+
+
+def _requests(claims: list[ConsumerClaim]) -> list[tuple[str, str, str, int]]:
+    """(consumer, provider, class, amount) of every allocation, in body order."""
+    return [
         (claim.uuid, rp, class_name, amount)
         for claim in claims
         for rp, resources in claim.allocations.items()
         for class_name, amount in resources.items()
     ]
+
+
+async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
+                     now: datetime) -> bool:
+    """Try the fast path; False: nothing written, take the general path."""
+    requests = _requests(claims)
     consumers = [
         (claim.uuid, names.projects[claim.project_id], names.users[claim.user_id],
          names.types.get(claim.consumer_type) if claim.consumer_type else None)

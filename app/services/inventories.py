@@ -150,7 +150,7 @@ async def create_inventory(
             raise InventoryCreateConflict(reason=exc.message) from None
         return Written(provider.uuid, generation, create)
 
-    return await db.write(write)
+    return await db.guarded_write(write)
 
 
 async def replace_inventories(
@@ -179,7 +179,7 @@ async def replace_inventories(
             raise InventoryUpdateConflict(reason=exc.message, code=exc.code) from None
         return Written(provider.uuid, generation, put)
 
-    return await db.write(write)
+    return await db.guarded_write(write)
 
 
 async def delete_inventories(db: Database, uuid: str, now: datetime) -> None:
@@ -190,7 +190,7 @@ async def delete_inventories(db: Database, uuid: str, now: datetime) -> None:
         await InventoryRepository(conn).delete_all(provider, now=now)
         # InventoryInUse is answered as the repository words it.
 
-    await db.write(write)
+    await db.guarded_write(write)
 
 
 async def update_inventory(
@@ -222,7 +222,7 @@ async def update_inventory(
             raise NoInventoryToUpdate(uuid=provider.uuid, resource_class=resource_class) from None
         return Written(provider.uuid, generation, update)
 
-    return await db.write(write)
+    return await db.guarded_write(write)
 
 
 async def delete_inventory(db: Database, uuid: str, resource_class: str, now: datetime) -> None:
@@ -242,4 +242,4 @@ async def delete_inventory(db: Database, uuid: str, resource_class: str, now: da
                 resource_class=resource_class, reason=exc.message
             ) from None
 
-    await db.write(write)
+    await db.guarded_write(write)

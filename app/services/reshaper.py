@@ -34,7 +34,7 @@ from app.exceptions import (
 )
 from app.microversion import Version
 from app.records import InventoryRecord, ProviderRow
-from app.services.claims import claim_from_body, names_of, prepare
+from app.services.claims import claim_from_body, lock_providers, names_of, prepare
 from app.services.lookups import require_provider
 from app.settings import Settings
 
@@ -70,6 +70,7 @@ async def reshape(
     names = await names_of(db, claims, now)
 
     async def work(conn: AsyncConnection) -> None:
+        await lock_providers(conn, claims, inventories)
         providers: list[tuple[ProviderRow, dict[str, InventoryRecord]]] = []
         for rp_uuid, new in inventories.items():
             provider = await require_provider(

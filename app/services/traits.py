@@ -125,11 +125,10 @@ async def replace_provider_traits(
         if seen_generation != provider.generation:
             raise ProviderGenerationConflict()
         repo = TraitRepository(conn)
-        found = await repo.by_names(names)
+        found, current = await repo.named_and_held(names, provider.id)
         missing = [name for name in dict.fromkeys(names) if name not in found]
         if missing:
             raise UnknownTraits(names=", ".join(missing))
-        current = {row.id for row in await repo.for_provider(provider.id)}
         wanted = {row.id for row in found.values()}
         generation = provider.generation
         if current != wanted:
@@ -143,7 +142,7 @@ async def replace_provider_traits(
         traits = sorted(found.values(), key=lambda row: row.name)
         return ProviderTraitNames(TraitNames.of(traits), generation)
 
-    return await db.write(write)
+    return await db.guarded_write(write)
 
 
 async def clear_provider_traits(db: Database, uuid: str, now: datetime) -> None:
@@ -154,4 +153,4 @@ async def clear_provider_traits(db: Database, uuid: str, now: datetime) -> None:
         if await TraitRepository(conn).clear_provider(provider.id):
             await bump_generation(conn, provider.id, provider.generation, now=now)
 
-    await db.write(write)
+    await db.guarded_write(write)

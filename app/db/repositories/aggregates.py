@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -38,11 +38,15 @@ class AggregateRepository:
         )
         return {uuid: id_ for uuid, id_ in rows}
 
-    async def ensure(self, uuids: Iterable[str], now: datetime) -> dict[str, int]:
-        """Ids of the aggregates, creating the ones never seen before."""
+    async def ensure(self, uuids: Iterable[str], now: datetime,
+                     known: dict[str, int] | None = None) -> dict[str, int]:
+        """Ids of the aggregates, creating the ones never seen before
+        (``known``: what :meth:`ids_by_uuid` answered for them, if asked already)."""
         wanted = set(uuids)
         key = collation_key(self.conn)
-        stored = {key(uuid): id_ for uuid, id_ in (await self.ids_by_uuid(wanted)).items()}
+        if known is None:
+            known = await self.ids_by_uuid(wanted)
+        stored = {key(uuid): id_ for uuid, id_ in known.items()}
         missing = {uuid for uuid in wanted if key(uuid) not in stored}
         if missing:
             await self.conn.execute(
@@ -61,12 +65,22 @@ class AggregateRepository:
     ) -> None:
         """Make the provider's aggregate set exactly ``uuids`` (new UUIDs are created)."""
         wanted = set(uuids)
-        rows = await self.conn.execute(
-            select(_agg.c.uuid, _agg.c.id)
+        # The provider's aggregates and the wanted ones that exist: one round trip.
+        held = (
+            select(literal_column("0").label("known"), _agg.c.uuid, _agg.c.id)
             .select_from(_agg.join(_rp_agg, _rp_agg.c.aggregate_id == _agg.c.id))
             .where(_rp_agg.c.resource_provider_id == provider_id)
         )
-        current = {uuid: id_ for uuid, id_ in rows}
+        storable = [uuid for uuid in wanted if "\x00" not in uuid]
+        query = held if not storable else union_all(
+            held,
+            select(literal_column("1").label("known"), _agg.c.uuid, _agg.c.id)
+            .where(_agg.c.uuid.in_(storable)),
+        )
+        current: dict[str, int] = {}
+        known: dict[str, int] = {}
+        for is_known, uuid, id_ in await self.conn.execute(query):
+            (known if is_known else current)[uuid] = id_
         stale = [id_ for uuid, id_ in current.items() if uuid not in wanted]
         if stale:
             await self.conn.execute(
@@ -77,7 +91,7 @@ class AggregateRepository:
             )
         to_add = wanted - current.keys()
         if to_add:
-            ids = await self.ensure(to_add, now)
+            ids = await self.ensure(to_add, now, known)
             await self.conn.execute(
                 insert_ignoring_duplicates(self.conn, _rp_agg),
                 [

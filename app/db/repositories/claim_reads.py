@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
+from app.db.dialect import is_mysql, is_postgresql
 from app.db.repositories.consumers import ConsumerRow
 
 _alloc = models.allocations
@@ -161,7 +162,30 @@ _READ_HELD = (
 )
 
 
+# Row locks on the providers a claim names, taken in one order (PostgreSQL
+# locks the sorted rows; InnoDB locks as it walks the uuid index, in uuid order).
+_LOCK_PROVIDERS = (
+    select(_rp.c.id)
+    .where(_rp.c.uuid.in_(bindparam("providers", expanding=True)))
+    .order_by(_rp.c.id)
+    .with_for_update()
+)
+
+
 # -- the reads ----------------------------------------------------------------
+
+
+async def lock_providers(conn: AsyncConnection, providers: Iterable[str]) -> None:
+    """Lock the rows of these providers (by uuid) until the transaction ends.
+
+    A claim takes them before it reads anything: at READ COMMITTED every later
+    statement then sees what the claims before it committed, and claims on the
+    same providers queue here instead of failing their compare-and-swap.
+    SQLite needs nothing (its write lock is held since ``BEGIN IMMEDIATE``).
+    """
+    uuids = sorted(set(providers))
+    if uuids and (is_postgresql(conn) or is_mysql(conn)):
+        await conn.execute(_LOCK_PROVIDERS, {"providers": uuids})
 
 
 async def read_claim(

@@ -99,15 +99,17 @@ async def write_claim(
 #
 # The common claim -- new consumers, nothing cleared -- checked and written by
 # ONE statement on PostgreSQL, so that the claim's critical section (from the
-# table lock to COMMIT) waits on one reply instead of two. Every write is
+# provider row locks to COMMIT) waits on one reply instead of two. Every write is
 # guarded by ``ok``: the same checks the claims service makes (see
 # app.services.claims), minus the error reporting. When ``ok`` is false
 # nothing was written, and the caller runs the general path in the same
 # transaction, which finds and words the error (or handles what the fast path
-# does not: existing consumers).
+# does not: existing consumers). The same checks run first, before the locks
+# (:func:`fast_check` takes them only when they pass), so that a refused claim
+# does not queue on its providers.
 
-_PG_FAST_CLAIM = text("""
-WITH
+# The checks of the fast path (the CTEs req, inv, wanted, ok).
+_FAST_CHECKS = """
   req AS (
     SELECT r.ord, r.consumer, rp.id AS rp_id, rc.id AS rc_id, r.amount
     FROM unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
@@ -136,7 +138,20 @@ WITH
        AND NOT EXISTS (SELECT 1 FROM wanted JOIN inv USING (rp_id, rc_id)
                        WHERE inv.used + wanted.amount
                              > (inv.total - inv.reserved) * inv.allocation_ratio)
-       AS ok),
+       AS ok)"""
+
+# The checks, then, only when they pass, the providers' row locks (in id order):
+# a claim refused by what is committed takes no lock. The checks read the
+# statement's snapshot, from before any wait for a lock: the fast claim, a
+# later statement, checks again.
+_PG_FAST_CHECK = text("WITH" + _FAST_CHECKS + """
+SELECT (SELECT ok FROM ok),
+       (SELECT count(*) FROM (SELECT rp.id FROM resource_providers rp
+                              WHERE rp.id IN (SELECT rp_id FROM req) AND (SELECT ok FROM ok)
+                              ORDER BY rp.id FOR UPDATE OF rp) AS locked)
+""")
+
+_PG_FAST_CLAIM = text("WITH" + _FAST_CHECKS + """,
   ins AS (
     INSERT INTO allocations
       (resource_provider_id, consumer_id, resource_class_id, used, created_at)
@@ -160,6 +175,18 @@ WITH
 SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
        (SELECT count(*) FROM providers)
 """)
+
+
+async def fast_check(conn: AsyncConnection, requests: list[tuple[str, str, str, int]],
+                     consumers: list[str]) -> bool:
+    """Whether :func:`fast_claim` would write, by what is committed now; if so,
+    the providers are locked (as :func:`.claim_reads.lock_providers` does)."""
+    ok, _ = (await conn.execute(_PG_FAST_CHECK, {
+        "consumers": consumers,
+        **{key: _column(requests, i)
+           for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
+    })).one()
+    return bool(ok)
 
 
 async def fast_claim(

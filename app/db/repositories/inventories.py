@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, literal_column, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -25,6 +25,7 @@ from app.db.repositories.resource_classes import require_class_ids
 from app.exceptions import (
     InventoryExists,
     InventoryInUse,
+    UnknownResourceClass,
 )
 from app.records import InventoryRecord, ProviderRow
 
@@ -158,6 +159,35 @@ class InventoryRepository:
 
     # -- writes
 
+    async def _named_classes_and_held(
+        self, provider: ProviderRow, names: Mapping[str, object]
+    ) -> tuple[dict[str, int], set[int]]:
+        """Ids of the named classes, in the order named (the first unknown one:
+        :class:`UnknownResourceClass`), and the class ids the provider has
+        inventory of: one round trip."""
+        wanted = list(dict.fromkeys(names))
+        held = (
+            select(literal_column("0").label("named"), _rc.c.name, _rc.c.id)
+            .select_from(_inv.join(_rc, _rc.c.id == _inv.c.resource_class_id))
+            .where(_inv.c.resource_provider_id == provider.id)
+        )
+        query = held if not wanted else union_all(
+            held,
+            select(literal_column("1").label("named"), _rc.c.name, _rc.c.id)
+            .where(_rc.c.name.in_(wanted)),
+        )
+        found: dict[str, int] = {}
+        existing: set[int] = set()
+        for named, name, rc_id in await self.conn.execute(query):
+            if named:
+                found[name] = rc_id
+            else:
+                existing.add(rc_id)
+        for name in wanted:
+            if name not in found:
+                raise UnknownResourceClass(name=name)
+        return {name: found[name] for name in wanted}, existing
+
     async def replace_all(
         self,
         provider: ProviderRow,
@@ -185,15 +215,7 @@ class InventoryRepository:
         The capacity rule (reserved against total) is the inventories service's:
         the reshaper's interim and final inventories skip it.
         """
-        ids = await require_class_ids(self.conn, records)
-        existing = {
-            rc_id
-            for (rc_id,) in await self.conn.execute(
-                select(_inv.c.resource_class_id).where(
-                    _inv.c.resource_provider_id == provider.id
-                )
-            )
-        }
+        ids, existing = await self._named_classes_and_held(provider, records)
         wanted = {ids[name]: record for name, record in records.items()}
         removed = sorted(existing - wanted.keys())
         await self._check_not_in_use(provider, removed)

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -112,6 +112,30 @@ class TraitRepository:
             return {}
         rows = await self.conn.execute(select(*_COLUMNS).where(_trait.c.name.in_(wanted)))
         return {row.name: TraitRow(*row) for row in rows}
+
+    async def named_and_held(
+        self, names: Iterable[str], provider_id: int
+    ) -> tuple[dict[str, TraitRow], set[int]]:
+        """:meth:`by_names` and the ids of the provider's traits, in one round trip."""
+        wanted = _storable(set(names))
+        held = (
+            select(literal_column("0").label("named"), *_COLUMNS)
+            .select_from(_trait.join(_rp_trait, _rp_trait.c.trait_id == _trait.c.id))
+            .where(_rp_trait.c.resource_provider_id == provider_id)
+        )
+        query = held if not wanted else union_all(
+            held,
+            select(literal_column("1").label("named"), *_COLUMNS)
+            .where(_trait.c.name.in_(wanted)),
+        )
+        found: dict[str, TraitRow] = {}
+        current: set[int] = set()
+        for named, *row in await self.conn.execute(query):
+            if named:
+                found[row[1]] = TraitRow(*row)
+            else:
+                current.add(row[0])
+        return found, current
 
     async def for_provider(self, provider_id: int) -> list[TraitRow]:
         rows = await self.conn.execute(

@@ -1,0 +1,56 @@
+"""Per worker, claims on the same provider queue here before taking a connection.
+
+Claims on one provider are ordered by its row lock in the database; a claim
+waiting there holds a pooled connection the whole time, so under many
+concurrent claims on a few providers the waiters fill the pool and every other
+request (candidates, reads) waits for a connection behind them. Queueing the
+claims of this process on the provider in memory first leaves at most one of
+them per provider in the database; the row lock still orders claims across
+workers and replicas. Providers are queued on in sorted order (no deadlock
+among multi-provider claims), and a provider's lock is dropped when nobody
+holds or waits for it.
+"""
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from weakref import WeakKeyDictionary
+
+from app.db.database import Database
+
+
+class ProviderQueue:
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, providers: Iterable[str]) -> AsyncIterator[None]:
+        """Wait for every named provider (by uuid), in sorted order; hold them."""
+        keys = sorted(set(providers))
+        for key in keys:
+            self._locks.setdefault(key, asyncio.Lock())
+            self._users[key] += 1
+        try:
+            async with AsyncExitStack() as stack:
+                for key in keys:
+                    await stack.enter_async_context(self._locks[key])
+                yield
+        finally:
+            for key in keys:
+                self._users[key] -= 1
+                if not self._users[key]:
+                    del self._users[key]
+                    del self._locks[key]
+
+
+# One queue per Database (an app's lifetime; tests run several apps and loops).
+_QUEUES: "WeakKeyDictionary[Database, ProviderQueue]" = WeakKeyDictionary()
+
+
+def provider_queue(db: Database) -> ProviderQueue:
+    queue = _QUEUES.get(db)
+    if queue is None:
+        queue = _QUEUES[db] = ProviderQueue()
+    return queue
