@@ -19,6 +19,7 @@ from app.api.routing import RouteTable
 from app.auth.keystone import KeystoneAuthenticator
 from app.db.database import Database
 from app.db.engine import make_engine
+from app.db.replica import open_read_database
 from app.db.schema import sync_database
 from app.exceptions import (
     InvalidInput,
@@ -81,6 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             claim_attempts=settings.allocation_conflict_retry_count,
         )
         app.state.database = database
+        app.state.read_database = read_database = open_read_database(
+            settings.database_read_url,
+            database,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            max_lag=settings.database_read_max_lag,
+            retry_interval=settings.database_read_retry_interval,
+        )
         # Everything built so far lives as long as the process: keep it out of
         # the cyclic collector's full passes (large answers, such as allocation
         # candidates, otherwise pay for rescanning the whole heap). Requests
@@ -92,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if read_database is not database:
+                await read_database.dispose()
             await database.dispose()
             await authenticator.aclose()
 
