@@ -11,16 +11,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import policy_checks
 from app.api import openapi
 from app.api.cors import PlacementCORSMiddleware
 from app.api.errors import render_error
 from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
-from app.auth.keystone import KeystoneAuthenticator
 from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.replica import open_read_database
-from app.db.schema import sync_database
+from app.db.schema_state import schema_is_current
 from app.exceptions import (
     InvalidInput,
     MethodNotAllowed,
@@ -74,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
-        if settings.sync_on_startup:
+        if settings.sync_on_startup and not await schema_is_current(engine):
+            # Imported only when the sync has work to do: alembic is ~8 MB a worker.
+            from app.db.schema import sync_database
+
             await sync_database(engine)
         database = Database(
             engine,
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     # Checks the declarations (no two overlap at any version) before serving.
     routes = RouteTable(route for router in ALL_ROUTERS for route in router.routes)
+    policy_checks.defer()  # http: policy checks (requests) imported only if a rule uses them
     try:
         authorizer = Authorizer(
             settings.policy_file,
@@ -140,10 +144,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.route_table = routes
     openapi.install(app, routes)
     _install_error_handlers(app, routes)
-    authenticator: Authenticator = (
-        KeystoneAuthenticator(settings.keystone)
-        if settings.auth_strategy == "keystone" else NoAuth2()
-    )
+    authenticator: Authenticator = NoAuth2()
+    if settings.auth_strategy == "keystone":
+        # Imported only here: its HTTP client (httpx) is ~5 MB a worker.
+        from app.auth.keystone import KeystoneAuthenticator
+
+        authenticator = KeystoneAuthenticator(settings.keystone)
     app.add_middleware(
         PlacementMiddleware,
         authenticator=authenticator,
