@@ -21,6 +21,7 @@ from app.db.database import Database
 from app.db.engine import make_engine
 from app.db.replica import open_read_database
 from app.db.schema_state import schema_is_current
+from app.db.sync_child import sync_schema
 from app.exceptions import (
     InvalidInput,
     MethodNotAllowed,
@@ -75,10 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overflow=settings.db_max_overflow,
         )
         if settings.sync_on_startup and not await schema_is_current(engine):
-            # Imported only when the sync has work to do: alembic is ~8 MB a worker.
-            from app.db.schema import sync_database
-
-            await sync_database(engine)
+            # Never alembic in a spawned worker (app/db/sync_child.py).
+            await sync_schema(engine, settings.database_url)
         database = Database(
             engine,
             write_attempts=settings.serialization_retry_count,

@@ -10,11 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from oslo_policy import _external, _parser
 from sqlalchemy import text
 
 from app import policy_checks
-from app.db import schema, schema_state
+from app.db import schema, schema_state, sync_child
 from app.db.engine import make_engine
 from tests.databases import sqlite_url
 
@@ -75,3 +76,15 @@ def test_http_policy_checks_still_parse_once_deferred() -> None:
     assert isinstance(check, _external.HttpCheck)
     check = _parser.parse_rule("https://policy.example.com/check")
     assert isinstance(check, _external.HttpsCheck)
+
+
+async def test_a_child_process_syncs_the_schema_and_reports_failures(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "c.sqlite")
+    await sync_child.sync_in_child(url)
+    engine = make_engine(url)
+    try:
+        assert await schema_state.schema_is_current(engine)
+    finally:
+        await engine.dispose()
+    with pytest.raises(sync_child.SchemaSyncFailed, match="the schema sync failed"):
+        await sync_child.sync_in_child(sqlite_url(tmp_path / "no" / "such" / "dir.sqlite"))
