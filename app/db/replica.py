@@ -129,6 +129,11 @@ class ReadReplica(Database):
                         self.retry_interval)
             self._down_until = time.monotonic() + self.retry_interval
             seconds = 0.0
+        except DBAPIError as exc:
+            # Cannot tell (a cancelled query, a server that is no standby of
+            # ours): count it as lagging until the next look.
+            LOG.warning("cannot read the standby's replay lag: %s", exc.orig or exc)
+            seconds = float("inf")
         lagging = seconds > (self.max_lag or 0.0)
         if lagging != self._lagging:
             LOG.warning("read standby %s (replay lag %.1f s, bound %.1f s)",
