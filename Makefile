@@ -8,6 +8,7 @@
 #   make test-mysql    the tests on MariaDB at 127.0.0.1:$(MYSQL_PORT) (started if none answers)
 #   make test-galera   claims on a 3-node MariaDB Galera cluster (galera-4 installed if absent)
 #   make test-faults   claims through PostgreSQL faults (a private cluster restarted, stopped, locked)
+#   make test-replica  reads on a PostgreSQL hot standby, claims on its primary (tests/replica)
 #   make conformance   the conformance runner and its ratchet    DB="sqlite postgres mysql"
 #   make hooks         install the pre-commit hooks (ruff, mypy) into .git/hooks
 #   make ci            the whole of .ci/run
@@ -37,6 +38,7 @@ PYTEST = $(PYTHON) -m pytest -q $(PYTEST_ARGS) || { rc=$$?; \
 	else exit $$rc; fi; }
 
 .PHONY: venv install lint test test-pg test-mysql test-galera test-keystone conformance hooks ci
+.PHONY: test-replica
 
 venv: $(PYTHON)
 
@@ -72,6 +74,12 @@ test-mysql: $(INSTALLED)
 test-galera: $(INSTALLED)
 	bash .ci/galera.sh
 	PLACEMENT_TEST_GALERA=1 $(PYTHON) -m pytest -q -s tests/galera $(PYTEST_ARGS)
+
+# A private PostgreSQL primary and streaming standby (PostgreSQL installed if absent).
+test-replica: $(INSTALLED)
+	@. .ci/lib.sh; have_postgres_binaries || apt_install postgresql
+	PLACEMENT_TEST_REPLICA=1 $(PYTHON) -m pytest -q tests/replica $(PYTEST_ARGS) || { rc=$$?; \
+		[ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ] || exit $$rc; }
 
 conformance: $(INSTALLED)
 	PYTHON=$(PYTHON) bash .ci/conformance.sh $(DB)

@@ -29,7 +29,6 @@ from app.config.startup import (
     reported,
 )
 from app.db.engine import make_engine
-from app.db.schema import current_revision, sync_database
 from app.db.urls import mask
 from app.logging_config import logging_config
 from app.settings import Settings
@@ -131,6 +130,7 @@ def serve(argv: list[str] | None = None) -> None:
 
 
 async def _revision(engine: AsyncEngine) -> str | None:
+    from app.db.schema import current_revision  # alembic: not in the serving master
     async with engine.connect() as conn:
         return await conn.run_sync(current_revision)
 
@@ -141,6 +141,7 @@ async def _sync(settings: Settings) -> str:
     engine = make_engine(url)
     try:
         before = await _revision(engine)
+        from app.db.schema import sync_database  # alembic: not in the serving master
         await sync_database(engine)
         after = await _revision(engine)
     except StartupError:

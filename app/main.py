@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app import policy_checks
 from app.api import openapi
 from app.api.cors import PlacementCORSMiddleware
 from app.api.disconnect import DisconnectMiddleware
@@ -18,10 +19,11 @@ from app.api.errors import render_error
 from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
 from app.api.unexpected import UnexpectedErrorMiddleware
-from app.auth.keystone import KeystoneAuthenticator
 from app.db.database import Database
 from app.db.engine import make_engine
-from app.db.schema import sync_database
+from app.db.replica import open_read_database
+from app.db.schema_state import schema_is_current
+from app.db.sync_child import sync_schema
 from app.db.timeouts import Timeouts
 from app.exceptions import (
     InvalidInput,
@@ -85,8 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overflow=settings.db_max_overflow,
             timeouts=Timeouts.of(settings),
         )
-        if settings.sync_on_startup:
-            await sync_database(engine)
+        if settings.sync_on_startup and not await schema_is_current(engine):
+            # Never alembic in a spawned worker (app/db/sync_child.py).
+            await sync_schema(engine, settings.database_url)
         database = Database(
             engine,
             write_attempts=settings.serialization_retry_count,
@@ -95,6 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reconnect_window=settings.db_reconnect_window,
         )
         app.state.database = database
+        app.state.read_database = read_database = open_read_database(
+            settings.database_read_url,
+            database,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            max_lag=settings.database_read_max_lag,
+            retry_interval=settings.database_read_retry_interval,
+        )
         # Everything built so far lives as long as the process: keep it out of
         # the cyclic collector's full passes (large answers, such as allocation
         # candidates, otherwise pay for rescanning the whole heap). Requests
@@ -106,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if read_database is not database:
+                await read_database.dispose()
             await database.dispose()
             await authenticator.aclose()
 
@@ -127,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     # Checks the declarations (no two overlap at any version) before serving.
     routes = RouteTable(route for router in ALL_ROUTERS for route in router.routes)
+    policy_checks.defer()  # http: policy checks (requests) imported only if a rule uses them
     try:
         authorizer = Authorizer(
             settings.policy_file,
@@ -143,10 +157,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.route_table = routes
     openapi.install(app, routes)
     _install_error_handlers(app, routes)
-    authenticator: Authenticator = (
-        KeystoneAuthenticator(settings.keystone)
-        if settings.auth_strategy == "keystone" else NoAuth2()
-    )
+    authenticator: Authenticator = NoAuth2()
+    if settings.auth_strategy == "keystone":
+        # Imported only here: its HTTP client (httpx) is ~5 MB a worker.
+        from app.auth.keystone import KeystoneAuthenticator
+
+        authenticator = KeystoneAuthenticator(settings.keystone)
     app.add_middleware(
         PlacementMiddleware,
         authenticator=authenticator,

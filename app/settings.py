@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     # Seconds a unit of work whose connection was lost before COMMIT keeps being
     # run again on fresh connections (a database restarting) before its 503.
     db_reconnect_window: float = 4.0
+    # A read standby (PostgreSQL streaming replica, another Galera node) for the
+    # reads that tolerate replication lag (README, "Topology"); unset: the primary.
+    database_read_url: str | None = None
+    # Seconds of replay lag past which those reads go to the primary (PostgreSQL
+    # standbys only; unset: no bound), and how long an unreachable standby is
+    # left alone before it is tried again.
+    database_read_max_lag: float | None = None
+    database_read_retry_interval: float = 30.0
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,6 @@ from app import microversion
 from app.api.errors import error_response
 from app.api.http import route_path
 from app.auth import IdentityUnavailable, RequestContext, Unauthenticated, noauth2_context
-from app.auth.keystone import strip_identity_headers
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 # Paths that need neither a token nor a policy: version discovery, health.
@@ -73,6 +72,7 @@ class PlacementMiddleware:
         request_id = f"req-{uuid.uuid4()}"
         if self.strip_identity:
             # Nothing a client says about its identity reaches the app.
+            from app.auth.keystone import strip_identity_headers  # keystone only: httpx
             scope["headers"] = strip_identity_headers(scope["headers"])
         headers = {key.decode("latin-1").lower(): value.decode("latin-1")
                    for key, value in scope["headers"]}

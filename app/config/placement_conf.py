@@ -30,6 +30,7 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("placement_database", "max_pool_size", "db_pool_size", ""),
     ("placement_database", "max_overflow", "db_max_overflow", ""),
     ("placement_database", "sync_on_startup", "sync_on_startup", ""),
+    ("placement_database", "slave_connection", "database_read_url", SECRET),
     ("api", "auth_strategy", "auth_strategy", ""),
     ("api", "allow_remote_noauth2", "allow_remote_noauth2", ""),
     ("api", "trusted_proxies", "trusted_proxies", LIST),

@@ -23,7 +23,7 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _shown(name: str, value: Any) -> str:
     if isinstance(value, SecretStr):
         return "***" if value.get_secret_value() else "(unset)"
-    if name == "database_url":
+    if name in ("database_url", "database_read_url"):
         return mask(str(value))
     if isinstance(value, list):
         return ",".join(map(str, value))

@@ -62,7 +62,8 @@ def as_startup_error(exc: Exception) -> StartupError:
     first = exc.errors()[0]
     name = ".".join(str(part) for part in first["loc"])
     value = first.get("input")
-    shown = "***" if "password" in name or name == "database_url" else repr(value)
+    shown = "***" if "password" in name or name in ("database_url", "database_read_url") \
+        else repr(value)
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return StartupError(f"bad setting {name} = {shown}: {first['msg']}{more}",
                         f"set {source_of(name)}")

@@ -4,7 +4,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import http, parameters
-from app.api.deps import DatabaseDep, SettingsDep
+from app.api.deps import ReadDatabaseDep, SettingsDep
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import CANDIDATES_OUT
@@ -19,7 +19,7 @@ router = PlacementRouter(tags=["allocation candidates"])
     query=parameters.allocation_candidates(),
 )
 async def list_allocation_candidates(
-    request: Request, db: DatabaseDep, settings: SettingsDep
+    request: Request, db: ReadDatabaseDep, settings: SettingsDep
 ) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
     wanted = candidates.parse_request(request.query_params.multi_items(), http.version(request))

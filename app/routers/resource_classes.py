@@ -4,7 +4,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import http
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, ReadDatabaseDep
 from app.api.routing import PlacementRouter
 from app.microversion import RESOURCE_CLASS_PUT_CREATES, RESOURCE_CLASSES, before
 from app.schemas.resource_classes import ResourceClassBody, ResourceClassList, ResourceClassOut
@@ -24,7 +24,7 @@ def _represent(request: Request, name: str) -> dict[str, object]:
     "GET", "/resource_classes", policy="placement:resource_classes:list",
     since=RESOURCE_CLASSES, response=ResourceClassList,
 )
-async def list_resource_classes(request: Request, db: DatabaseDep) -> Response:
+async def list_resource_classes(request: Request, db: ReadDatabaseDep) -> Response:
     """List resource classes."""
     rows = await service.list_resource_classes(db)
     return http.respond(

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from app import query
 from app.api import http, parameters
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, ReadDatabaseDep
 from app.api.routing import PlacementRouter
 from app.microversion import (
     BASE,
@@ -82,7 +82,7 @@ def _as_change(data: Any, version: Version) -> ProviderChange:
     "GET", "/resource_providers", policy="placement:resource_providers:list",
     response=ProviderList, query=parameters.provider_list(),
 )
-async def list_resource_providers(request: Request, db: DatabaseDep) -> Response:
+async def list_resource_providers(request: Request, db: ReadDatabaseDep) -> Response:
     """List resource providers, filtered by the query."""
     providers = await service.list_providers(db, _parse_list_query(request))
     return http.respond(

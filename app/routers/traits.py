@@ -4,7 +4,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import http, parameters
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, ReadDatabaseDep
 from app.api.routing import PlacementRouter
 from app.exceptions import BadTraitAssociatedFilter, BadTraitNameFilter
 from app.microversion import TRAITS
@@ -53,7 +53,7 @@ def _list_filters(request: Request) -> TraitFilters:
 
 @router.endpoint("GET", "/traits", policy="placement:traits:list", since=TRAITS, response=TraitList,
                  query=parameters.traits())
-async def list_traits(request: Request, db: DatabaseDep) -> Response:
+async def list_traits(request: Request, db: ReadDatabaseDep) -> Response:
     """List traits, optionally filtered by name and association."""
     traits = await service.list_traits(db, _list_filters(request))
     return _traits_response(request, traits)

@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from app.api import http, parameters
-from app.api.deps import DatabaseDep
+from app.api.deps import ReadDatabaseDep
 from app.api.routing import PlacementRouter
 from app.exceptions import InvalidUsagesQuery
 from app.microversion import CONSUMER_TYPES, PROJECT_USAGES
@@ -39,7 +39,7 @@ USAGES_OUT = ByVersion((PROJECT_USAGES, UsagesOut), (CONSUMER_TYPES, UsagesByTyp
     "GET", "/resource_providers/{uuid}/usages", policy="placement:resource_providers:usages",
     response=ProviderUsagesOut,
 )
-async def provider_usages(request: Request, uuid: str, db: DatabaseDep) -> Response:
+async def provider_usages(request: Request, uuid: str, db: ReadDatabaseDep) -> Response:
     """One entry per class the provider has inventory of: the sum of its allocations."""
     found = await service.provider_usages(db, uuid)
     return http.respond(
@@ -51,7 +51,7 @@ async def provider_usages(request: Request, uuid: str, db: DatabaseDep) -> Respo
     "GET", "/usages", policy="placement:usages", since=PROJECT_USAGES, authorize=False,
     response=USAGES_OUT, query=parameters.usages(),
 )
-async def total_usages(request: Request, db: DatabaseDep) -> Response:
+async def total_usages(request: Request, db: ReadDatabaseDep) -> Response:
     """Usage totals of a project (and user); by consumer type from 1.38."""
     query = dict(request.query_params)
     # The policy sees the queried project, and runs before query validation.

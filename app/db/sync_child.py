@@ -1,0 +1,67 @@
+"""The start-up schema sync, run where its imports do not outlive it.
+
+A worker keeps every module it imports until it exits, and the sync needs
+alembic and mako (about 12 MB once a sync has run). A worker that a supervisor
+spawned (``uvicorn --workers N``: it has a parent process in the
+multiprocessing sense) therefore syncs through a short-lived child process,
+``python -m app.db.sync_child``, and only when :func:`schema_is_current`
+found work to do (a new database, an upgrade). A lone process (tests, a single
+worker, ``placement-manage``) syncs in process: there is nothing to share.
+"""
+
+import asyncio
+import multiprocessing
+import os
+import sys
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+URL_VARIABLE = "PLACEMENT_SYNC_DATABASE_URL"
+TIMEOUT = 600.0
+
+
+class SchemaSyncFailed(RuntimeError):
+    """The child process could not sync the schema (its last lines of output)."""
+
+
+async def sync_schema(engine: AsyncEngine, url: str) -> None:
+    """Bring the schema to head: in a child process when this is a spawned worker."""
+    if multiprocessing.parent_process() is None or ":memory:" in url:
+        from app.db.schema import sync_database  # alembic: only when there is work
+
+        await sync_database(engine)
+        return
+    await sync_in_child(url)
+
+
+async def sync_in_child(url: str) -> None:
+    # The URL travels in the environment, not the command line (ps shows that).
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.db.sync_child",
+        env={**os.environ, URL_VARIABLE: url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(child.communicate(), TIMEOUT)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise SchemaSyncFailed(f"the schema sync took over {TIMEOUT:.0f} s") from None
+    if child.returncode != 0:
+        tail = output.decode(errors="replace").strip().splitlines()[-5:]
+        raise SchemaSyncFailed("the schema sync failed: " + " / ".join(tail))
+
+
+async def _main() -> None:
+    from app.db.engine import make_engine
+    from app.db.schema import sync_database
+
+    engine = make_engine(os.environ[URL_VARIABLE], pool_size=1, max_overflow=0)
+    try:
+        await sync_database(engine)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())
