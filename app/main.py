@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api import openapi
+from app.api.admission import AdmissionMiddleware
 from app.api.cors import PlacementCORSMiddleware
 from app.api.errors import render_error
+from app.api.limits import RequestLimitsMiddleware
 from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
 from app.auth.keystone import KeystoneAuthenticator
@@ -133,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         KeystoneAuthenticator(settings.keystone)
         if settings.auth_strategy == "keystone" else NoAuth2()
     )
+    app.add_middleware(AdmissionMiddleware, settings=settings)  # inside: request id known
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(
         PlacementMiddleware,
         authenticator=authenticator,

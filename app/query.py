@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.exceptions import InvalidInput
+from app.exceptions.limits import QueryLimitExceeded, UnstorableCharacter
 from app.microversion import (
     ANY_TRAITS,
     FORBIDDEN_AGGREGATES,
@@ -24,6 +25,75 @@ _RESOURCES_FORM = (
     "form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {got}."
 )
 _ANY_TRAITS_FORM = "in:HW_CPU_X86_VMX,CUSTOM_MAGIC"
+
+
+# -- bounds ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Bounds on what one query may ask for (``Settings``, README "Limits").
+
+    The defaults sit well above what nova's scheduler sends (a handful of
+    request groups, a few dozen traits, aggregates by the dozen) and keep
+    the work of one request bounded.
+    """
+
+    max_param_repeats: int = 64
+    max_request_groups: int = 32
+    max_in_items: int = 128
+    max_traits_per_group: int = 48
+
+    def check_repeats(self, key: str, count: int) -> None:
+        if count > self.max_param_repeats:
+            raise QueryLimitExceeded(
+                what=f"the number of {key!r} parameters ({count})",
+                limit=self.max_param_repeats, setting="max_param_repeats",
+            )
+
+    def check_in_items(self, key: str, count: int) -> None:
+        if count > self.max_in_items:
+            raise QueryLimitExceeded(
+                what=f"the number of items in one {key!r} value ({count})",
+                limit=self.max_in_items, setting="max_in_items",
+            )
+
+    def check_groups(self, count: int) -> None:
+        if count > self.max_request_groups:
+            raise QueryLimitExceeded(
+                what=f"the number of request groups ({count})",
+                limit=self.max_request_groups, setting="max_request_groups",
+            )
+
+    def check_traits(self, key: str, count: int) -> None:
+        if count > self.max_traits_per_group:
+            raise QueryLimitExceeded(
+                what=f"the number of distinct trait conditions of {key!r} ({count})",
+                limit=self.max_traits_per_group, setting="max_traits_per_group",
+            )
+
+
+DEFAULT_LIMITS = QueryLimits()
+
+
+def check_storable(where: str, value: str) -> None:
+    """400 for a NUL: PostgreSQL cannot store or compare it (MySQL truncates)."""
+    if "\x00" in value:
+        raise UnstorableCharacter(where=where)
+
+
+def group_values(items: Iterable[tuple[str, str]], limits: QueryLimits) -> dict[str, list[str]]:
+    """Every value of every key, in order, read once (keys repeated within bounds)."""
+    values: dict[str, list[str]] = {}
+    for key, value in items:
+        values.setdefault(key, []).append(value)
+    for key, found in values.items():
+        limits.check_repeats(key, len(found))
+    return values
+
+
+def _unique(sets: Iterable[frozenset[str]]) -> list[frozenset[str]]:
+    """Equal conditions once, first occurrence first (repeats change no answer)."""
+    return list(dict.fromkeys(sets))
 
 
 # -- UUIDs -----------------------------------------------------------------
@@ -169,7 +239,8 @@ def _parse_trait_list(
 
 
 def parse_required(
-    values: list[str], version: Version, key: str = "required"
+    values: list[str], version: Version, key: str = "required",
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> TraitFilter:
     """All occurrences of a ``required*`` parameter, in query-string order.
 
@@ -177,7 +248,6 @@ def parse_required(
     below 1.22 ``!`` is refused. ``key`` is accepted for symmetry with
     ``parse_member_of``: the reference's texts always say ``'required'``.
     """
-    del key
     allow_forbidden = version >= FORBIDDEN_TRAITS
     allow_any = version >= ANY_TRAITS
     if not allow_any:
@@ -190,11 +260,15 @@ def parse_required(
                     f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' only supported since "
                     f"microversion 1.39. Got: {value}"
                 )
-            result.required.append(_parse_any_traits(value))
+            any_of = _parse_any_traits(value)
+            limits.check_in_items(key, len(any_of))
+            result.required.append(any_of)
             continue
         required, forbidden = _parse_trait_list(value, allow_forbidden)
         result.required.extend(required)
         result.forbidden |= forbidden
+    result.required = _unique(result.required)
+    limits.check_traits(key, len(result.required) + len(result.forbidden))
     return result
 
 
@@ -237,7 +311,8 @@ def _parse_member_of_value(value: str) -> tuple[list[str], list[str]]:
 
 
 def parse_member_of(
-    values: list[str], version: Version, key: str = "member_of"
+    values: list[str], version: Version, key: str = "member_of",
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> AggregateFilter:
     """All occurrences of a ``member_of*`` parameter, in query-string order.
 
@@ -248,6 +323,7 @@ def parse_member_of(
         raise InvalidInput(f"Multiple {key} parameters are not supported")
     result = AggregateFilter()
     for value in values:
+        limits.check_in_items(key, value.count(",") + 1)
         required, forbidden = _parse_member_of_value(value)
         if required:
             result.required.append(frozenset(required))
@@ -258,6 +334,7 @@ def parse_member_of(
                     "microversion"
                 )
             result.forbidden |= set(forbidden)
+    result.required = _unique(result.required)
     return result
 
 

@@ -8,6 +8,7 @@ place that knows which status a domain error (:mod:`app.exceptions`) gets.
 """
 
 import html
+import re
 from http import HTTPStatus
 
 import orjson
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from app import exceptions
 from app.api.negotiation import error_media_type
+from app.exceptions.limits import RequestTooLarge, URITooLong
 from app.microversion import ERROR_CODES
 
 _EXPLANATIONS = {
@@ -26,6 +28,8 @@ _EXPLANATIONS = {
     403: "Access was denied to this resource.",
     404: "The resource could not be found.",
     409: "There was a conflict when trying to complete your request.",
+    413: "The body of your request was too large for this server.",
+    414: "The request URI was too long for this server.",
     500: "The server has either erred or is incapable of performing the requested "
     "operation.",
     503: "The server is currently unavailable. Please try again at a later time.",
@@ -42,6 +46,8 @@ STATUS_BY_CATEGORY: dict[type[exceptions.PlacementError], int] = {
     exceptions.NotAcceptable: 406,
     exceptions.Conflict: 409,
     exceptions.UnsupportedMediaType: 415,
+    RequestTooLarge: 413,
+    URITooLong: 414,
     exceptions.Unavailable: 503,
     exceptions.Unexpected: 500,
 }
@@ -55,6 +61,24 @@ def status_of(error: exceptions.PlacementError) -> int:
     return 500
 
 
+_BREAK = re.compile(r"<br.*?>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--|-->")
+_TAG = re.compile(r"<.*?>", re.DOTALL)
+
+
+def plain_message(message: str) -> str:
+    """The message as the reference's web framework puts it in ``detail``.
+
+    Its plain-text rendering turns newlines into spaces, drops carriage
+    returns, makes ``<br>`` a newline and removes anything tag-like; so a
+    multi-line validation message arrives on one line (clients such as the
+    ``openstack`` CLI show the last line of ``detail``).
+    """
+    text = message.replace("\n", " ").replace("\r", "")
+    text = _BREAK.sub("\n", text)
+    return _TAG.sub("", _COMMENT.sub("", text))
+
+
 def build_detail(
     status: int,
     message: str,
@@ -63,6 +87,7 @@ def build_detail(
     accept: str | None = None,
     content_type: str | None = None,
 ) -> str:
+    message = plain_message(message)
     if status == 405:
         return f"The method {method} is not allowed for this resource. \n\n {message}"
     if status == 406:

@@ -1,5 +1,6 @@
 """Helpers routers share: responses, negotiation, body parsing, cache headers."""
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -25,7 +26,12 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:
+            # An integer beyond 64 bits (a capacity with a huge allocation
+            # ratio): the reference writes it out exactly, and so does json.
+            return json.dumps(content, default=str, ensure_ascii=False).encode()
 
 
 def version(request: Request) -> Version:

@@ -5,6 +5,7 @@ from starlette.responses import Response
 
 from app.api import http, parameters
 from app.api.deps import DatabaseDep, SettingsDep
+from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import CANDIDATES_OUT
@@ -22,7 +23,9 @@ async def list_allocation_candidates(
     request: Request, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
-    wanted = candidates.parse_request(request.query_params.multi_items(), http.version(request))
+    wanted = candidates.parse_request(
+        request.query_params.multi_items(), http.version(request), query_limits(settings)
+    )
     result = await candidates.find(
         db,
         wanted,

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from app import query
 from app.api import http, parameters
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, SettingsDep
+from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import (
     BASE,
@@ -50,10 +51,11 @@ def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
     return provider_body(provider, http.version(request), http.link_prefix(request))
 
 
-def _parse_list_query(request: Request) -> ProviderQuery:
+def _parse_list_query(request: Request, limits: query.QueryLimits) -> ProviderQuery:
     """Validate the query string (schema first, then value grammars)."""
     version = http.version(request)
     params = request.query_params
+    values = query.group_values(params.multi_items(), limits)
     query.check_allowed_keys(params.keys(), [key for since, key in LIST_KEYS if version >= since])
     last = {key: params[key] for key in params.keys()}
     for key in ("uuid", "in_tree"):
@@ -61,9 +63,11 @@ def _parse_list_query(request: Request) -> ProviderQuery:
             query.check_strict_uuid(key, last[key])
     found = ProviderQuery(name=last.get("name"), uuid=last.get("uuid"), in_tree=last.get("in_tree"))
     if "member_of" in last:
-        found.member_of = query.parse_member_of(params.getlist("member_of"), version)
+        found.member_of = query.parse_member_of(
+            values["member_of"], version, limits=limits
+        )
     if "required" in last:
-        found.required = query.parse_required(params.getlist("required"), version)
+        found.required = query.parse_required(values["required"], version, limits=limits)
     if "resources" in last:
         found.resources = query.parse_resources(last["resources"])
     return found
@@ -82,9 +86,12 @@ def _as_change(data: Any, version: Version) -> ProviderChange:
     "GET", "/resource_providers", policy="placement:resource_providers:list",
     response=ProviderList, query=parameters.provider_list(),
 )
-async def list_resource_providers(request: Request, db: DatabaseDep) -> Response:
+async def list_resource_providers(
+    request: Request, db: DatabaseDep, settings: SettingsDep
+) -> Response:
     """List resource providers, filtered by the query."""
-    providers = await service.list_providers(db, _parse_list_query(request))
+    wanted = _parse_list_query(request, query_limits(settings))
+    providers = await service.list_providers(db, wanted)
     return http.respond(
         request,
         {"resource_providers": [represent(request, provider) for provider in providers]},

@@ -11,6 +11,7 @@ with an integral value are. Values are kept as sent so that write responses
 echo them (``"allocation_ratio": 16`` stays ``16``).
 """
 
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -119,7 +120,17 @@ class _InventoryBase(BaseModel):
     allocation_ratio: Ratio = 1.0
 
     def record(self) -> InventoryRecord:
-        """What gets stored (integers as ``int``)."""
+        """What gets stored (integers as ``int``).
+
+        A capacity beyond float range (``allocation_ratio`` near the float
+        limits) is refused: the reference answers 500 for it, and stored it
+        would break every answer that computes it.
+        """
+        if not math.isfinite((self.total - self.reserved) * self.allocation_ratio):
+            raise InvalidInput(
+                "JSON does not validate: the capacity (total - reserved) * allocation_ratio "
+                f"is out of range for allocation_ratio {self.allocation_ratio!r}"
+            )
         return InventoryRecord(
             total=int(self.total),
             reserved=int(self.reserved),
