@@ -18,8 +18,22 @@ from app.microversion import (
     MULTIPLE_MEMBER_OF,
     Version,
 )
+from app.records import MAX_INT
 
 INVALID_QUERY = "Invalid query string parameters: "
+
+
+def bind_amounts(resources: dict[str, int]) -> tuple[dict[str, int], bool]:
+    """Amounts that fit the int32 columns, and whether any had to be cut.
+
+    No allocation exceeds ``max_unit`` (an int32), so a larger amount can never
+    be satisfied: the caller answers "nothing found" (200 and empty, as the
+    reference does) after the lookups that may answer 400 first.
+    """
+    cut = any(amount > MAX_INT for amount in resources.values())
+    if not cut:
+        return resources, False
+    return {name: min(amount, MAX_INT) for name, amount in resources.items()}, True
 _RESOURCES_FORM = (
     "Badly formed resources parameter. Expected resources query string parameter in "
     "form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {got}."

@@ -61,6 +61,10 @@ def status_of(error: exceptions.PlacementError) -> int:
     return 500
 
 
+# Validation messages echo the input; a large body must not make a larger
+# answer. The reference's longest messages (schema dumps) stay well inside.
+MAX_MESSAGE = 16 * 1024
+TRUNCATED = " ... (truncated)"
 _BREAK = re.compile(r"<br.*?>", re.IGNORECASE | re.DOTALL)
 _COMMENT = re.compile(r"<!--|-->")
 _TAG = re.compile(r"<.*?>", re.DOTALL)
@@ -74,6 +78,8 @@ def plain_message(message: str) -> str:
     multi-line validation message arrives on one line (clients such as the
     ``openstack`` CLI show the last line of ``detail``).
     """
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + TRUNCATED
     text = message.replace("\n", " ").replace("\r", "")
     text = _BREAK.sub("\n", text)
     return _TAG.sub("", _COMMENT.sub("", text))

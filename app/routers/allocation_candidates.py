@@ -32,4 +32,8 @@ async def list_allocation_candidates(
         max_candidates=settings.max_allocation_candidates,
         randomize=settings.randomize_allocation_candidates,
     )
-    return http.respond(request, candidates.render(wanted, result), last_modified=http.utcnow())
+    body = (
+        {"allocation_requests": [], "provider_summaries": {}} if wanted.unsatisfiable
+        else candidates.render(wanted, result)
+    )
+    return http.respond(request, body, last_modified=http.utcnow())

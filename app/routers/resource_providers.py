@@ -51,8 +51,11 @@ def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
     return provider_body(provider, http.version(request), http.link_prefix(request))
 
 
-def _parse_list_query(request: Request, limits: query.QueryLimits) -> ProviderQuery:
-    """Validate the query string (schema first, then value grammars)."""
+def _parse_list_query(
+    request: Request, limits: query.QueryLimits
+) -> tuple[ProviderQuery, bool]:
+    """Validate the query string (schema first, then value grammars); the flag
+    says an amount beyond every ``max_unit`` was asked for (nothing matches)."""
     version = http.version(request)
     params = request.query_params
     values = query.group_values(params.multi_items(), limits)
@@ -68,9 +71,10 @@ def _parse_list_query(request: Request, limits: query.QueryLimits) -> ProviderQu
         )
     if "required" in last:
         found.required = query.parse_required(values["required"], version, limits=limits)
+    cut = False
     if "resources" in last:
-        found.resources = query.parse_resources(last["resources"])
-    return found
+        found.resources, cut = query.bind_amounts(query.parse_resources(last["resources"]))
+    return found, cut
 
 
 def _as_change(data: Any, version: Version) -> ProviderChange:
@@ -90,8 +94,10 @@ async def list_resource_providers(
     request: Request, db: DatabaseDep, settings: SettingsDep
 ) -> Response:
     """List resource providers, filtered by the query."""
-    wanted = _parse_list_query(request, query_limits(settings))
+    wanted, unsatisfiable = _parse_list_query(request, query_limits(settings))
     providers = await service.list_providers(db, wanted)
+    if unsatisfiable:  # looked up all the same: an unknown class answers 400
+        providers = []
     return http.respond(
         request,
         {"resource_providers": [represent(request, provider) for provider in providers]},

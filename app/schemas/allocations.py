@@ -10,8 +10,17 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
 
+from app.exceptions import AllocationViolatesConstraints
 from app.microversion import (
     ALLOCATION_OWNER_REQUIRED,
     ALLOCATIONS_DICT_FORM,
@@ -22,6 +31,7 @@ from app.microversion import (
     POST_ALLOCATIONS,
     RESHAPER,
 )
+from app.records import MAX_INT
 from app.schemas.validation import schema_error
 from app.schemas.versioned import OPTIONAL_FIELD, ByVersion
 
@@ -129,10 +139,24 @@ class AllocationItem(_Body):
     resources: Resources
 
 
+def check_amounts(provider_uuid: str, resources: dict[str, int]) -> None:
+    """An amount beyond the int32 columns exceeds every ``max_unit``: the
+    reference's 409, raised before the amount reaches a statement."""
+    for name, amount in resources.items():
+        if amount > MAX_INT:
+            raise AllocationViolatesConstraints(resource_class=name, uuid=provider_uuid)
+
+
 class AllocationsV1_0(_Body):
     """1.0: a list of ``{"resource_provider": {"uuid"}, "resources"}``."""
 
     allocations: Annotated[list[AllocationItem], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "AllocationsV1_0":
+        for item in self.allocations:
+            check_amounts(item.resource_provider.uuid, item.resources)
+        return self
 
 
 class AllocationsV1_8(AllocationsV1_0):
@@ -165,6 +189,12 @@ class AllocationsV1_12(_Body):
     project_id: ExternalId
     user_id: ExternalId
 
+    @model_validator(mode="after")
+    def _amounts(self) -> "AllocationsV1_12":
+        for provider, allocation in self.allocations.items():
+            check_amounts(provider, allocation.resources)
+        return self
+
 
 class ConsumerAllocationsV1_13(_Body):
     """One consumer of ``POST /allocations`` (1.13): ``{}`` clears it."""
@@ -172,6 +202,12 @@ class ConsumerAllocationsV1_13(_Body):
     allocations: ProviderAllocations
     project_id: ExternalId
     user_id: ExternalId
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "ConsumerAllocationsV1_13":
+        for provider, allocation in self.allocations.items():
+            check_amounts(provider, allocation.resources)
+        return self
 
 
 class AllocationsV1_28(ConsumerAllocationsV1_13):

@@ -55,6 +55,7 @@ from app.microversion import (
     Version,
     before,
 )
+from app.records import MAX_INT
 
 GROUP_POLICIES = ("none", "isolate")
 LIMIT_PATTERN = "^[1-9][0-9]*$"
@@ -108,6 +109,8 @@ class CandidateRequest:
     root_required: list[str] = field(default_factory=list)
     root_forbidden: list[str] = field(default_factory=list)
     same_subtrees: list[frozenset[str]] = field(default_factory=list)
+    # An amount beyond any max_unit was asked for (and cut to bind): no candidate.
+    unsatisfiable: bool = False
 
     @property
     def nested_aware(self) -> bool:
@@ -263,9 +266,10 @@ def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
 # -- request groups (rows 6-9) --------------------------------------------------
 
 def _parse_groups(
-    items: list[tuple[str, str]], values: dict[str, list[str]], version: Version,
+    items: list[tuple[str, str]], values: dict[str, list[str]], request: CandidateRequest,
     limits: query.QueryLimits,
 ) -> dict[str, RequestGroup]:
+    version = request.version
     suffix_pattern = _SUFFIX_ANY if version >= LONG_GROUP_SUFFIXES else _SUFFIX_NUMBERED
     key_re = re.compile(f"^({'|'.join(_GROUP_PREFIXES)})({suffix_pattern})?$")
     groups: dict[str, RequestGroup] = {}
@@ -279,7 +283,8 @@ def _parse_groups(
             limits.check_groups(len(groups) + 1)
         group = groups.setdefault(suffix, RequestGroup(suffix))
         if prefix == "resources":
-            group.resources = query.parse_resources(value)
+            group.resources, cut = query.bind_amounts(query.parse_resources(value))
+            request.unsatisfiable |= cut
             continue
         if prefix == "in_tree":
             group.in_tree = query.parse_in_tree(value)
@@ -368,13 +373,14 @@ def parse_request(
                 sizes[0],
                 ("limit",),
             )
-        request.limit = int(sizes[0])
+        # Any limit beyond the int32 range means "all" (it binds as an int32).
+        request.limit = min(int(sizes[0]), MAX_INT)
     policies = values.get("group_policy", [])
     if policies:
         request.group_policy = policies[0]
     _parse_root_required(values.get("root_required", []), request)
     request.same_subtrees = _parse_same_subtree(values.get("same_subtree", []))
-    groups = _parse_groups(items, values, version, limits)
+    groups = _parse_groups(items, values, request, limits)
     if version >= SAME_SUBTREE:
         _check_resourceless(groups, request.same_subtrees)
     else:
