@@ -58,6 +58,7 @@ from app.microversion import (
 from app.records import MAX_INT
 
 GROUP_POLICIES = ("none", "isolate")
+NO_LIMIT_BEYOND = MAX_INT // 64
 LIMIT_PATTERN = "^[1-9][0-9]*$"
 _LIMIT_RE = re.compile(LIMIT_PATTERN)
 _SUFFIX_NUMBERED = "[1-9][0-9]*"
@@ -373,8 +374,10 @@ def parse_request(
                 sizes[0],
                 ("limit",),
             )
-        # Any limit beyond the int32 range means "all" (it binds as an int32).
-        request.limit = min(int(sizes[0]), MAX_INT)
+        # A limit no answer can reach means "all": no limit (the search binds
+        # multiples of the limit into int32 statements).
+        size = int(sizes[0])
+        request.limit = size if size <= NO_LIMIT_BEYOND else None
     policies = values.get("group_policy", [])
     if policies:
         request.group_policy = policies[0]
