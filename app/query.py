@@ -5,6 +5,9 @@ endpoints (spec §4.2 and §12.1); every parser here takes the raw values in
 query-string order and raises ``InvalidInput`` with the reference's texts.
 """
 
+import pprint
+import re
+import textwrap
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -158,6 +161,68 @@ def check_allowed_keys(keys: Iterable[str], allowed: Iterable[str]) -> None:
     raise InvalidInput(
         f"{INVALID_QUERY}Additional properties are not allowed ({names} {verb} unexpected)"
     )
+
+
+def pretty(thing: object) -> str:
+    """A schema or instance as the JSON Schema validator's messages print it."""
+    return textwrap.indent(pprint.pformat(thing, width=72, sort_dicts=False), "    ")
+
+
+def schema_failure(
+    message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
+) -> str:
+    """A validation failure worded as the reference's JSON Schema validator words
+    it: the message, the failing (sub)schema and the instance, with their paths."""
+    where = "".join(f"[{part!r}]" for part in path)
+    schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
+    return (
+        f"{message}\n\nFailed validating {keyword!r} in schema{schema_where}:\n"
+        f"{pretty(schema)}\n\nOn instance{where}:\n{pretty(instance)}"
+    )
+
+
+def _property_failure(value: str, spec: dict[str, object]) -> tuple[str, str] | None:
+    """The first keyword of a string property's schema that ``value`` fails."""
+    for keyword, bound in spec.items():
+        if keyword == "minLength" and isinstance(bound, int) and len(value) < bound:
+            return keyword, (f"{value!r} should be non-empty" if bound == 1
+                             else f"{value!r} is too short")
+        if keyword == "maxLength" and isinstance(bound, int) and len(value) > bound:
+            return keyword, f"{value!r} is too long"
+        if keyword == "pattern" and isinstance(bound, str) and not re.search(bound, value):
+            return keyword, f"{value!r} does not match {bound!r}"
+        if keyword == "format" and bound == "uuid" and not is_strict_uuid(value):
+            return keyword, f"{value!r} is not a 'uuid'"
+    return None
+
+
+def check_query_schema(instance: dict[str, str], schema: dict[str, object]) -> None:
+    """400 with the failure the reference's validator reports for a flat query
+    schema (string properties, ``required``, no additional properties): the
+    shallowest first (``required``, then additional keys), then the first
+    failing property in the schema's order."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    required = schema.get("required", [])
+    assert isinstance(required, list)
+    for key in required:
+        if key not in instance:
+            raise InvalidInput(INVALID_QUERY + schema_failure(
+                f"{key!r} is a required property", "required", schema, instance))
+    extras = sorted(key for key in instance if key not in properties)
+    if extras:
+        names = ", ".join(repr(key) for key in extras)
+        verb = "was" if len(extras) == 1 else "were"
+        raise InvalidInput(INVALID_QUERY + schema_failure(
+            f"Additional properties are not allowed ({names} {verb} unexpected)",
+            "additionalProperties", schema, instance))
+    for key, spec in properties.items():
+        if key in instance:
+            failed = _property_failure(instance[key], spec)
+            if failed is not None:
+                keyword, message = failed
+                raise InvalidInput(INVALID_QUERY + schema_failure(
+                    message, keyword, spec, instance[key], (key,)))
 
 
 def check_strict_uuid(key: str, value: str) -> None:

@@ -137,6 +137,20 @@ def error_body(
     return orjson.dumps({"errors": [error]})
 
 
+def _html_page(status: int, title: str, message: str, accept: str | None) -> str:
+    """The reference's HTML error page (clients that prefer HTML get it)."""
+    explanation = (
+        "The resource could not be generated that was acceptable to your browser\n"
+        f"(content of type {accept}. "
+        if status == 406 else _EXPLANATIONS.get(status, "")
+    )
+    return (
+        f"<html>\n <head>\n  <title>{html.escape(title)}</title>\n </head>\n <body>\n"
+        f"  <h1>{html.escape(title)}</h1>\n  {html.escape(explanation)}<br /><br />\n"
+        f"{html.escape(message)}\n </body>\n</html>"
+    )
+
+
 def error_response(
     status: int,
     message: str,
@@ -157,11 +171,9 @@ def error_response(
         )
         title = f"{status} {HTTPStatus(status).phrase}"
         text = (
-            f"<html>\n <head>\n  <title>{html.escape(title)}</title>\n </head>\n <body>\n"
-            f"  <h1>{html.escape(title)}</h1>\n  {html.escape(detail)}<br /><br />\n\n\n\n"
-            " </body>\n</html>"
+            _html_page(status, title, plain_message(message), accept)
             if media_type == "text/html"
-            else f"{title}\n\n{detail}\n\n"
+            else f"{title}\n\n{detail}"
         )
         return Response(text, status_code=status, media_type=media_type, headers=headers)
     body = error_body(

@@ -81,8 +81,8 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"Malformed JSON: {exc}") from None
+    except orjson.JSONDecodeError:
+        raise InvalidInput(f"Malformed JSON: {_json_error(raw)}") from None
     if _LONG_NUMBER.search(raw):
         # orjson reads integers beyond 64 bits as floats; the reference keeps
         # them exact (an amount of 1e20 is an impossible amount, not a float).
@@ -90,6 +90,15 @@ async def json_body(request: Request) -> Any:
     if b"\\u0000" in raw and _has_nul(data):
         raise UnstorableCharacter(where="the request body")
     return data
+
+
+def _json_error(raw: bytes) -> str:
+    """The reference's wording of a JSON syntax error (Python's json module)."""
+    try:
+        json.loads(raw)
+    except ValueError as exc:
+        return str(exc)
+    return "invalid JSON"
 
 
 _LONG_NUMBER = re.compile(rb"\d{19}")

@@ -35,15 +35,26 @@ from app.services.resource_providers import ProviderChange, ProviderQuery, Provi
 
 router = PlacementRouter(tags=["resource providers"])
 
-# Query keys of GET /resource_providers by the feature that introduced them.
-LIST_KEYS: list[tuple[Version, str]] = [
-    (BASE, "name"),
-    (BASE, "uuid"),
-    (PROVIDER_MEMBER_OF, "member_of"),
-    (PROVIDER_RESOURCES_FILTER, "resources"),
-    (NESTED_PROVIDERS, "in_tree"),
-    (PROVIDER_REQUIRED_TRAITS, "required"),
+# Query keys of GET /resource_providers by the feature that introduced them,
+# with their schemas in the reference's query schema (its 400s print it).
+_STRING = {"type": "string"}
+_UUID = {"type": "string", "format": "uuid"}
+LIST_KEYS: list[tuple[Version, str, dict[str, str]]] = [
+    (BASE, "name", _STRING),
+    (BASE, "uuid", _UUID),
+    (PROVIDER_MEMBER_OF, "member_of", _STRING),
+    (PROVIDER_RESOURCES_FILTER, "resources", _STRING),
+    (NESTED_PROVIDERS, "in_tree", _UUID),
+    (PROVIDER_REQUIRED_TRAITS, "required", _STRING),
 ]
+
+
+def list_query_schema(version: Version) -> dict[str, object]:
+    return {
+        "type": "object",
+        "properties": {key: spec for since, key, spec in LIST_KEYS if version >= since},
+        "additionalProperties": False,
+    }
 
 
 def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
@@ -59,11 +70,8 @@ def _parse_list_query(
     version = http.version(request)
     params = request.query_params
     values = query.group_values(params.multi_items(), limits)
-    query.check_allowed_keys(params.keys(), [key for since, key in LIST_KEYS if version >= since])
     last = {key: params[key] for key in params.keys()}
-    for key in ("uuid", "in_tree"):
-        if key in last:
-            query.check_strict_uuid(key, last[key])
+    query.check_query_schema(last, list_query_schema(version))
     found = ProviderQuery(name=last.get("name"), uuid=last.get("uuid"), in_tree=last.get("in_tree"))
     if "member_of" in last:
         found.member_of = query.parse_member_of(

@@ -18,9 +18,7 @@ Unknown resource classes and traits (rows 10-11) need the database and are
 checked by ``app.services.candidates.search``.
 """
 
-import pprint
 import re
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,18 +162,11 @@ def query_schema(version: Version) -> dict[str, Any]:
     return schema
 
 
-def _pretty(thing: object) -> str:
-    return textwrap.indent(pprint.pformat(thing, width=72, sort_dicts=False), "    ")
-
-
 def _schema_error(
     message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
 ) -> InvalidCandidatesQuery:
-    where = "".join(f"[{part!r}]" for part in path)
-    schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
     return InvalidCandidatesQuery(
-        details=f"{message}\n\nFailed validating {keyword!r} in "
-        f"schema{schema_where}:\n{_pretty(schema)}\n\nOn instance{where}:\n{_pretty(instance)}"
+        details=query.schema_failure(message, keyword, schema, instance, path)
     )
 
 
