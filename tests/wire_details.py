@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     files = opts.files or [str(CONFORMANCE / "gabbits")]
     if opts.reference_json:
-        reference = json.loads(Path(opts.reference_json).read_text())
+        names = {path.name for given in map(Path, files)
+                 for path in ([given] if given.is_file() else given.glob("*.yaml"))}
+        reference = [item for item in json.loads(Path(opts.reference_json).read_text())
+                     if item["file"] in names]
     else:
         reference = record("reference", opts.checkout, opts.db, files)
     project = record("project", os.path.abspath(opts.checkout), opts.db, files)

@@ -110,6 +110,7 @@ class _InventoryBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     REQUIRED: ClassVar[tuple[str, ...]] = ("total",)
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}
 
     resource_provider_generation: OptionalInteger = None
     total: Total
@@ -156,6 +157,7 @@ class InventoryCreate(_InventoryBase):
     """``POST .../inventories``: ``resource_class`` required; generation ignored."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_class")
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}  # set below the schemas
 
     resource_class: ResourceClassName
 
@@ -164,6 +166,7 @@ class InventoryUpdate(_InventoryBase):
     """``PUT .../inventories/{rc}``: generation required, no ``resource_class``."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_provider_generation")
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}  # set below the schemas
 
     resource_provider_generation: Integer
 
@@ -238,6 +241,62 @@ class InventoriesOut(BaseModel):
 _RECORD_SCHEMA_PATH = (
     "['properties']['inventories']['patternProperties'][" + repr(RC_PATTERN) + "]"
 )
+_RECORD_KEYS = ("properties", "inventories", "patternProperties", RC_PATTERN)
+
+
+def _bounds(minimum: int) -> dict[str, object]:
+    return {"type": "integer", "maximum": MAX_INT, "minimum": minimum}
+
+
+# The reference's JSON schemas of the three bodies (its 400s print parts of them).
+_FIELDS: dict[str, object] = {
+    "resource_provider_generation": {"type": "integer"},
+    "total": _bounds(1),
+    "reserved": _bounds(0),
+    "min_unit": _bounds(1),
+    "max_unit": _bounds(1),
+    "step_size": _bounds(1),
+    "allocation_ratio": {"type": "number", "maximum": FLOAT_MAX},
+}
+CREATE_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {**_FIELDS, "resource_class": {"type": "string", "pattern": RC_PATTERN}},
+    "required": ["total", "resource_class"],
+    "additionalProperties": False,
+}
+UPDATE_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": _FIELDS,
+    "required": ["total", "resource_provider_generation"],
+    "additionalProperties": False,
+}
+PUT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "resource_provider_generation": {"type": "integer"},
+        "inventories": {
+            "type": "object",
+            "patternProperties": {RC_PATTERN: {
+                "type": "object", "properties": _FIELDS, "required": ["total"],
+                "additionalProperties": False,
+            }},
+        },
+    },
+    "required": ["resource_provider_generation", "inventories"],
+    "additionalProperties": False,
+}
+
+
+InventoryCreate.REFERENCE_SCHEMA = CREATE_SCHEMA
+InventoryUpdate.REFERENCE_SCHEMA = UPDATE_SCHEMA
+
+
+def _walk(schema: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
+        if not isinstance(schema, dict) or key not in schema:
+            return {}
+        schema = schema[key]
+    return schema
 
 
 class _Failure:
@@ -245,7 +304,7 @@ class _Failure:
 
     def __init__(
         self, error: ErrorDetails, required: tuple[str, ...], schema_prefix: str,
-        base: tuple[str, ...] = (),
+        base: tuple[str, ...] = (), schema: object = None, prefix_keys: tuple[str, ...] = (),
     ) -> None:
         error["loc"] = base + tuple(error["loc"])
         self.error = error
@@ -255,6 +314,7 @@ class _Failure:
         # JSON Schema reports required/additionalProperties at the object.
         self.path = loc[:-1] if sub_object else loc
         relative = loc[len(base):]
+        self.schema = _walk(schema, prefix_keys)
         if self.kind == "missing":
             self.schema_path = schema_prefix
             name = relative[-1]
@@ -266,6 +326,8 @@ class _Failure:
             self.schema_path = schema_prefix + (
                 f"['properties'][{relative[0]!r}]" if relative else ""
             )
+            if relative:
+                self.schema = _walk(self.schema, ("properties", relative[0]))
             self.rank = 0
 
     @property
@@ -275,7 +337,8 @@ class _Failure:
 
     def render(self) -> str:
         instance = "".join(f"[{part!r}]" for part in self.path)
-        message = describe_error(self.error, schema_path=self.schema_path, instance_path=instance)
+        message = describe_error(self.error, schema_path=self.schema_path,
+                                 instance_path=instance, schema=self.schema)
         return f"JSON does not validate: {message}"
 
 
@@ -293,9 +356,10 @@ def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _best(
-            [_Failure(error, model.REQUIRED, "") for error in exc.errors(include_url=False)]
-        ) from None
+        raise _best([
+            _Failure(error, model.REQUIRED, "", schema=model.REFERENCE_SCHEMA)
+            for error in exc.errors(include_url=False)
+        ]) from None
 
 
 def parse_inventories(data: Any) -> InventoriesPut:
@@ -305,7 +369,7 @@ def parse_inventories(data: Any) -> InventoriesPut:
     except ValidationError as exc:
         raise _best(
             [
-                _Failure(error, InventoriesBody.REQUIRED, "")
+                _Failure(error, InventoriesBody.REQUIRED, "", schema=PUT_SCHEMA)
                 for error in exc.errors(include_url=False)
             ]
         ) from None
@@ -320,7 +384,7 @@ def parse_inventories(data: Any) -> InventoriesPut:
         except ValidationError as exc:
             failures.extend(
                 _Failure(error, InventoryPutRecord.REQUIRED, _RECORD_SCHEMA_PATH,
-                         ("inventories", name))
+                         ("inventories", name), PUT_SCHEMA, _RECORD_KEYS)
                 for error in exc.errors(include_url=False)
             )
     if failures:

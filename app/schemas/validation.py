@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from app.exceptions import InvalidInput
+from app.query import pretty
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -82,18 +83,24 @@ def describe_validation_error(exc: ValidationError) -> str:
     return describe_error(exc.errors(include_url=False)[0])
 
 
+_UNKNOWN = object()
+
+
 def describe_error(
-    error: ErrorDetails, *, schema_path: str | None = None, instance_path: str | None = None
+    error: ErrorDetails, *, schema_path: str | None = None, instance_path: str | None = None,
+    schema: object = _UNKNOWN,
 ) -> str:
     """One failure; callers that know their schema's shape may pass the paths
-    (e.g. ``"['properties']['total']"``) that default to the error's ``loc``."""
+    (e.g. ``"['properties']['total']"``) that default to the error's ``loc``,
+    and the reference's (sub)schema there, which its validator prints."""
     keyword, message = _describe(error)
     path = "".join(f"[{part!r}]" for part in error["loc"] if part != "__root__")
+    shown = "" if schema is _UNKNOWN else f"{pretty(schema)}\n"
     return (
         f"{message}\n\nFailed validating {keyword!r} in schema"
-        f"{path if schema_path is None else schema_path}:\n\n"
+        f"{path if schema_path is None else schema_path}:\n{shown}\n"
         f"On instance{path if instance_path is None else instance_path}:\n"
-        f"    {error.get('input')!r}"
+        f"{pretty(error.get('input'))}"
     )
 
 
