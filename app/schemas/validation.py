@@ -104,9 +104,54 @@ def describe_error(
     )
 
 
+# A model may carry the reference's JSON schema of its body (``REFERENCE_SCHEMA``),
+# which the reference's validator prints in part in every failure.
+SCHEMA_ATTRIBUTE = "REFERENCE_SCHEMA"
+_OBJECT_LEVEL = {"missing": 0, "extra_forbidden": 1}
+
+
+def _ordered(part: str | int) -> tuple[int, str | int]:
+    return (0, part) if isinstance(part, int) else (1, part)
+
+
+def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) -> str:
+    """The failure the reference's validator reports (its best match: an
+    object-level ``required`` or ``additionalProperties`` before a property's),
+    with the (sub)schema and instance it prints."""
+    top = [e for e in errors if e["type"] in _OBJECT_LEVEL]
+    if top:
+        error = min(top, key=lambda e: _OBJECT_LEVEL[e["type"]])
+    else:  # the shallowest, and among siblings the greatest path
+        depth = min(len(e["loc"]) for e in errors)
+        error = max((e for e in errors if len(e["loc"]) == depth),
+                    key=lambda e: tuple(_ordered(part) for part in e["loc"]))
+    loc = tuple(part for part in error["loc"] if part != "__root__")
+    if error["type"] in _OBJECT_LEVEL:
+        keyword, message = _describe(error)
+        return (f"{message}\n\nFailed validating {keyword!r} in schema:\n{pretty(schema)}"
+                f"\n\nOn instance:\n{pretty(data)}")
+    keys: list[str | int] = []
+    node: Any = schema
+    for part in loc:
+        step = ["items"] if isinstance(part, int) else ["properties", str(part)]
+        if not isinstance(node, dict) or step[0] not in node:
+            break
+        keys.extend(step)
+        node = node[step[0]] if isinstance(part, int) else node["properties"].get(part, {})
+    return describe_error(
+        error, schema_path="".join(f"[{key!r}]" for key in keys),
+        instance_path="".join(f"[{part!r}]" for part in loc), schema=node,
+    )
+
+
 def validate(data: Any, model: type[ModelT]) -> ModelT:
     """``data`` as ``model``; a failure is the reference's 400 "JSON does not validate"."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(f"JSON does not validate: {describe_validation_error(exc)}") from None
+        schema = getattr(model, SCHEMA_ATTRIBUTE, None)
+        text = (
+            _with_schema(exc.errors(include_url=False), schema, data) if schema
+            else describe_validation_error(exc)
+        )
+        raise InvalidInput(f"JSON does not validate: {text}") from None
