@@ -30,9 +30,10 @@ from app.microversion import (
     CONSUMER_TYPES,
     POST_ALLOCATIONS,
     RESHAPER,
+    Version,
 )
 from app.records import MAX_INT
-from app.schemas.validation import schema_error
+from app.schemas.validation import SCHEMA_ATTRIBUTE, schema_error
 from app.schemas.versioned import OPTIONAL_FIELD, ByVersion
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
@@ -363,3 +364,79 @@ class UsagesQueryV1_38(UsagesQueryV1_9):
             strict=True, pattern=CONSUMER_TYPE_QUERY_PATTERN, min_length=1, max_length=255
         ),
     ] = None  # type: ignore[assignment]
+
+
+# -- the reference's schemas of the PUT bodies (its 400s print parts of them) --
+
+_EXTERNAL_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
+_RESOURCES: dict[str, Any] = {
+    "type": "object", "minProperties": 1,
+    "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1}},
+    "additionalProperties": False,
+}
+_LIST_FORM: dict[str, Any] = {
+    "type": "array", "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "resource_provider": {
+                "type": "object",
+                "properties": {"uuid": {"type": "string", "format": "uuid"}},
+                "additionalProperties": False, "required": ["uuid"],
+            },
+            "resources": _RESOURCES,
+        },
+        "required": ["resource_provider", "resources"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _dict_form(min_properties: int) -> dict[str, Any]:
+    return {
+        "type": "object", "minProperties": min_properties,
+        "patternProperties": {UUID_KEY_PATTERN: {
+            "type": "object",
+            "properties": {"generation": {"type": "integer"}, "resources": _RESOURCES},
+            "required": ["resources"], "additionalProperties": False,
+        }},
+        "additionalProperties": False,
+    }
+
+
+def _put_schema(version: Version) -> dict[str, Any]:
+    """The PUT schema at ``version``."""
+    if version < ALLOCATIONS_DICT_FORM:
+        properties: dict[str, Any] = {"allocations": _LIST_FORM}
+        required = ["allocations"]
+        if version >= ALLOCATION_OWNER_REQUIRED:
+            properties |= {"project_id": _EXTERNAL_ID, "user_id": _EXTERNAL_ID}
+            required += ["project_id", "user_id"]
+        return {"type": "object", "properties": properties, "required": required,
+                "additionalProperties": False}
+    properties = {"allocations": _dict_form(1 if version < CONSUMER_GENERATIONS else 0),
+                  "project_id": _EXTERNAL_ID, "user_id": _EXTERNAL_ID}
+    required = ["allocations", "project_id", "user_id"]
+    if version >= CONSUMER_GENERATIONS:
+        properties["consumer_generation"] = {
+            "type": ["integer", "null"], "additionalProperties": False}
+        required.append("consumer_generation")
+    if version >= CANDIDATE_MAPPINGS:
+        properties["mappings"] = {
+            "type": "object", "minProperties": 1,
+            "patternProperties": {MAPPING_KEY_PATTERN: {
+                "type": "array", "minItems": 1, "items": {"type": "string", "format": "uuid"},
+            }},
+        }
+    if version >= CONSUMER_TYPES:
+        properties["consumer_type"] = {
+            "type": "string", "pattern": CONSUMER_TYPE_PATTERN, "minLength": 1, "maxLength": 255,
+        }
+        required.append("consumer_type")
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": required}
+
+
+for _since in (BASE, ALLOCATION_OWNER_REQUIRED, ALLOCATIONS_DICT_FORM, CONSUMER_GENERATIONS,
+               CANDIDATE_MAPPINGS, CONSUMER_TYPES):
+    setattr(PUT_BODIES.pick(_since), SCHEMA_ATTRIBUTE, _put_schema(_since))

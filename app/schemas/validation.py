@@ -5,6 +5,7 @@ reference's own tests match on those messages ("'x' is a required property",
 "Failed validating 'maximum'"). Models here raise the same wording.
 """
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -41,6 +42,13 @@ def _type_name(error_type: str) -> str | None:
     }.get(error_type)
 
 
+def _too_short(value: Any, minimum: object) -> str:
+    # The validator's wording for an empty value where one item is the minimum.
+    if minimum == 1 and not value:
+        return f"{value!r} should be non-empty"
+    return f"{value!r} is too short"
+
+
 def _describe(error: ErrorDetails) -> tuple[str, str]:
     kind = error["type"]
     value: Any = error.get("input")
@@ -59,7 +67,7 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     if kind == "string_too_long":
         return "maxLength", f"{value!r} is too long"
     if kind == "string_too_short":
-        return "minLength", f"{value!r} is too short"
+        return "minLength", _too_short(value, ctx.get("min_length"))
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         return "minimum", f"{value!r} is less than the minimum of {bound}"
@@ -68,8 +76,11 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
         return "maximum", f"{value!r} is greater than the maximum of {bound}"
     if kind == "too_short":
         if isinstance(value, dict):
-            return "minProperties", f"{value!r} does not have enough properties"
-        return "minItems", f"{value!r} is too short"
+            return "minProperties", (
+                f"{value!r} should be non-empty" if ctx.get("min_length") == 1 and not value
+                else f"{value!r} does not have enough properties"
+            )
+        return "minItems", _too_short(value, ctx.get("min_length"))
     if kind == "literal_error":
         return "enum", f"{value!r} is not one of {ctx.get('expected')}"
     type_name = _type_name(kind)
@@ -114,33 +125,58 @@ def _ordered(part: str | int) -> tuple[int, str | int]:
     return (0, part) if isinstance(part, int) else (1, part)
 
 
-def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) -> str:
-    """The failure the reference's validator reports (its best match: an
-    object-level ``required`` or ``additionalProperties`` before a property's),
-    with the (sub)schema and instance it prints."""
-    top = [e for e in errors if e["type"] in _OBJECT_LEVEL]
-    if top:
-        error = min(top, key=lambda e: _OBJECT_LEVEL[e["type"]])
-    else:  # the shallowest, and among siblings the greatest path
-        depth = min(len(e["loc"]) for e in errors)
-        error = max((e for e in errors if len(e["loc"]) == depth),
-                    key=lambda e: tuple(_ordered(part) for part in e["loc"]))
-    loc = tuple(part for part in error["loc"] if part != "__root__")
-    if error["type"] in _OBJECT_LEVEL:
-        keyword, message = _describe(error)
-        return (f"{message}\n\nFailed validating {keyword!r} in schema:\n{pretty(schema)}"
-                f"\n\nOn instance:\n{pretty(data)}")
-    keys: list[str | int] = []
-    node: Any = schema
+def _step(node: Any, part: str | int) -> tuple[list[str], Any] | None:
+    """The schema keys from ``node`` to the schema of its member ``part``."""
+    if not isinstance(node, dict):
+        return None
+    if isinstance(part, int):
+        return (["items"], node["items"]) if "items" in node else None
+    if part in node.get("properties", {}):
+        return ["properties", part], node["properties"][part]
+    for pattern, sub in node.get("patternProperties", {}).items():
+        if re.search(pattern, part):
+            return ["patternProperties", pattern], sub
+    extra = node.get("additionalProperties")
+    return (["additionalProperties"], extra) if isinstance(extra, dict) else None
+
+
+def _locate(schema: Any, data: Any, loc: tuple[str | int, ...]) -> tuple[str, Any, Any]:
+    """The printed schema path, the subschema and the instance at ``loc``."""
+    keys: list[str] = []
+    node, instance = schema, data
     for part in loc:
-        step = ["items"] if isinstance(part, int) else ["properties", str(part)]
-        if not isinstance(node, dict) or step[0] not in node:
+        found = _step(node, part)
+        if found is None:
             break
-        keys.extend(step)
-        node = node[step[0]] if isinstance(part, int) else node["properties"].get(part, {})
-    return describe_error(
-        error, schema_path="".join(f"[{key!r}]" for key in keys),
-        instance_path="".join(f"[{part!r}]" for part in loc), schema=node,
+        keys.extend(found[0])
+        node = found[1]
+        try:
+            instance = instance[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return "".join(f"[{key!r}]" for key in keys), node, instance
+
+
+def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) -> str:
+    """The failure the reference's validator reports (its best match: the
+    shallowest; among siblings the greatest path; ``required`` before
+    ``additionalProperties``), with the (sub)schema and instance it prints."""
+    def where(error: ErrorDetails) -> tuple[str | int, ...]:
+        loc = tuple(part for part in error["loc"] if part != "__root__")
+        # required/additionalProperties fail at the object holding the key.
+        return loc[:-1] if error["type"] in _OBJECT_LEVEL else loc
+
+    depth = min(len(where(e)) for e in errors)
+    shallow = [e for e in errors if len(where(e)) == depth]
+    error = max(shallow, key=lambda e: (
+        tuple(_ordered(part) for part in where(e)), -_OBJECT_LEVEL.get(e["type"], 2)))
+    loc = where(error)
+    schema_path, node, instance = _locate(schema, data, loc)
+    keyword, message = _describe(error)
+    return (
+        f"{message}\n\nFailed validating {keyword!r} in schema{schema_path}:\n"
+        f"{pretty(node)}\n\nOn instance{''.join(f'[{part!r}]' for part in loc)}:\n"
+        f"{pretty(instance)}"
     )
 
 
