@@ -118,7 +118,7 @@ def describe_error(
 # A model may carry the reference's JSON schema of its body (``REFERENCE_SCHEMA``),
 # which the reference's validator prints in part in every failure.
 SCHEMA_ATTRIBUTE = "REFERENCE_SCHEMA"
-_OBJECT_LEVEL = {"missing": 0, "extra_forbidden": 1}
+_OBJECT_LEVEL = ("missing", "extra_forbidden")
 
 
 def _ordered(part: str | int) -> tuple[int, str | int]:
@@ -168,10 +168,14 @@ def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) 
 
     depth = min(len(where(e)) for e in errors)
     shallow = [e for e in errors if len(where(e)) == depth]
-    error = max(shallow, key=lambda e: (
-        tuple(_ordered(part) for part in where(e)), -_OBJECT_LEVEL.get(e["type"], 2)))
-    loc = where(error)
+    path = max(tuple(_ordered(part) for part in where(e)) for e in shallow)
+    siblings = [e for e in shallow if tuple(_ordered(part) for part in where(e)) == path]
+    loc = where(siblings[0])
     schema_path, node, instance = _locate(schema, data, loc)
+    # At one object the validator meets its keywords in the schema's order.
+    order = list(node) if isinstance(node, dict) else []
+    error = min(siblings, key=lambda e: order.index(_describe(e)[0])
+                if _describe(e)[0] in order else len(order))
     keyword, message = _describe(error)
     return (
         f"{message}\n\nFailed validating {keyword!r} in schema{schema_path}:\n"
