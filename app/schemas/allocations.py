@@ -437,7 +437,7 @@ def _put_schema(version: Version) -> dict[str, Any]:
             "required": required}
 
 
-def _post_schema(version: Version) -> dict[str, Any]:
+def post_schema(version: Version) -> dict[str, Any]:
     """``POST /allocations``: consumers by uuid, each much like a PUT body."""
     consumer = _put_schema(max(version, ALLOCATIONS_DICT_FORM))
     consumer["properties"] = {**consumer["properties"], "allocations": _dict_form(0)}
@@ -446,7 +446,7 @@ def _post_schema(version: Version) -> dict[str, Any]:
 
 
 for _since in (POST_ALLOCATIONS, CONSUMER_GENERATIONS, CANDIDATE_MAPPINGS, CONSUMER_TYPES):
-    setattr(POST_BODIES.pick(_since), SCHEMA_ATTRIBUTE, _post_schema(_since))
+    setattr(POST_BODIES.pick(_since), SCHEMA_ATTRIBUTE, post_schema(_since))
 for _since in (BASE, ALLOCATION_OWNER_REQUIRED, ALLOCATIONS_DICT_FORM, CONSUMER_GENERATIONS,
                CANDIDATE_MAPPINGS, CONSUMER_TYPES):
     setattr(PUT_BODIES.pick(_since), SCHEMA_ATTRIBUTE, _put_schema(_since))

@@ -184,14 +184,24 @@ def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) 
     )
 
 
-def validate(data: Any, model: type[ModelT]) -> ModelT:
-    """``data`` as ``model``; a failure is the reference's 400 "JSON does not validate"."""
+def validate(
+    data: Any, model: type[ModelT], *, schema: dict[str, Any] | None = None,
+    root: Any = None, within: tuple[str, ...] = (),
+) -> ModelT:
+    """``data`` as ``model``; a failure is the reference's 400 "JSON does not validate".
+
+    ``schema`` (else the model's ``REFERENCE_SCHEMA``) is what the reference's
+    validator prints; a part of a larger body is validated ``within`` it at
+    that path of ``root``, the whole body."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        schema = getattr(model, SCHEMA_ATTRIBUTE, None)
+        schema = schema or getattr(model, SCHEMA_ATTRIBUTE, None)
+        errors = exc.errors(include_url=False)
+        for error in errors:
+            error["loc"] = within + tuple(error["loc"])
         text = (
-            _with_schema(exc.errors(include_url=False), schema, data) if schema
+            _with_schema(errors, schema, root if within else data) if schema
             else describe_validation_error(exc)
         )
         raise InvalidInput(f"JSON does not validate: {text}") from None
