@@ -291,6 +291,17 @@ InventoryCreate.REFERENCE_SCHEMA = CREATE_SCHEMA
 InventoryUpdate.REFERENCE_SCHEMA = UPDATE_SCHEMA
 
 
+# Provider keys of a reshaper body's inventories.
+RESHAPER_PROVIDER_PATTERN = r"^[0-9a-fA-F-]{36}$"
+
+
+def _nest(keys: tuple[str, ...], schema: object) -> object:
+    """``schema`` placed at ``keys`` of an otherwise empty schema (for walking)."""
+    for key in reversed(keys):
+        schema = {key: schema}
+    return schema
+
+
 def _walk(schema: object, keys: tuple[str, ...]) -> object:
     for key in keys:
         if not isinstance(schema, dict) or key not in schema:
@@ -305,8 +316,11 @@ class _Failure:
     def __init__(
         self, error: ErrorDetails, required: tuple[str, ...], schema_prefix: str,
         base: tuple[str, ...] = (), schema: object = None, prefix_keys: tuple[str, ...] = (),
+        instance: object = None,
     ) -> None:
         error["loc"] = base + tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and instance is not None:
+            error["input"] = instance  # the validator shows the whole object
         self.error = error
         self.kind = error["type"]
         loc = tuple(str(part) for part in error["loc"])
@@ -357,19 +371,29 @@ def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _best([
-            _Failure(error, model.REQUIRED, "", schema=model.REFERENCE_SCHEMA)
+            _Failure(error, model.REQUIRED, "", schema=model.REFERENCE_SCHEMA, instance=data)
             for error in exc.errors(include_url=False)
         ]) from None
 
 
-def parse_inventories(data: Any) -> InventoriesPut:
-    """Validate a ``PUT .../inventories`` body."""
+def parse_inventories(data: Any, within: str | None = None) -> InventoriesPut:
+    """Validate a ``PUT .../inventories`` body, or the one of provider ``within``
+    a reshaper body (paths then start at the reshaper's schema)."""
+    prefix = ""
+    keys: tuple[str, ...] = ()
+    base: tuple[str, ...] = ()
+    if within is not None:
+        pattern = RESHAPER_PROVIDER_PATTERN
+        prefix = f"['properties']['inventories']['patternProperties'][{pattern!r}]"
+        keys, base = ("properties", "inventories", "patternProperties", pattern), (
+            "inventories", within)
     try:
         outer = InventoriesBody.model_validate(data)
     except ValidationError as exc:
         raise _best(
             [
-                _Failure(error, InventoriesBody.REQUIRED, "", schema=PUT_SCHEMA)
+                _Failure(error, InventoriesBody.REQUIRED, prefix, base,
+                         schema=_nest(keys, PUT_SCHEMA), prefix_keys=keys, instance=data)
                 for error in exc.errors(include_url=False)
             ]
         ) from None
@@ -383,8 +407,9 @@ def parse_inventories(data: Any) -> InventoriesPut:
             records[name] = InventoryPutRecord.model_validate(raw)
         except ValidationError as exc:
             failures.extend(
-                _Failure(error, InventoryPutRecord.REQUIRED, _RECORD_SCHEMA_PATH,
-                         ("inventories", name), PUT_SCHEMA, _RECORD_KEYS)
+                _Failure(error, InventoryPutRecord.REQUIRED, prefix + _RECORD_SCHEMA_PATH,
+                         (*base, "inventories", name), _nest(keys, PUT_SCHEMA),
+                         keys + _RECORD_KEYS, raw)
                 for error in exc.errors(include_url=False)
             )
     if failures:

@@ -76,7 +76,9 @@ def parse_reshape(data: Any, version: Version) -> Reshape:
     """The body checked as a whole, then each inventory, then the allocations."""
     schema = reference_schema(version)
     outer = validate(data, ReshapeBody, schema=schema)
-    inventories = {uuid: parse_inventories(body) for uuid, body in outer.inventories.items()}
+    inventories = {
+        uuid: parse_inventories(body, within=uuid) for uuid, body in outer.inventories.items()
+    }
     allocations = validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version),
                            schema=schema, root=data, within=("allocations",))
     return Reshape(inventories, allocations)
