@@ -122,3 +122,15 @@ docs-assets:
 		&& cp "$$tmp"/swagger/package/NOTICE $(STATIC)/NOTICE.swagger-ui \
 		&& cp "$$tmp"/redoc/package/bundles/redoc.standalone.js $(STATIC)/ \
 		&& cp "$$tmp"/redoc/package/LICENSE $(STATIC)/LICENSE.redoc && rm -rf "$$tmp"
+
+# ------------------------------------------------ error detail texts vs the reference
+# Replays the conformance gabbits against the reference and this checkout and
+# compares every 4xx answer's detail (tests/wire_details.py; ~10 minutes on 2
+# cores, so not a CI step). GABBITS= narrows it to some files.
+REFERENCE_VENV ?= $(or $(PLACEMENT_REFERENCE_VENV),$(HOME)/.cache/placement-reference/venv)
+GABBITS :=
+
+.PHONY: wire-details
+wire-details: $(INSTALLED)
+	$(REFERENCE_VENV)/bin/python tests/wire_details.py --checkout . \
+		--out $(ARTIFACTS)/wire-details $(GABBITS)
