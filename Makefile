@@ -137,3 +137,15 @@ test-faults: $(INSTALLED)
 	PLACEMENT_TEST_FAULTS=1 $(PYTHON) -m pytest -q -s tests/faults $(PYTEST_ARGS) \
 		|| { rc=$$?; if [ $$rc -eq 5 ] && [ -n "$(NO_TESTS_OK)" ]; then \
 		echo "(no tests collected)"; else exit $$rc; fi; }
+
+# ------------------------------------------------ error detail texts vs the reference
+# Replays the conformance gabbits against the reference and this checkout and
+# compares every 4xx answer's detail (tests/wire_details.py; ~10 minutes on 2
+# cores, so not a CI step). GABBITS= narrows it to some files.
+REFERENCE_VENV ?= $(or $(PLACEMENT_REFERENCE_VENV),$(HOME)/.cache/placement-reference/venv)
+GABBITS :=
+
+.PHONY: wire-details
+wire-details: $(INSTALLED)
+	$(REFERENCE_VENV)/bin/python tests/wire_details.py --checkout . \
+		--out $(ARTIFACTS)/wire-details $(GABBITS)

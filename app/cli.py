@@ -126,6 +126,9 @@ def serve(argv: list[str] | None = None) -> None:
         log_config=logging_config(args.log_format, args.log_level),
         access_log=False,
         server_header=False,
+        # A request head over this gets uvicorn's plain-text 400: keep it well
+        # above max_url_length, so long URLs get the placement-format 414.
+        h11_max_incomplete_event_size=max(1 << 20, 4 * settings.max_url_length),
     )
 
 

@@ -16,6 +16,13 @@ from typing import Any
 
 import orjson
 
+from app.observability.log_safety import escape_control, hide_sql, safe_message, safe_traceback
+
+
+def _debugging() -> bool:
+    """SQL statements and parameters are shown only when the root logs at DEBUG."""
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
+
 # Attributes every LogRecord has; anything else on a record came in ``extra=``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
@@ -30,13 +37,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": safe_message(record.getMessage(), debug=_debugging()),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
+            text = self.formatException(record.exc_info)
+            entry["exc_info"] = text if _debugging() else hide_sql(text)
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -47,9 +55,15 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        # Client input (paths, names) must not break or forge lines.
+        debug = _debugging()
+        record.message = escape_control(safe_message(record.getMessage(), debug=debug))
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = escape_control(self.formatMessage(record))
+        if record.exc_info:
+            line += "\n\t" + safe_traceback(self.formatException(record.exc_info), debug=debug)
         extra = [
-            f"{key}={value}"
+            f"{key}={escape_control(str(value))}"
             for key, value in record.__dict__.items()
             if key not in _STANDARD_ATTRS and not key.startswith("_")
         ]

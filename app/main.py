@@ -13,9 +13,11 @@ from starlette.responses import Response
 
 from app import policy_checks
 from app.api import openapi
+from app.api.admission import AdmissionMiddleware
 from app.api.cors import PlacementCORSMiddleware
 from app.api.disconnect import DisconnectMiddleware
 from app.api.errors import render_error
+from app.api.limits import RequestLimitsMiddleware
 from app.api.middleware import Authenticator, NoAuth2, PlacementMiddleware
 from app.api.routing import RouteTable
 from app.api.unexpected import UnexpectedErrorMiddleware
@@ -163,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.auth.keystone import KeystoneAuthenticator
 
         authenticator = KeystoneAuthenticator(settings.keystone)
+    app.add_middleware(AdmissionMiddleware, settings=settings)  # inside: request id known
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(
         PlacementMiddleware,
         authenticator=authenticator,

@@ -99,7 +99,8 @@ def parse_header(headers: dict[str, str]) -> Version:
     try:
         parsed = microversion_parse.parse_version_string(value)
     except TypeError as exc:
-        raise InvalidVersion(f"invalid version string: {value}") from exc
+        # The library's own text, as the reference passes it on (it names the cause).
+        raise InvalidVersion(str(exc)) from exc
     version = (parsed.major, parsed.minor)
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise UnacceptableVersion(f"Unacceptable version header: {value}")

@@ -5,11 +5,15 @@ endpoints (spec §4.2 and §12.1); every parser here takes the raw values in
 query-string order and raises ``InvalidInput`` with the reference's texts.
 """
 
+import pprint
+import re
+import textwrap
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from app.exceptions import InvalidInput
+from app.exceptions.limits import QueryLimitExceeded, UnstorableCharacter
 from app.microversion import (
     ANY_TRAITS,
     FORBIDDEN_AGGREGATES,
@@ -17,13 +21,96 @@ from app.microversion import (
     MULTIPLE_MEMBER_OF,
     Version,
 )
+from app.records import MAX_INT
 
 INVALID_QUERY = "Invalid query string parameters: "
+
+
+def bind_amounts(resources: dict[str, int]) -> tuple[dict[str, int], bool]:
+    """Amounts that fit the int32 columns, and whether any had to be cut.
+
+    No allocation exceeds ``max_unit`` (an int32), so a larger amount can never
+    be satisfied: the caller answers "nothing found" (200 and empty, as the
+    reference does) after the lookups that may answer 400 first.
+    """
+    cut = any(amount > MAX_INT for amount in resources.values())
+    if not cut:
+        return resources, False
+    return {name: min(amount, MAX_INT) for name, amount in resources.items()}, True
 _RESOURCES_FORM = (
     "Badly formed resources parameter. Expected resources query string parameter in "
     "form: ?resources=VCPU:2,MEMORY_MB:1024. Got: {got}."
 )
 _ANY_TRAITS_FORM = "in:HW_CPU_X86_VMX,CUSTOM_MAGIC"
+
+
+# -- bounds ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Bounds on what one query may ask for (``Settings``, README "Limits").
+
+    The defaults sit well above what nova's scheduler sends (a handful of
+    request groups, a few dozen traits, aggregates by the dozen) and keep
+    the work of one request bounded.
+    """
+
+    max_param_repeats: int = 64
+    max_request_groups: int = 32
+    max_in_items: int = 128
+    max_traits_per_group: int = 48
+
+    def check_repeats(self, key: str, count: int) -> None:
+        if count > self.max_param_repeats:
+            raise QueryLimitExceeded(
+                what=f"the number of {key!r} parameters ({count})",
+                limit=self.max_param_repeats, setting="max_param_repeats",
+            )
+
+    def check_in_items(self, key: str, count: int) -> None:
+        if count > self.max_in_items:
+            raise QueryLimitExceeded(
+                what=f"the number of items in one {key!r} value ({count})",
+                limit=self.max_in_items, setting="max_in_items",
+            )
+
+    def check_groups(self, count: int) -> None:
+        if count > self.max_request_groups:
+            raise QueryLimitExceeded(
+                what=f"the number of request groups ({count})",
+                limit=self.max_request_groups, setting="max_request_groups",
+            )
+
+    def check_traits(self, key: str, count: int) -> None:
+        if count > self.max_traits_per_group:
+            raise QueryLimitExceeded(
+                what=f"the number of distinct trait conditions of {key!r} ({count})",
+                limit=self.max_traits_per_group, setting="max_traits_per_group",
+            )
+
+
+DEFAULT_LIMITS = QueryLimits()
+
+
+def check_storable(where: str, value: str) -> None:
+    """400 for a NUL: PostgreSQL cannot store or compare it (MySQL truncates)."""
+    if "\x00" in value:
+        raise UnstorableCharacter(where=where)
+
+
+def group_values(items: Iterable[tuple[str, str]], limits: QueryLimits) -> dict[str, list[str]]:
+    """Every value of every key, in order, read once (keys repeated within bounds)."""
+    values: dict[str, list[str]] = {}
+    for key, value in items:
+        values.setdefault(key, []).append(value)
+    for key, found in values.items():
+        limits.check_repeats(key, len(found))
+    return values
+
+
+def _unique(sets: Iterable[frozenset[str]]) -> list[frozenset[str]]:
+    """Equal conditions once, first occurrence first (repeats change no answer)."""
+    return list(dict.fromkeys(sets))
 
 
 # -- UUIDs -----------------------------------------------------------------
@@ -74,6 +161,68 @@ def check_allowed_keys(keys: Iterable[str], allowed: Iterable[str]) -> None:
     raise InvalidInput(
         f"{INVALID_QUERY}Additional properties are not allowed ({names} {verb} unexpected)"
     )
+
+
+def pretty(thing: object) -> str:
+    """A schema or instance as the JSON Schema validator's messages print it."""
+    return textwrap.indent(pprint.pformat(thing, width=72, sort_dicts=False), "    ")
+
+
+def schema_failure(
+    message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
+) -> str:
+    """A validation failure worded as the reference's JSON Schema validator words
+    it: the message, the failing (sub)schema and the instance, with their paths."""
+    where = "".join(f"[{part!r}]" for part in path)
+    schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
+    return (
+        f"{message}\n\nFailed validating {keyword!r} in schema{schema_where}:\n"
+        f"{pretty(schema)}\n\nOn instance{where}:\n{pretty(instance)}"
+    )
+
+
+def _property_failure(value: str, spec: dict[str, object]) -> tuple[str, str] | None:
+    """The first keyword of a string property's schema that ``value`` fails."""
+    for keyword, bound in spec.items():
+        if keyword == "minLength" and isinstance(bound, int) and len(value) < bound:
+            return keyword, (f"{value!r} should be non-empty" if bound == 1
+                             else f"{value!r} is too short")
+        if keyword == "maxLength" and isinstance(bound, int) and len(value) > bound:
+            return keyword, f"{value!r} is too long"
+        if keyword == "pattern" and isinstance(bound, str) and not re.search(bound, value):
+            return keyword, f"{value!r} does not match {bound!r}"
+        if keyword == "format" and bound == "uuid" and not is_strict_uuid(value):
+            return keyword, f"{value!r} is not a 'uuid'"
+    return None
+
+
+def check_query_schema(instance: dict[str, str], schema: dict[str, object]) -> None:
+    """400 with the failure the reference's validator reports for a flat query
+    schema (string properties, ``required``, no additional properties): the
+    shallowest first (``required``, then additional keys), then the first
+    failing property in the schema's order."""
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    required = schema.get("required", [])
+    assert isinstance(required, list)
+    for key in required:
+        if key not in instance:
+            raise InvalidInput(INVALID_QUERY + schema_failure(
+                f"{key!r} is a required property", "required", schema, instance))
+    extras = sorted(key for key in instance if key not in properties)
+    if extras:
+        names = ", ".join(repr(key) for key in extras)
+        verb = "was" if len(extras) == 1 else "were"
+        raise InvalidInput(INVALID_QUERY + schema_failure(
+            f"Additional properties are not allowed ({names} {verb} unexpected)",
+            "additionalProperties", schema, instance))
+    for key, spec in properties.items():
+        if key in instance:
+            failed = _property_failure(instance[key], spec)
+            if failed is not None:
+                keyword, message = failed
+                raise InvalidInput(INVALID_QUERY + schema_failure(
+                    message, keyword, spec, instance[key], (key,)))
 
 
 def check_strict_uuid(key: str, value: str) -> None:
@@ -169,7 +318,8 @@ def _parse_trait_list(
 
 
 def parse_required(
-    values: list[str], version: Version, key: str = "required"
+    values: list[str], version: Version, key: str = "required",
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> TraitFilter:
     """All occurrences of a ``required*`` parameter, in query-string order.
 
@@ -177,7 +327,6 @@ def parse_required(
     below 1.22 ``!`` is refused. ``key`` is accepted for symmetry with
     ``parse_member_of``: the reference's texts always say ``'required'``.
     """
-    del key
     allow_forbidden = version >= FORBIDDEN_TRAITS
     allow_any = version >= ANY_TRAITS
     if not allow_any:
@@ -190,11 +339,15 @@ def parse_required(
                     f"{INVALID_QUERY}The format '{_ANY_TRAITS_FORM}' only supported since "
                     f"microversion 1.39. Got: {value}"
                 )
-            result.required.append(_parse_any_traits(value))
+            any_of = _parse_any_traits(value)
+            limits.check_in_items(key, len(any_of))
+            result.required.append(any_of)
             continue
         required, forbidden = _parse_trait_list(value, allow_forbidden)
         result.required.extend(required)
         result.forbidden |= forbidden
+    result.required = _unique(result.required)
+    limits.check_traits(key, len(result.required) + len(result.forbidden))
     return result
 
 
@@ -237,7 +390,8 @@ def _parse_member_of_value(value: str) -> tuple[list[str], list[str]]:
 
 
 def parse_member_of(
-    values: list[str], version: Version, key: str = "member_of"
+    values: list[str], version: Version, key: str = "member_of",
+    limits: QueryLimits = DEFAULT_LIMITS,
 ) -> AggregateFilter:
     """All occurrences of a ``member_of*`` parameter, in query-string order.
 
@@ -248,6 +402,7 @@ def parse_member_of(
         raise InvalidInput(f"Multiple {key} parameters are not supported")
     result = AggregateFilter()
     for value in values:
+        limits.check_in_items(key, value.count(",") + 1)
         required, forbidden = _parse_member_of_value(value)
         if required:
             result.required.append(frozenset(required))
@@ -258,6 +413,7 @@ def parse_member_of(
                     "microversion"
                 )
             result.forbidden |= set(forbidden)
+    result.required = _unique(result.required)
     return result
 
 

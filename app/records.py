@@ -4,6 +4,8 @@ Repositories read and write them, services pass them on, schemas build them
 from request bodies and routers render them.
 """
 
+import math
+import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -49,5 +51,17 @@ class InventoryRecord:
         return asdict(self)
 
 
+# Where a product of an int32 and a float beyond float range lands (the
+# reference raises OverflowError there; the largest finite float keeps the sign).
+_FLOAT_LIMIT = int(sys.float_info.max)
+
+
 def capacity(total: float, reserved: float, allocation_ratio: float) -> int:
-    return int((total - reserved) * allocation_ratio)
+    """Truncated toward zero, as the reference computes it; may exceed 64 bits
+    (renderers fall back to exact integers), never infinite."""
+    product = (total - reserved) * allocation_ratio
+    if math.isnan(product):
+        return 0
+    if math.isinf(product):
+        return _FLOAT_LIMIT if product > 0 else -_FLOAT_LIMIT
+    return int(product)

@@ -133,6 +133,26 @@ class Settings(BaseSettings):
     database_read_max_lag: float | None = None
     database_read_retry_interval: float = 30.0
 
+    # Bounds on one request (README "Limits"; issue 12). A URL (path and
+    # query) longer than max_url_length answers 414; uvicorn refuses a request
+    # head over its --h11-max-incomplete-event-size (16 KiB by default, raised
+    # by placement-api) with a plain 400 first, so keep this limit below it.
+    max_url_length: int = 8192
+    # Bodies longer than this answer 413 (Content-Length, or counted as read).
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Query bounds (app.query.QueryLimits): occurrences of one key, request
+    # groups, items of one ``in:`` list, distinct trait conditions per group.
+    max_param_repeats: int = 64
+    max_request_groups: int = 32
+    max_in_items: int = 128
+    max_traits_per_group: int = 48
+    # Admission control of GET /allocation_candidates, per worker: this many
+    # run at once, up to candidates_queue_size more wait at most
+    # candidates_queue_seconds, the rest answer 503 with Retry-After.
+    candidates_max_in_flight: int = 4
+    candidates_queue_size: int = 32
+    candidates_queue_seconds: float = 5.0
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -317,15 +317,17 @@ async def test_concurrent_provider_trait_writes(client: httpx.AsyncClient) -> No
     assert len(final["traits"]) == 1
 
 
-async def test_nul_bytes_are_unknown_names(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/traits/CUSTOM_%00")).status_code == 404
-    assert await trait_names(client, "?name=in:CUSTOM_A%00") == []
-    assert await trait_names(client, "?name=startswith:HW%00") == []
-    assert (await client.get("/resource_providers/a%00b/traits")).status_code == 404
+async def test_nul_bytes_are_refused(client: httpx.AsyncClient) -> None:
+    """A NUL (PostgreSQL cannot store or compare one) anywhere in the URL or a
+    body is a 400 before any lookup (issue 12), the same on every database."""
+    assert (await client.get("/traits/CUSTOM_%00")).status_code == 400
+    assert (await client.get("/traits?name=in:CUSTOM_A%00")).status_code == 400
+    assert (await client.get("/traits?name=startswith:HW%00")).status_code == 400
+    assert (await client.get("/resource_providers/a%00b/traits")).status_code == 400
     provider = await make_provider(client)
     response = await client.put(
         f"/resource_providers/{provider}/traits",
         json={"traits": ["HW_CPU_X86_SSE\u0000"], "resource_provider_generation": 0},
     )
     assert response.status_code == 400
-    assert "No such trait" in detail(response)
+    assert "cannot be stored (NUL)" in detail(response)

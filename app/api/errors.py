@@ -8,6 +8,7 @@ place that knows which status a domain error (:mod:`app.exceptions`) gets.
 """
 
 import html
+import re
 from http import HTTPStatus
 
 import orjson
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from app import exceptions
 from app.api.negotiation import error_media_type
+from app.exceptions.limits import RequestTooLarge, URITooLong
 from app.microversion import ERROR_CODES
 
 _EXPLANATIONS = {
@@ -26,6 +28,8 @@ _EXPLANATIONS = {
     403: "Access was denied to this resource.",
     404: "The resource could not be found.",
     409: "There was a conflict when trying to complete your request.",
+    413: "The body of your request was too large for this server.",
+    414: "The request URI was too long for this server.",
     500: "The server has either erred or is incapable of performing the requested "
     "operation.",
     503: "The server is currently unavailable. Please try again at a later time.",
@@ -42,6 +46,8 @@ STATUS_BY_CATEGORY: dict[type[exceptions.PlacementError], int] = {
     exceptions.NotAcceptable: 406,
     exceptions.Conflict: 409,
     exceptions.UnsupportedMediaType: 415,
+    RequestTooLarge: 413,
+    URITooLong: 414,
     exceptions.Unavailable: 503,
     exceptions.Unexpected: 500,
 }
@@ -55,6 +61,30 @@ def status_of(error: exceptions.PlacementError) -> int:
     return 500
 
 
+# Validation messages echo the input; a large body must not make a larger
+# answer. The reference's longest messages (schema dumps) stay well inside.
+MAX_MESSAGE = 16 * 1024
+TRUNCATED = " ... (truncated)"
+_BREAK = re.compile(r"<br.*?>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--|-->")
+_TAG = re.compile(r"<.*?>", re.DOTALL)
+
+
+def plain_message(message: str) -> str:
+    """The message as the reference's web framework puts it in ``detail``.
+
+    Its plain-text rendering turns newlines into spaces, drops carriage
+    returns, makes ``<br>`` a newline and removes anything tag-like; so a
+    multi-line validation message arrives on one line (clients such as the
+    ``openstack`` CLI show the last line of ``detail``).
+    """
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + TRUNCATED
+    text = message.replace("\n", " ").replace("\r", "")
+    text = _BREAK.sub("\n", text)
+    return _TAG.sub("", _COMMENT.sub("", text))
+
+
 def build_detail(
     status: int,
     message: str,
@@ -63,6 +93,7 @@ def build_detail(
     accept: str | None = None,
     content_type: str | None = None,
 ) -> str:
+    message = plain_message(message)
     if status == 405:
         return f"The method {method} is not allowed for this resource. \n\n {message}"
     if status == 406:
@@ -106,6 +137,20 @@ def error_body(
     return orjson.dumps({"errors": [error]})
 
 
+def _html_page(status: int, title: str, message: str, accept: str | None) -> str:
+    """The reference's HTML error page (clients that prefer HTML get it)."""
+    explanation = (
+        "The resource could not be generated that was acceptable to your browser\n"
+        f"(content of type {accept}. "
+        if status == 406 else _EXPLANATIONS.get(status, "")
+    )
+    return (
+        f"<html>\n <head>\n  <title>{html.escape(title)}</title>\n </head>\n <body>\n"
+        f"  <h1>{html.escape(title)}</h1>\n  {html.escape(explanation)}<br /><br />\n"
+        f"{html.escape(message)}\n </body>\n</html>"
+    )
+
+
 def error_response(
     status: int,
     message: str,
@@ -126,11 +171,9 @@ def error_response(
         )
         title = f"{status} {HTTPStatus(status).phrase}"
         text = (
-            f"<html>\n <head>\n  <title>{html.escape(title)}</title>\n </head>\n <body>\n"
-            f"  <h1>{html.escape(title)}</h1>\n  {html.escape(detail)}<br /><br />\n\n\n\n"
-            " </body>\n</html>"
+            _html_page(status, title, plain_message(message), accept)
             if media_type == "text/html"
-            else f"{title}\n\n{detail}\n\n"
+            else f"{title}\n\n{detail}"
         )
         return Response(text, status_code=status, media_type=media_type, headers=headers)
     body = error_body(

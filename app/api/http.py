@@ -1,5 +1,7 @@
 """Helpers routers share: responses, negotiation, body parsing, cache headers."""
 
+import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -14,6 +16,7 @@ from starlette.types import Scope
 from app.api.negotiation import accepts_json
 from app.auth import RequestContext
 from app.exceptions import InvalidInput, NotAcceptable, PlacementError, UnsupportedMediaType
+from app.exceptions.limits import UnstorableCharacter
 from app.microversion import CACHE_HEADERS, Version
 from app.schemas.validation import validate as validate  # routers validate through http too
 
@@ -25,7 +28,12 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:
+            # An integer beyond 64 bits (a capacity with a huge allocation
+            # ratio): the reference writes it out exactly, and so does json.
+            return json.dumps(content, default=str, ensure_ascii=False).encode()
 
 
 def version(request: Request) -> Version:
@@ -72,9 +80,44 @@ def require_json(request: Request) -> None:
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"Malformed JSON: {exc}") from None
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput(f"Malformed JSON: {_json_error(raw)}") from None
+    if _LONG_NUMBER.search(raw):
+        # orjson reads integers beyond 64 bits as floats; the reference keeps
+        # them exact (an amount of 1e20 is an impossible amount, not a float).
+        data = json.loads(raw)
+    if b"\\u0000" in raw and _has_nul(data):
+        raise UnstorableCharacter(where="the request body")
+    return data
+
+
+def _json_error(raw: bytes) -> str:
+    """The reference's wording of a JSON syntax error (Python's json module)."""
+    try:
+        json.loads(raw)
+    except ValueError as exc:
+        return str(exc)
+    return "invalid JSON"
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _has_nul(data: Any) -> bool:
+    """A NUL in any string, key or value (PostgreSQL cannot store one)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def judge_body(request: Request, parse: Callable[[Any], T]) -> T | PlacementError:

@@ -146,7 +146,8 @@ class VersionedRoute(APIRoute):
                 _check_media(spec, request)
             if not spec.covers(version):
                 if spec.below_status == 405 and version < spec.since:
-                    raise MethodNotAllowed(headers={"allow": allowed_methods(request)})
+                    # The reference's version-gated 405 has an empty message.
+                    raise MethodNotAllowed("", headers={"allow": allowed_methods(request)})
                 raise NotFound()
             if not spec.media_first:
                 _check_media(spec, request)

@@ -5,6 +5,7 @@ from starlette.responses import Response
 
 from app.api import http, parameters
 from app.api.deps import ReadDatabaseDep, SettingsDep
+from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import CANDIDATES_OUT
@@ -22,11 +23,17 @@ async def list_allocation_candidates(
     request: Request, db: ReadDatabaseDep, settings: SettingsDep
 ) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
-    wanted = candidates.parse_request(request.query_params.multi_items(), http.version(request))
+    wanted = candidates.parse_request(
+        request.query_params.multi_items(), http.version(request), query_limits(settings)
+    )
     result = await candidates.find(
         db,
         wanted,
         max_candidates=settings.max_allocation_candidates,
         randomize=settings.randomize_allocation_candidates,
     )
-    return http.respond(request, candidates.render(wanted, result), last_modified=http.utcnow())
+    body = (
+        {"allocation_requests": [], "provider_summaries": {}} if wanted.unsatisfiable
+        else candidates.render(wanted, result)
+    )
+    return http.respond(request, body, last_modified=http.utcnow())

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from app import query
 from app.api import http, parameters
-from app.api.deps import DatabaseDep, ReadDatabaseDep
+from app.api.deps import DatabaseDep, ReadDatabaseDep, SettingsDep
+from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import (
     BASE,
@@ -34,15 +35,26 @@ from app.services.resource_providers import ProviderChange, ProviderQuery, Provi
 
 router = PlacementRouter(tags=["resource providers"])
 
-# Query keys of GET /resource_providers by the feature that introduced them.
-LIST_KEYS: list[tuple[Version, str]] = [
-    (BASE, "name"),
-    (BASE, "uuid"),
-    (PROVIDER_MEMBER_OF, "member_of"),
-    (PROVIDER_RESOURCES_FILTER, "resources"),
-    (NESTED_PROVIDERS, "in_tree"),
-    (PROVIDER_REQUIRED_TRAITS, "required"),
+# Query keys of GET /resource_providers by the feature that introduced them,
+# with their schemas in the reference's query schema (its 400s print it).
+_STRING = {"type": "string"}
+_UUID = {"type": "string", "format": "uuid"}
+LIST_KEYS: list[tuple[Version, str, dict[str, str]]] = [
+    (BASE, "name", _STRING),
+    (BASE, "uuid", _UUID),
+    (PROVIDER_MEMBER_OF, "member_of", _STRING),
+    (PROVIDER_RESOURCES_FILTER, "resources", _STRING),
+    (NESTED_PROVIDERS, "in_tree", _UUID),
+    (PROVIDER_REQUIRED_TRAITS, "required", _STRING),
 ]
+
+
+def list_query_schema(version: Version) -> dict[str, object]:
+    return {
+        "type": "object",
+        "properties": {key: spec for since, key, spec in LIST_KEYS if version >= since},
+        "additionalProperties": False,
+    }
 
 
 def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
@@ -50,23 +62,27 @@ def represent(request: Request, provider: ProviderRow) -> dict[str, Any]:
     return provider_body(provider, http.version(request), http.link_prefix(request))
 
 
-def _parse_list_query(request: Request) -> ProviderQuery:
-    """Validate the query string (schema first, then value grammars)."""
+def _parse_list_query(
+    request: Request, limits: query.QueryLimits
+) -> tuple[ProviderQuery, bool]:
+    """Validate the query string (schema first, then value grammars); the flag
+    says an amount beyond every ``max_unit`` was asked for (nothing matches)."""
     version = http.version(request)
     params = request.query_params
-    query.check_allowed_keys(params.keys(), [key for since, key in LIST_KEYS if version >= since])
+    values = query.group_values(params.multi_items(), limits)
     last = {key: params[key] for key in params.keys()}
-    for key in ("uuid", "in_tree"):
-        if key in last:
-            query.check_strict_uuid(key, last[key])
+    query.check_query_schema(last, list_query_schema(version))
     found = ProviderQuery(name=last.get("name"), uuid=last.get("uuid"), in_tree=last.get("in_tree"))
     if "member_of" in last:
-        found.member_of = query.parse_member_of(params.getlist("member_of"), version)
+        found.member_of = query.parse_member_of(
+            values["member_of"], version, limits=limits
+        )
     if "required" in last:
-        found.required = query.parse_required(params.getlist("required"), version)
+        found.required = query.parse_required(values["required"], version, limits=limits)
+    cut = False
     if "resources" in last:
-        found.resources = query.parse_resources(last["resources"])
-    return found
+        found.resources, cut = query.bind_amounts(query.parse_resources(last["resources"]))
+    return found, cut
 
 
 def _as_change(data: Any, version: Version) -> ProviderChange:
@@ -82,9 +98,14 @@ def _as_change(data: Any, version: Version) -> ProviderChange:
     "GET", "/resource_providers", policy="placement:resource_providers:list",
     response=ProviderList, query=parameters.provider_list(),
 )
-async def list_resource_providers(request: Request, db: ReadDatabaseDep) -> Response:
+async def list_resource_providers(
+    request: Request, db: ReadDatabaseDep, settings: SettingsDep
+) -> Response:
     """List resource providers, filtered by the query."""
-    providers = await service.list_providers(db, _parse_list_query(request))
+    wanted, unsatisfiable = _parse_list_query(request, query_limits(settings))
+    providers = await service.list_providers(db, wanted)
+    if unsatisfiable:  # looked up all the same: an unknown class answers 400
+        providers = []
     return http.respond(
         request,
         {"resource_providers": [represent(request, provider) for provider in providers]},

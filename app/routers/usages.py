@@ -9,7 +9,12 @@ from app.api.deps import ReadDatabaseDep
 from app.api.routing import PlacementRouter
 from app.exceptions import InvalidUsagesQuery
 from app.microversion import CONSUMER_TYPES, PROJECT_USAGES
-from app.schemas.allocations import UsagesQueryV1_9, UsagesQueryV1_38
+from app.query import check_query_schema
+from app.schemas.allocations import (
+    CONSUMER_TYPE_QUERY_PATTERN,
+    UsagesQueryV1_9,
+    UsagesQueryV1_38,
+)
 from app.schemas.validation import describe_validation_error
 from app.schemas.versioned import ByVersion
 from app.services import usages as service
@@ -47,6 +52,21 @@ async def provider_usages(request: Request, uuid: str, db: ReadDatabaseDep) -> R
     )
 
 
+_EXTERNAL_ID = {"type": "string", "minLength": 1, "maxLength": 255}
+
+
+def usages_query_schema(by_type: bool) -> dict[str, object]:
+    """The reference's query schema of GET /usages (its 400s print it)."""
+    properties: dict[str, object] = {"project_id": _EXTERNAL_ID, "user_id": _EXTERNAL_ID}
+    if by_type:
+        properties["consumer_type"] = {
+            "type": "string", "pattern": CONSUMER_TYPE_QUERY_PATTERN,
+            "minLength": 1, "maxLength": 255,
+        }
+    return {"type": "object", "properties": properties, "required": ["project_id"],
+            "additionalProperties": False}
+
+
 @router.endpoint(
     "GET", "/usages", policy="placement:usages", since=PROJECT_USAGES, authorize=False,
     response=USAGES_OUT, query=parameters.usages(),
@@ -58,6 +78,7 @@ async def total_usages(request: Request, db: ReadDatabaseDep) -> Response:
     http.authorize(request, "placement:usages", {"project_id": query.get("project_id")})
     by_type = http.version(request) >= CONSUMER_TYPES
     model = UsagesQueryV1_38 if by_type else UsagesQueryV1_9
+    check_query_schema(query, usages_query_schema(by_type))
     try:
         params = model.model_validate(query)
     except ValidationError as exc:

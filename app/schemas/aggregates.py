@@ -5,7 +5,7 @@ digits in any case, hyphens anywhere, optional braces and ``urn:uuid:``
 prefix. They are stored as sent.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import orjson
 from pydantic import (
@@ -55,16 +55,30 @@ AggregateUuid = Annotated[str, Strict(), AfterValidator(_check_aggregate_uuid)]
 AggregateUuids = Annotated[list[AggregateUuid], BeforeValidator(_unique_items)]
 
 
+# The reference's schemas (its 400s print them).
+_UUID_LIST: dict[str, Any] = {
+    "type": "array", "items": {"type": "string", "format": "uuid"}, "uniqueItems": True,
+}
+
+
 class AggregatesBody(RootModel[AggregateUuids]):
     """1.1-1.18: a bare JSON array of unique aggregate UUIDs."""
 
     model_config = ConfigDict(strict=True)
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = _UUID_LIST
 
 
 class AggregatesBodyV1_19(BaseModel):
     """1.19+: the list plus the provider generation the client last saw."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"aggregates": _UUID_LIST,
+                       "resource_provider_generation": {"type": "integer"}},
+        "required": ["aggregates", "resource_provider_generation"],
+        "additionalProperties": False,
+    }
 
     aggregates: AggregateUuids
     resource_provider_generation: Generation

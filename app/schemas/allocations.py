@@ -10,8 +10,17 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    model_validator,
+)
 
+from app.exceptions import AllocationViolatesConstraints
 from app.microversion import (
     ALLOCATION_OWNER_REQUIRED,
     ALLOCATIONS_DICT_FORM,
@@ -21,8 +30,10 @@ from app.microversion import (
     CONSUMER_TYPES,
     POST_ALLOCATIONS,
     RESHAPER,
+    Version,
 )
-from app.schemas.validation import schema_error
+from app.records import MAX_INT
+from app.schemas.validation import SCHEMA_ATTRIBUTE, schema_error
 from app.schemas.versioned import OPTIONAL_FIELD, ByVersion
 
 RC_PATTERN = r"^[A-Z0-9_]+$"
@@ -129,10 +140,24 @@ class AllocationItem(_Body):
     resources: Resources
 
 
+def check_amounts(provider_uuid: str, resources: dict[str, int]) -> None:
+    """An amount beyond the int32 columns exceeds every ``max_unit``: the
+    reference's 409, raised before the amount reaches a statement."""
+    for name, amount in resources.items():
+        if amount > MAX_INT:
+            raise AllocationViolatesConstraints(resource_class=name, uuid=provider_uuid)
+
+
 class AllocationsV1_0(_Body):
     """1.0: a list of ``{"resource_provider": {"uuid"}, "resources"}``."""
 
     allocations: Annotated[list[AllocationItem], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "AllocationsV1_0":
+        for item in self.allocations:
+            check_amounts(item.resource_provider.uuid, item.resources)
+        return self
 
 
 class AllocationsV1_8(AllocationsV1_0):
@@ -165,6 +190,12 @@ class AllocationsV1_12(_Body):
     project_id: ExternalId
     user_id: ExternalId
 
+    @model_validator(mode="after")
+    def _amounts(self) -> "AllocationsV1_12":
+        for provider, allocation in self.allocations.items():
+            check_amounts(provider, allocation.resources)
+        return self
+
 
 class ConsumerAllocationsV1_13(_Body):
     """One consumer of ``POST /allocations`` (1.13): ``{}`` clears it."""
@@ -172,6 +203,12 @@ class ConsumerAllocationsV1_13(_Body):
     allocations: ProviderAllocations
     project_id: ExternalId
     user_id: ExternalId
+
+    @model_validator(mode="after")
+    def _amounts(self) -> "ConsumerAllocationsV1_13":
+        for provider, allocation in self.allocations.items():
+            check_amounts(provider, allocation.resources)
+        return self
 
 
 class AllocationsV1_28(ConsumerAllocationsV1_13):
@@ -327,3 +364,89 @@ class UsagesQueryV1_38(UsagesQueryV1_9):
             strict=True, pattern=CONSUMER_TYPE_QUERY_PATTERN, min_length=1, max_length=255
         ),
     ] = None  # type: ignore[assignment]
+
+
+# -- the reference's schemas of the PUT bodies (its 400s print parts of them) --
+
+_EXTERNAL_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255}
+_RESOURCES: dict[str, Any] = {
+    "type": "object", "minProperties": 1,
+    "patternProperties": {RC_PATTERN: {"type": "integer", "minimum": 1}},
+    "additionalProperties": False,
+}
+_LIST_FORM: dict[str, Any] = {
+    "type": "array", "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "resource_provider": {
+                "type": "object",
+                "properties": {"uuid": {"type": "string", "format": "uuid"}},
+                "additionalProperties": False, "required": ["uuid"],
+            },
+            "resources": _RESOURCES,
+        },
+        "required": ["resource_provider", "resources"],
+        "additionalProperties": False,
+    },
+}
+
+
+def _dict_form(min_properties: int) -> dict[str, Any]:
+    return {
+        "type": "object", "minProperties": min_properties,
+        "patternProperties": {UUID_KEY_PATTERN: {
+            "type": "object",
+            "properties": {"generation": {"type": "integer"}, "resources": _RESOURCES},
+            "required": ["resources"], "additionalProperties": False,
+        }},
+        "additionalProperties": False,
+    }
+
+
+def _put_schema(version: Version) -> dict[str, Any]:
+    """The PUT schema at ``version``."""
+    if version < ALLOCATIONS_DICT_FORM:
+        properties: dict[str, Any] = {"allocations": _LIST_FORM}
+        required = ["allocations"]
+        if version >= ALLOCATION_OWNER_REQUIRED:
+            properties |= {"project_id": _EXTERNAL_ID, "user_id": _EXTERNAL_ID}
+            required += ["project_id", "user_id"]
+        return {"type": "object", "properties": properties, "required": required,
+                "additionalProperties": False}
+    properties = {"allocations": _dict_form(1 if version < CONSUMER_GENERATIONS else 0),
+                  "project_id": _EXTERNAL_ID, "user_id": _EXTERNAL_ID}
+    required = ["allocations", "project_id", "user_id"]
+    if version >= CONSUMER_GENERATIONS:
+        properties["consumer_generation"] = {
+            "type": ["integer", "null"], "additionalProperties": False}
+        required.append("consumer_generation")
+    if version >= CANDIDATE_MAPPINGS:
+        properties["mappings"] = {
+            "type": "object", "minProperties": 1,
+            "patternProperties": {MAPPING_KEY_PATTERN: {
+                "type": "array", "minItems": 1, "items": {"type": "string", "format": "uuid"},
+            }},
+        }
+    if version >= CONSUMER_TYPES:
+        properties["consumer_type"] = {
+            "type": "string", "pattern": CONSUMER_TYPE_PATTERN, "minLength": 1, "maxLength": 255,
+        }
+        required.append("consumer_type")
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "required": required}
+
+
+def post_schema(version: Version) -> dict[str, Any]:
+    """``POST /allocations``: consumers by uuid, each much like a PUT body."""
+    consumer = _put_schema(max(version, ALLOCATIONS_DICT_FORM))
+    consumer["properties"] = {**consumer["properties"], "allocations": _dict_form(0)}
+    return {"type": "object", "minProperties": 1, "additionalProperties": False,
+            "patternProperties": {UUID_KEY_PATTERN: consumer}}
+
+
+for _since in (POST_ALLOCATIONS, CONSUMER_GENERATIONS, CANDIDATE_MAPPINGS, CONSUMER_TYPES):
+    setattr(POST_BODIES.pick(_since), SCHEMA_ATTRIBUTE, post_schema(_since))
+for _since in (BASE, ALLOCATION_OWNER_REQUIRED, ALLOCATIONS_DICT_FORM, CONSUMER_GENERATIONS,
+               CANDIDATE_MAPPINGS, CONSUMER_TYPES):
+    setattr(PUT_BODIES.pick(_since), SCHEMA_ATTRIBUTE, _put_schema(_since))

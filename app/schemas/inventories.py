@@ -11,6 +11,7 @@ with an integral value are. Values are kept as sent so that write responses
 echo them (``"allocation_ratio": 16`` stays ``16``).
 """
 
+import math
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -109,6 +110,7 @@ class _InventoryBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     REQUIRED: ClassVar[tuple[str, ...]] = ("total",)
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}
 
     resource_provider_generation: OptionalInteger = None
     total: Total
@@ -119,7 +121,17 @@ class _InventoryBase(BaseModel):
     allocation_ratio: Ratio = 1.0
 
     def record(self) -> InventoryRecord:
-        """What gets stored (integers as ``int``)."""
+        """What gets stored (integers as ``int``).
+
+        A capacity beyond float range (``allocation_ratio`` near the float
+        limits) is refused: the reference answers 500 for it, and stored it
+        would break every answer that computes it.
+        """
+        if not math.isfinite((self.total - self.reserved) * self.allocation_ratio):
+            raise InvalidInput(
+                "JSON does not validate: the capacity (total - reserved) * allocation_ratio "
+                f"is out of range for allocation_ratio {self.allocation_ratio!r}"
+            )
         return InventoryRecord(
             total=int(self.total),
             reserved=int(self.reserved),
@@ -145,6 +157,7 @@ class InventoryCreate(_InventoryBase):
     """``POST .../inventories``: ``resource_class`` required; generation ignored."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_class")
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}  # set below the schemas
 
     resource_class: ResourceClassName
 
@@ -153,6 +166,7 @@ class InventoryUpdate(_InventoryBase):
     """``PUT .../inventories/{rc}``: generation required, no ``resource_class``."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("total", "resource_provider_generation")
+    REFERENCE_SCHEMA: ClassVar[dict[str, object]] = {}  # set below the schemas
 
     resource_provider_generation: Integer
 
@@ -227,6 +241,73 @@ class InventoriesOut(BaseModel):
 _RECORD_SCHEMA_PATH = (
     "['properties']['inventories']['patternProperties'][" + repr(RC_PATTERN) + "]"
 )
+_RECORD_KEYS = ("properties", "inventories", "patternProperties", RC_PATTERN)
+
+
+def _bounds(minimum: int) -> dict[str, object]:
+    return {"type": "integer", "maximum": MAX_INT, "minimum": minimum}
+
+
+# The reference's JSON schemas of the three bodies (its 400s print parts of them).
+_FIELDS: dict[str, object] = {
+    "resource_provider_generation": {"type": "integer"},
+    "total": _bounds(1),
+    "reserved": _bounds(0),
+    "min_unit": _bounds(1),
+    "max_unit": _bounds(1),
+    "step_size": _bounds(1),
+    "allocation_ratio": {"type": "number", "maximum": FLOAT_MAX},
+}
+CREATE_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {**_FIELDS, "resource_class": {"type": "string", "pattern": RC_PATTERN}},
+    "required": ["total", "resource_class"],
+    "additionalProperties": False,
+}
+UPDATE_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": _FIELDS,
+    "required": ["total", "resource_provider_generation"],
+    "additionalProperties": False,
+}
+PUT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "resource_provider_generation": {"type": "integer"},
+        "inventories": {
+            "type": "object",
+            "patternProperties": {RC_PATTERN: {
+                "type": "object", "properties": _FIELDS, "required": ["total"],
+                "additionalProperties": False,
+            }},
+        },
+    },
+    "required": ["resource_provider_generation", "inventories"],
+    "additionalProperties": False,
+}
+
+
+InventoryCreate.REFERENCE_SCHEMA = CREATE_SCHEMA
+InventoryUpdate.REFERENCE_SCHEMA = UPDATE_SCHEMA
+
+
+# Provider keys of a reshaper body's inventories.
+RESHAPER_PROVIDER_PATTERN = r"^[0-9a-fA-F-]{36}$"
+
+
+def _nest(keys: tuple[str, ...], schema: object) -> object:
+    """``schema`` placed at ``keys`` of an otherwise empty schema (for walking)."""
+    for key in reversed(keys):
+        schema = {key: schema}
+    return schema
+
+
+def _walk(schema: object, keys: tuple[str, ...]) -> object:
+    for key in keys:
+        if not isinstance(schema, dict) or key not in schema:
+            return {}
+        schema = schema[key]
+    return schema
 
 
 class _Failure:
@@ -234,9 +315,12 @@ class _Failure:
 
     def __init__(
         self, error: ErrorDetails, required: tuple[str, ...], schema_prefix: str,
-        base: tuple[str, ...] = (),
+        base: tuple[str, ...] = (), schema: object = None, prefix_keys: tuple[str, ...] = (),
+        instance: object = None,
     ) -> None:
         error["loc"] = base + tuple(error["loc"])
+        if error["type"] == "extra_forbidden" and instance is not None:
+            error["input"] = instance  # the validator shows the whole object
         self.error = error
         self.kind = error["type"]
         loc = tuple(str(part) for part in error["loc"])
@@ -244,6 +328,7 @@ class _Failure:
         # JSON Schema reports required/additionalProperties at the object.
         self.path = loc[:-1] if sub_object else loc
         relative = loc[len(base):]
+        self.schema = _walk(schema, prefix_keys)
         if self.kind == "missing":
             self.schema_path = schema_prefix
             name = relative[-1]
@@ -255,6 +340,8 @@ class _Failure:
             self.schema_path = schema_prefix + (
                 f"['properties'][{relative[0]!r}]" if relative else ""
             )
+            if relative:
+                self.schema = _walk(self.schema, ("properties", relative[0]))
             self.rank = 0
 
     @property
@@ -264,7 +351,8 @@ class _Failure:
 
     def render(self) -> str:
         instance = "".join(f"[{part!r}]" for part in self.path)
-        message = describe_error(self.error, schema_path=self.schema_path, instance_path=instance)
+        message = describe_error(self.error, schema_path=self.schema_path,
+                                 instance_path=instance, schema=self.schema)
         return f"JSON does not validate: {message}"
 
 
@@ -282,19 +370,30 @@ def parse_inventory(data: Any, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _best(
-            [_Failure(error, model.REQUIRED, "") for error in exc.errors(include_url=False)]
-        ) from None
+        raise _best([
+            _Failure(error, model.REQUIRED, "", schema=model.REFERENCE_SCHEMA, instance=data)
+            for error in exc.errors(include_url=False)
+        ]) from None
 
 
-def parse_inventories(data: Any) -> InventoriesPut:
-    """Validate a ``PUT .../inventories`` body."""
+def parse_inventories(data: Any, within: str | None = None) -> InventoriesPut:
+    """Validate a ``PUT .../inventories`` body, or the one of provider ``within``
+    a reshaper body (paths then start at the reshaper's schema)."""
+    prefix = ""
+    keys: tuple[str, ...] = ()
+    base: tuple[str, ...] = ()
+    if within is not None:
+        pattern = RESHAPER_PROVIDER_PATTERN
+        prefix = f"['properties']['inventories']['patternProperties'][{pattern!r}]"
+        keys, base = ("properties", "inventories", "patternProperties", pattern), (
+            "inventories", within)
     try:
         outer = InventoriesBody.model_validate(data)
     except ValidationError as exc:
         raise _best(
             [
-                _Failure(error, InventoriesBody.REQUIRED, "")
+                _Failure(error, InventoriesBody.REQUIRED, prefix, base,
+                         schema=_nest(keys, PUT_SCHEMA), prefix_keys=keys, instance=data)
                 for error in exc.errors(include_url=False)
             ]
         ) from None
@@ -308,8 +407,9 @@ def parse_inventories(data: Any) -> InventoriesPut:
             records[name] = InventoryPutRecord.model_validate(raw)
         except ValidationError as exc:
             failures.extend(
-                _Failure(error, InventoryPutRecord.REQUIRED, _RECORD_SCHEMA_PATH,
-                         ("inventories", name))
+                _Failure(error, InventoryPutRecord.REQUIRED, prefix + _RECORD_SCHEMA_PATH,
+                         (*base, "inventories", name), _nest(keys, PUT_SCHEMA),
+                         keys + _RECORD_KEYS, raw)
                 for error in exc.errors(include_url=False)
             )
     if failures:

@@ -17,8 +17,14 @@ from app.schemas.allocations import (
     RESHAPER_ALLOCATION_BODIES,
     UUID_KEY_PATTERN,
     keys_matching,
+    post_schema,
 )
-from app.schemas.inventories import InventoriesBody, InventoriesPut, parse_inventories
+from app.schemas.inventories import (
+    PUT_SCHEMA,
+    InventoriesBody,
+    InventoriesPut,
+    parse_inventories,
+)
 from app.schemas.validation import validate
 
 
@@ -43,6 +49,22 @@ class ReshapeBody(BaseModel):
     )
 
 
+def reference_schema(version: Version) -> dict[str, Any]:
+    """The reference's schema of the body (its 400s print parts of it)."""
+    consumers = post_schema(version)
+    return {
+        "type": "object",
+        "properties": {
+            "inventories": {"type": "object",
+                            "patternProperties": {UUID_KEY_PATTERN: PUT_SCHEMA},
+                            "minProperties": 1, "additionalProperties": False},
+            "allocations": {**consumers, "minProperties": 0},
+        },
+        "required": ["inventories", "allocations"],
+        "additionalProperties": False,
+    }
+
+
 class Reshape:
     def __init__(self, inventories: dict[str, InventoriesPut], allocations: BaseModel) -> None:
         self.inventories = inventories
@@ -52,7 +74,11 @@ class Reshape:
 
 def parse_reshape(data: Any, version: Version) -> Reshape:
     """The body checked as a whole, then each inventory, then the allocations."""
-    outer = validate(data, ReshapeBody)
-    inventories = {uuid: parse_inventories(body) for uuid, body in outer.inventories.items()}
-    allocations = validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version))
+    schema = reference_schema(version)
+    outer = validate(data, ReshapeBody, schema=schema)
+    inventories = {
+        uuid: parse_inventories(body, within=uuid) for uuid, body in outer.inventories.items()
+    }
+    allocations = validate(outer.allocations, RESHAPER_ALLOCATION_BODIES.pick(version),
+                           schema=schema, root=data, within=("allocations",))
     return Reshape(inventories, allocations)

@@ -1,6 +1,6 @@
 """Resource class bodies."""
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -13,6 +13,14 @@ class ResourceClassBody(BaseModel):
     """``POST /resource_classes`` and the 1.2-1.6 rename ``PUT``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    # The reference's schema (its 400s print it).
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "pattern": CUSTOM_RC_PATTERN,
+                                "maxLength": 255}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
 
     name: CustomClassName
 

@@ -1,6 +1,6 @@
 """Resource provider bodies and the provider representation (spec §4.1, §4.3, §4.5)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,10 +28,23 @@ def _lenient_uuid(value: Any) -> Any:
     return value
 
 
+_NAME = {"type": "string", "maxLength": NAME_MAX_LENGTH}
+_PARENT = {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]}
+
+
+def _reference(**properties: object) -> dict[str, Any]:
+    """The reference's schema of a provider body (its 400s print it)."""
+    return {"type": "object", "properties": properties, "required": ["name"],
+            "additionalProperties": False}
+
+
 class ProviderCreate(BaseModel):
     """``POST /resource_providers`` body, 1.0-1.13."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = _reference(
+        name=_NAME, uuid={"type": "string", "format": "uuid"}
+    )
 
     name: str = Field(max_length=NAME_MAX_LENGTH)
     uuid: str | None = None
@@ -47,6 +60,10 @@ class ProviderCreate(BaseModel):
 class ProviderCreateV1_14(ProviderCreate):
     """1.14+: a parent may be named (``null`` for none)."""
 
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = _reference(
+        name=_NAME, uuid={"type": "string", "format": "uuid"}, parent_provider_uuid=_PARENT
+    )
+
     parent_provider_uuid: str | None = None
 
     @field_validator("parent_provider_uuid", mode="before")
@@ -59,12 +76,17 @@ class ProviderUpdate(BaseModel):
     """``PUT /resource_providers/{uuid}`` body, 1.0-1.13 (an empty name is accepted)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = _reference(name=_NAME)
 
     name: str = Field(max_length=NAME_MAX_LENGTH)
 
 
 class ProviderUpdateV1_14(ProviderUpdate):
     """1.14+: ``parent_provider_uuid`` may be given; omitting it keeps the parent."""
+
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = _reference(
+        name=_NAME, parent_provider_uuid=_PARENT
+    )
 
     parent_provider_uuid: str | None = None
 

@@ -1,7 +1,7 @@
 """Trait bodies and the ``GET /traits`` query string."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
 
@@ -39,6 +39,17 @@ class ProviderTraitsBody(BaseModel):
     """``PUT /resource_providers/{uuid}/traits``: any trait names, checked later."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    # The reference's schema (its 400s print it).
+    REFERENCE_SCHEMA: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "traits": {"type": "array",
+                       "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "resource_provider_generation": {"type": "integer"},
+        },
+        "required": ["traits", "resource_provider_generation"],
+        "additionalProperties": False,
+    }
 
     traits: list[TraitName]
     resource_provider_generation: Generation

@@ -18,9 +18,7 @@ Unknown resource classes and traits (rows 10-11) need the database and are
 checked by ``app.services.candidates.search``.
 """
 
-import pprint
 import re
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +53,10 @@ from app.microversion import (
     Version,
     before,
 )
+from app.records import MAX_INT
 
 GROUP_POLICIES = ("none", "isolate")
+NO_LIMIT_BEYOND = MAX_INT // 64
 LIMIT_PATTERN = "^[1-9][0-9]*$"
 _LIMIT_RE = re.compile(LIMIT_PATTERN)
 _SUFFIX_NUMBERED = "[1-9][0-9]*"
@@ -108,6 +108,8 @@ class CandidateRequest:
     root_required: list[str] = field(default_factory=list)
     root_forbidden: list[str] = field(default_factory=list)
     same_subtrees: list[frozenset[str]] = field(default_factory=list)
+    # An amount beyond any max_unit was asked for (and cut to bind): no candidate.
+    unsatisfiable: bool = False
 
     @property
     def nested_aware(self) -> bool:
@@ -160,18 +162,11 @@ def query_schema(version: Version) -> dict[str, Any]:
     return schema
 
 
-def _pretty(thing: object) -> str:
-    return textwrap.indent(pprint.pformat(thing, width=72, sort_dicts=False), "    ")
-
-
 def _schema_error(
     message: str, keyword: str, schema: object, instance: object, path: tuple[str, ...] = ()
 ) -> InvalidCandidatesQuery:
-    where = "".join(f"[{part!r}]" for part in path)
-    schema_where = "".join(f"[{part!r}]" for part in (("properties", *path) if path else ()))
     return InvalidCandidatesQuery(
-        details=f"{message}\n\nFailed validating {keyword!r} in "
-        f"schema{schema_where}:\n{_pretty(schema)}\n\nOn instance{where}:\n{_pretty(instance)}"
+        details=query.schema_failure(message, keyword, schema, instance, path)
     )
 
 
@@ -225,10 +220,6 @@ def _check_schema(items: list[tuple[str, str]], version: Version) -> None:
 
 # -- request-wide parameters (rows 2-5) --------------------------------------------
 
-def _values(items: list[tuple[str, str]], key: str) -> list[str]:
-    return [value for name, value in items if name == key]
-
-
 def _parse_root_required(
     values: list[str], request: CandidateRequest
 ) -> None:
@@ -267,27 +258,39 @@ def _parse_same_subtree(values: list[str]) -> list[frozenset[str]]:
 # -- request groups (rows 6-9) --------------------------------------------------
 
 def _parse_groups(
-    items: list[tuple[str, str]], version: Version
+    items: list[tuple[str, str]], values: dict[str, list[str]], request: CandidateRequest,
+    limits: query.QueryLimits,
 ) -> dict[str, RequestGroup]:
+    version = request.version
     suffix_pattern = _SUFFIX_ANY if version >= LONG_GROUP_SUFFIXES else _SUFFIX_NUMBERED
     key_re = re.compile(f"^({'|'.join(_GROUP_PREFIXES)})({suffix_pattern})?$")
     groups: dict[str, RequestGroup] = {}
+    parsed: set[str] = set()
     for key, value in items:
         match = key_re.match(key)
         if match is None:
             continue
         prefix, suffix = match.group(1), match.group(2) or ""
+        if suffix not in groups:
+            limits.check_groups(len(groups) + 1)
         group = groups.setdefault(suffix, RequestGroup(suffix))
         if prefix == "resources":
-            group.resources = query.parse_resources(value)
-        elif prefix == "required":
-            traits = query.parse_required(_values(items, key), version, key)
-            group.required, group.forbidden = list(traits.required), set(traits.forbidden)
-        elif prefix == "member_of":
-            aggs = query.parse_member_of(_values(items, key), version, key)
-            group.member_of, group.forbidden_aggs = list(aggs.required), set(aggs.forbidden)
-        else:
+            group.resources, cut = query.bind_amounts(query.parse_resources(value))
+            request.unsatisfiable |= cut
+            continue
+        if prefix == "in_tree":
             group.in_tree = query.parse_in_tree(value)
+            continue
+        # A repeated key is read whole at its first occurrence, and only then.
+        if key in parsed:
+            continue
+        parsed.add(key)
+        if prefix == "required":
+            traits = query.parse_required(values[key], version, key, limits)
+            group.required, group.forbidden = list(traits.required), set(traits.forbidden)
+        else:
+            aggs = query.parse_member_of(values[key], version, key, limits)
+            group.member_of, group.forbidden_aggs = list(aggs.required), set(aggs.forbidden)
     return groups
 
 
@@ -344,27 +347,34 @@ def _check_conflicts(groups: dict[str, RequestGroup]) -> None:
         raise GroupTraitConflict(keys=", ".join(sorted(conflicts)))
 
 
-def parse_request(items: list[tuple[str, str]], version: Version) -> CandidateRequest:
+def parse_request(
+    items: list[tuple[str, str]], version: Version,
+    limits: query.QueryLimits = query.DEFAULT_LIMITS,
+) -> CandidateRequest:
     """Validate the query (``(key, value)`` pairs in order) at ``version``."""
+    values = query.group_values(items, limits)
     _check_schema(items, version)
     request = CandidateRequest(version=version, groups=[])
-    limits = _values(items, "limit")
-    if limits:
-        if not _LIMIT_RE.search(limits[0]):
+    sizes = values.get("limit", [])
+    if sizes:
+        if not _LIMIT_RE.search(sizes[0]):
             raise _schema_error(
-                f"{limits[0]!r} does not match {LIMIT_PATTERN!r}",
+                f"{sizes[0]!r} does not match {LIMIT_PATTERN!r}",
                 "pattern",
                 query_schema(version)["properties"]["limit"],
-                limits[0],
+                sizes[0],
                 ("limit",),
             )
-        request.limit = int(limits[0])
-    policies = _values(items, "group_policy")
+        # A limit no answer can reach means "all": no limit (the search binds
+        # multiples of the limit into int32 statements).
+        size = int(sizes[0])
+        request.limit = size if size <= NO_LIMIT_BEYOND else None
+    policies = values.get("group_policy", [])
     if policies:
         request.group_policy = policies[0]
-    _parse_root_required(_values(items, "root_required"), request)
-    request.same_subtrees = _parse_same_subtree(_values(items, "same_subtree"))
-    groups = _parse_groups(items, version)
+    _parse_root_required(values.get("root_required", []), request)
+    request.same_subtrees = _parse_same_subtree(values.get("same_subtree", []))
+    groups = _parse_groups(items, values, request, limits)
     if version >= SAME_SUBTREE:
         _check_resourceless(groups, request.same_subtrees)
     else:
