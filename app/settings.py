@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # (loopback only anyway), no under keystone (metrics reveal traffic and
     # consumers' activity; the documents the exact deployed version).
     public_docs_and_metrics: bool | None = None
+    # Combination steps one allocation candidates request may take (-1: no
+    # bound); past it the request is refused (400), bounding its time and memory.
+    # 250,000 is far above real scheduler requests (about 1 step per candidate).
+    candidates_max_combinations: int = 250_000
 
     @classmethod
     def settings_customise_sources(

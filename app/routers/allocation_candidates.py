@@ -28,5 +28,6 @@ async def list_allocation_candidates(
         wanted,
         max_candidates=settings.max_allocation_candidates,
         randomize=settings.randomize_allocation_candidates,
+        max_combinations=settings.candidates_max_combinations,
     )
     return http.respond(request, candidates.render(wanted, result), last_modified=http.utcnow())
