@@ -7,15 +7,11 @@ the router only hands the finished body to the HTTP layer. It is pure (no
 HTTP, no database), so it runs outside the read transaction, and off the
 event loop for large answers (see :func:`app.services.candidates.find`).
 
-The two big members are written as JSON text directly (``orjson.Fragment``):
-every uuid, class name and suffix is encoded once per response instead of
-once per candidate, and no dict per candidate and provider is built only to
-be serialised. That halves the Python time of a 1,000-candidate answer.
+Plain dicts serialised by orjson: writing the JSON text directly in Python
+(``orjson.Fragment`` of f-strings) was measured at 2.3x the CPU of this.
 """
 
 from typing import Any
-
-import orjson
 
 from app.microversion import (
     ALL_CLASSES_IN_SUMMARIES,
@@ -28,53 +24,47 @@ from app.services.candidates.request import CandidateRequest
 from app.services.candidates.search import SearchResult
 
 
-def _quoted(values: dict[int, str]) -> dict[int, str]:
-    """Each value as a JSON string literal."""
-    return {key: orjson.dumps(value).decode() for key, value in values.items()}
-
-
-def _allocation_requests(request: CandidateRequest, result: SearchResult) -> str:
-    uuids = _quoted(result.uuids)
-    names = _quoted(result.class_names)
+def _allocation_requests(request: CandidateRequest, result: SearchResult) -> list[Any]:
+    uuids = result.uuids
+    names = result.class_names
     dict_form = request.version >= ALLOCATIONS_DICT_FORM
     mappings = request.version >= CANDIDATE_MAPPINGS
-    suffixes = [orjson.dumps(group.suffix).decode() for group in result.groups]
-    by_uuid = result.uuids.__getitem__
-    out: list[str] = []
+    suffixes = [group.suffix for group in result.groups]
+    out: list[Any] = []
     append = out.append
     for candidate in result.candidates:
-        by_provider: dict[int, list[str]] = {}
+        by_provider: dict[str, dict[str, int]] = {}
         for (provider, rc), amount in candidate.amounts.items():
-            piece = f"{names[rc]}:{amount}"
-            resources = by_provider.get(provider)
+            uuid = uuids[provider]
+            resources = by_provider.get(uuid)
             if resources is None:
-                by_provider[provider] = [piece]
+                by_provider[uuid] = {names[rc]: amount}
             else:
-                resources.append(piece)
+                resources[names[rc]] = amount
+        body: dict[str, Any]
         if dict_form:
-            allocations = ",".join(
-                f'{uuids[provider]}:{{"resources":{{{",".join(pieces)}}}}}'
-                for provider, pieces in by_provider.items()
-            )
+            body = {
+                "allocations": {
+                    uuid: {"resources": resources} for uuid, resources in by_provider.items()
+                }
+            }
             if mappings:
-                groups = ",".join(
-                    f"{suffix}:[{','.join(uuids[p] for p in sorted(providers, key=by_uuid))}]"
+                body["mappings"] = {
+                    suffix: sorted(uuids[provider] for provider in providers)
                     for suffix, providers in zip(suffixes, candidate.mappings, strict=True)
-                )
-                append(f'{{"allocations":{{{allocations}}},"mappings":{{{groups}}}}}')
-            else:
-                append(f'{{"allocations":{{{allocations}}}}}')
+                }
         else:
-            allocations = ",".join(
-                f'{{"resource_provider":{{"uuid":{uuids[provider]}}},'
-                f'"resources":{{{",".join(pieces)}}}}}'
-                for provider, pieces in by_provider.items()
-            )
-            append(f'{{"allocations":[{allocations}]}}')
-    return f"[{','.join(out)}]"
+            body = {
+                "allocations": [
+                    {"resource_provider": {"uuid": uuid}, "resources": resources}
+                    for uuid, resources in by_provider.items()
+                ]
+            }
+        append(body)
+    return out
 
 
-def _provider_summaries(request: CandidateRequest, result: SearchResult) -> str:
+def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
     rows = result.summaries
     names = result.class_names
     all_classes = request.version >= ALL_CLASSES_IN_SUMMARIES
@@ -82,30 +72,28 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> str:
     with_traits = request.version >= CANDIDATES_REQUIRED_TRAITS
     nested = request.version >= NESTED_CANDIDATES
     providers = rows.providers
-    uuids = {provider: orjson.dumps(info[0]).decode() for provider, info in providers.items()}
-    quoted_names = _quoted(names)
-    out: list[str] = []
+    out: dict[str, Any] = {}
     for provider in sorted(providers):
-        _, parent, root = providers[provider]
-        resources = ",".join(
-            f'{quoted_names[rc]}:{{"capacity":{capacity},"used":{used}}}'
-            for rc, capacity, used in rows.inventories.get(provider, ())
-            if all_classes or names[rc] in requested
-        )
-        summary = f'"resources":{{{resources}}}'
+        uuid, parent, root = providers[provider]
+        resources = {}
+        for rc, capacity, used in rows.inventories.get(provider, ()):
+            name = names[rc]
+            if all_classes or name in requested:
+                resources[name] = {"capacity": capacity, "used": used}
+        summary: dict[str, Any] = {"resources": resources}
         if with_traits:
-            summary += f',"traits":{orjson.dumps(rows.traits.get(provider, [])).decode()}'
+            summary["traits"] = rows.traits.get(provider, [])
         if nested:
-            parent_uuid = uuids[parent] if parent is not None else "null"
-            summary += f',"parent_provider_uuid":{parent_uuid},"root_provider_uuid":{uuids[root]}'
-        out.append(f"{uuids[provider]}:{{{summary}}}")
-    return f"{{{','.join(out)}}}"
+            summary["parent_provider_uuid"] = providers[parent][0] if parent is not None else None
+            summary["root_provider_uuid"] = providers[root][0]
+        out[uuid] = summary
+    return out
 
 
 def render_body(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
     return {
-        "allocation_requests": orjson.Fragment(_allocation_requests(request, result)),
-        "provider_summaries": orjson.Fragment(_provider_summaries(request, result)),
+        "allocation_requests": _allocation_requests(request, result),
+        "provider_summaries": _provider_summaries(request, result),
     }
 
 
