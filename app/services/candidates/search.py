@@ -187,10 +187,16 @@ async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: Invalid
 
 async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQuery) -> bool:
     fetched = await fetch(conn, plan.anchors, plan.sharing, [group], None, frozenset())
-    for anchor in fetched.anchors:
-        for _ in first_solutions(group, fetched, anchor, plan.budget):
-            return True
-    return False
+
+    def any_solution() -> bool:
+        for anchor in fetched.anchors:
+            for _ in first_solutions(group, fetched, anchor, plan.budget):
+                return True
+        return False
+
+    if estimated_steps(fetched, [group]) > INLINE_STEPS:
+        return await asyncio.to_thread(any_solution)
+    return any_solution()
 
 
 # -- the search ------------------------------------------------------------------------
