@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     candidates_max_in_flight: int = 4
     candidates_queue_size: int = 32
     candidates_queue_seconds: float = 5.0
+    # Combination steps one allocation candidates request may take (-1: no
+    # bound); past it the request is refused (400), bounding its time and memory.
+    # 250,000 is far above real scheduler requests (about 1 step per candidate).
+    candidates_max_combinations: int = 250_000
 
     @classmethod
     def settings_customise_sources(

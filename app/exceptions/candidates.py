@@ -98,3 +98,15 @@ class CandidateUnknownTrait(InvalidInput):
 
 class CandidateUnknownResourceClass(InvalidInput):
     msg_fmt = "Invalid resource class in resources parameter: No such resource class {name}."
+
+
+class CandidatesTooExpensive(InvalidInput):
+    """The search explored more combinations than the deployment allows
+    (``candidates_max_combinations``): bounded work and memory per request."""
+
+    msg_fmt = (
+        "The allocation candidates request would explore more than {limit} combinations "
+        "of providers. Narrow it: use 'limit', fewer granular groups, or "
+        "group_policy=isolate."
+    )
+    default_code = QUERY_BAD_VALUE

@@ -31,6 +31,7 @@ async def list_allocation_candidates(
         wanted,
         max_candidates=settings.max_allocation_candidates,
         randomize=settings.randomize_allocation_candidates,
+        max_combinations=settings.candidates_max_combinations,
     )
     body = (
         {"allocation_requests": [], "provider_summaries": {}} if wanted.unsatisfiable

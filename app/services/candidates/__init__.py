@@ -11,10 +11,12 @@ The router parses with :func:`parse_request`, calls :func:`find` and renders
 with :func:`render`. The SQL lives in :mod:`app.db.repositories.candidates`.
 """
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.services.candidates.render import render
+from app.services.candidates.render import render, render_body
 from app.services.candidates.request import CandidateRequest, parse_request
 from app.services.candidates.search import SearchResult
 from app.services.candidates.search import search as _search
@@ -22,16 +24,36 @@ from app.services.candidates.search import search as _search
 __all__ = ["CandidateRequest", "SearchResult", "find", "parse_request", "render"]
 
 
+# Answers with more candidates than this are rendered in a worker thread: the
+# event loop is never held for long by one request (about 10 ms per 1,000).
+INLINE_RENDER = 2_000
+
+
 async def find(
-    db: Database, request: CandidateRequest, *, max_candidates: int, randomize: bool
+    db: Database,
+    request: CandidateRequest,
+    *,
+    max_candidates: int,
+    randomize: bool,
+    max_combinations: int = -1,
 ) -> SearchResult:
     """The candidates of ``request``, searched in one read transaction (one snapshot).
 
     ``max_candidates`` (``-1``: no bound) and ``randomize`` are the deployment's
-    ``max_allocation_candidates`` and ``randomize_allocation_candidates``.
+    ``max_allocation_candidates`` and ``randomize_allocation_candidates``;
+    ``max_combinations`` is ``candidates_max_combinations`` (``-1``: no bound).
     """
 
     async def work(conn: AsyncConnection) -> SearchResult:
-        return await _search(conn, request, max_candidates=max_candidates, randomize=randomize)
+        return await _search(
+            conn,
+            request,
+            max_candidates=max_candidates,
+            randomize=randomize,
+            max_combinations=max_combinations,
+        )
 
-    return await db.read(work)
+    result = await db.read(work)
+    if len(result.candidates) > INLINE_RENDER:
+        result.body = await asyncio.to_thread(render_body, request, result)
+    return result

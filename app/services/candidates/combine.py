@@ -18,8 +18,32 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 
+from app.exceptions.candidates import CandidatesTooExpensive
+
 # (provider id, resource class id) -> amount
 Amounts = dict[tuple[int, int], int]
+
+
+class Budget:
+    """How many more combination steps one request may take (``-1``: no bound).
+
+    One step is one partial combination looked at, kept or pruned, so the
+    count bounds both the time and the candidates (memory) of a request; past
+    it the request is refused rather than left to run for minutes.
+    """
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int = -1) -> None:
+        self.limit = limit
+        self.left = limit if limit >= 0 else -1
+
+    def spend(self, steps: int = 1) -> None:
+        if self.left < 0:
+            return
+        self.left -= steps
+        if self.left < 0:
+            raise CandidatesTooExpensive(limit=self.limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +71,7 @@ class Combiner:
     # (provider, class) -> most a single request may take, for classes asked by 2+ groups
     room: dict[tuple[int, int], int] = field(default_factory=dict)
     stacked_classes: frozenset[int] = frozenset()
+    budget: Budget = field(default_factory=Budget)
     parents: dict[int, int | None] = field(default_factory=dict)
     # Without sharing providers every request belongs to one anchor, and one
     # anchor never yields the same request twice: nothing to de-duplicate.
@@ -63,6 +88,7 @@ class Combiner:
         entries: Sequence[Sequence[tuple[int, int]]],
         amounts: Sequence[tuple[int, int]],
         full_mask: int,
+        budget: Budget,
     ) -> Iterator[Solution]:
         """Solutions of the unsuffixed group at one anchor.
 
@@ -71,6 +97,7 @@ class Combiner:
         """
         if all(len(options) == 1 for options in entries):
             # One choice per class: the common case of flat providers.
+            budget.spend()
             bits = 0
             for options in entries:
                 bits |= options[0][1]
@@ -81,7 +108,9 @@ class Combiner:
                 )
                 yield Solution(alloc, frozenset(provider for provider, _, _ in alloc))
             return
+        spend = budget.spend
         for choice in product(*entries):
+            spend()
             if full_mask:
                 bits = 0
                 for _, provider_bits in choice:
@@ -116,7 +145,9 @@ class Combiner:
                 if candidate is not None:
                     yield candidate
             return
+        spend = self.budget.spend
         for head in first:
+            spend()
             amounts: Amounts = {}
             if not self._add(amounts, head):
                 continue
@@ -146,7 +177,9 @@ class Combiner:
             if candidate is not None:
                 yield candidate
             return
+        spend = self.budget.spend
         for solution in others[depth]:
+            spend()
             if self.isolate and solution.single is not None and solution.single in singles:
                 continue
             grown = dict(amounts)

@@ -4,7 +4,11 @@ It lives with the service rather than next to the router because it reads the
 search result's internal form (provider and class *ids*, with the maps that
 turn them into uuids and names): that form stays private to this package, and
 the router only hands the finished body to the HTTP layer. It is pure (no
-HTTP, no database), so it runs outside the read transaction.
+HTTP, no database), so it runs outside the read transaction, and off the
+event loop for large answers (see :func:`app.services.candidates.find`).
+
+Plain dicts serialised by orjson: writing the JSON text directly in Python
+(``orjson.Fragment`` of f-strings) was measured at 2.3x the CPU of this.
 """
 
 from typing import Any
@@ -86,8 +90,15 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict
     return out
 
 
-def render(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
+def render_body(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
     return {
         "allocation_requests": _allocation_requests(request, result),
         "provider_summaries": _provider_summaries(request, result),
     }
+
+
+def render(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
+    """The body (built already when :func:`app.services.candidates.find` did it off the loop)."""
+    if result.body is not None:
+        return result.body
+    return render_body(request, result)

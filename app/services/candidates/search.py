@@ -10,10 +10,11 @@ answer, not the size of the cloud. Otherwise one pass covers every anchor.
 A simple request costs three queries: names, usable pairs, summaries.
 """
 
+import asyncio
 import random
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,8 +22,16 @@ from app.db.repositories import candidates as repo
 from app.db.repositories.candidates import AnchorFilter, GroupQuery, SummaryRows
 from app.exceptions import CandidateUnknownResourceClass, CandidateUnknownTrait, InvalidInput
 from app.microversion import ALL_CLASSES_IN_SUMMARIES, CANDIDATES_REQUIRED_TRAITS
-from app.services.candidates.combine import Candidate, Combiner, Solution
+from app.services.candidates.combine import Budget, Candidate, Combiner
 from app.services.candidates.request import CandidateRequest, RequestGroup
+from app.services.candidates.window import (
+    INLINE_STEPS,
+    Collector,
+    estimated_steps,
+    fetch,
+    first_solutions,
+    providers_of,
+)
 
 FIRST_WINDOW = 256
 
@@ -34,6 +43,8 @@ class SearchResult:
     summaries: SummaryRows = field(default_factory=SummaryRows)
     uuids: dict[int, str] = field(default_factory=dict)
     class_names: dict[int, str] = field(default_factory=dict)
+    # The rendered body, when it was built off the event loop (large answers).
+    body: dict[str, Any] | None = None
 
 
 class _Empty(Exception):
@@ -101,6 +112,7 @@ class _Plan:
     max_candidates: int
     randomize: bool
     names: repo.Resolved
+    budget: Budget = field(default_factory=Budget)
 
     @property
     def early_limit(self) -> int | None:
@@ -123,7 +135,11 @@ class _Plan:
 
 
 async def _plan(
-    conn: AsyncConnection, request: CandidateRequest, max_candidates: int, randomize: bool
+    conn: AsyncConnection,
+    request: CandidateRequest,
+    max_candidates: int,
+    randomize: bool,
+    budget: Budget,
 ) -> _Plan:
     """Resolve every name, raising the reference's first error (or _Empty)."""
     names = await _resolve(conn, request)
@@ -135,7 +151,7 @@ async def _plan(
         required=[traits[name] for name in request.root_required],
         forbidden=[traits[name] for name in request.root_forbidden],
     )
-    plan = _Plan(request, [], anchors, names.sharing, max_candidates, randomize, names)
+    plan = _Plan(request, [], anchors, names.sharing, max_candidates, randomize, names, budget)
     # The reference resolves group after group and stops at the first group that
     # can match nothing, so a later group's unknown name is then never reported.
     for index, group in enumerate(request.groups):
@@ -169,151 +185,21 @@ async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: Invalid
     raise error
 
 
-# -- fetching one window ----------------------------------------------------------------
-
-@dataclass
-class _Window:
-    """Usable pairs of every group, by anchor, for one window of anchors."""
-
-    anchors: list[int] = field(default_factory=list)
-    # unsuffixed: anchor -> per class index, (provider, trait bits)
-    entries: dict[int, list[list[tuple[int, int]]]] = field(default_factory=dict)
-    # suffixed groups (by position in plan.groups): anchor -> solutions
-    solutions: dict[int, dict[int, list[Solution]]] = field(default_factory=dict)
-    roots: dict[int, int] = field(default_factory=dict)  # provider -> its root
-    stacked_providers: set[int] = field(default_factory=set)
-
-
-async def _fetch(
-    conn: AsyncConnection,
-    plan: _Plan,
-    groups: Sequence[GroupQuery],
-    window: repo.Window,
-    stacked: frozenset[int],
-) -> _Window:
-    """Every group's usable pairs in the window (one query), arranged by anchor."""
-    out = _Window()
-    suffixed: list[dict[int, list[Solution]]] = [defaultdict(list) for _ in groups]
-    entries: dict[int, list[list[tuple[int, int]]]] = {}
-    head = groups[0]
-    width = len(head.amounts)
-    stacked_mask = sum(1 << k for k, (rc, _) in enumerate(head.amounts) if rc in stacked)
-    stacked_groups = {
-        position
-        for position, group in enumerate(groups)
-        if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
-    }
-    roots = out.roots
-    rows = await repo.group_rows(conn, groups, plan.anchors, window, plan.sharing)
-    for position, provider, root, anchor, classes, bits in rows:
-        if position:
-            roots[provider] = root
-            suffixed[position][anchor].append(
-                Combiner.provider_solution(provider, groups[position].amounts)
-            )
-            if position in stacked_groups:
-                out.stacked_providers.add(provider)
-        elif head.same_provider:
-            roots[provider] = root
-            suffixed[0][anchor].append(Combiner.provider_solution(provider, head.amounts))
-            if 0 in stacked_groups:
-                out.stacked_providers.add(provider)
-        elif classes:
-            roots[provider] = root
-            per_class = entries.get(anchor)
-            if per_class is None:
-                per_class = entries[anchor] = [[] for _ in range(width)]
-            for k in range(width):
-                if classes >> k & 1:
-                    per_class[k].append((provider, bits or 0))
-            if classes & stacked_mask:
-                out.stacked_providers.add(provider)
-    common: set[int] | None = None
-    for position, group in enumerate(groups):
-        if group.same_provider:
-            by_anchor = suffixed[position]
-            for solutions in by_anchor.values():
-                if len(solutions) > 1:
-                    solutions.sort(key=lambda solution: solution.single or 0)
-            out.solutions[position] = by_anchor
-            anchors = set(by_anchor)
-        else:
-            for per_class in entries.values():
-                for options in per_class:
-                    if len(options) > 1:
-                        options.sort()
-            out.entries = {
-                anchor: per_class for anchor, per_class in entries.items() if all(per_class)
-            }
-            anchors = set(out.entries)
-        common = anchors if common is None else common & anchors
-        if not common:
-            break
-    out.anchors = sorted(common or ())
-    return out
-
-
-def _first_solutions(
-    group: GroupQuery, fetched: _Window, anchor: int
-) -> Iterator[Solution]:
-    if group.same_provider:
-        return iter(fetched.solutions[0][anchor])
-    full_mask = (1 << len(group.required)) - 1
-    return Combiner.tree_solutions(fetched.entries[anchor], group.amounts, full_mask)
-
-
-def _candidates_at(
-    anchor: int, groups: Sequence[GroupQuery], fetched: _Window, combiner: Combiner
-) -> Iterable[Candidate]:
-    head = groups[0]
-    if len(groups) == 1 and not head.same_provider:
-        # The common case (e.g. flat compute nodes): one group, one choice per class.
-        per_class = fetched.entries[anchor]
-        if max(map(len, per_class)) == 1:
-            bits = 0
-            amounts: dict[tuple[int, int], int] = {}
-            providers = []
-            for options, (rc, amount) in zip(per_class, head.amounts, strict=True):
-                provider, provider_bits = options[0]
-                bits |= provider_bits
-                amounts[provider, rc] = amount
-                providers.append(provider)
-            full_mask = (1 << len(head.required)) - 1
-            if bits & full_mask != full_mask:
-                return ()
-            candidate = combiner.finish(amounts, (frozenset(providers),))
-            return () if candidate is None else (candidate,)
-    first = _first_solutions(head, fetched, anchor)
-    others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
-    return combiner.combine(first, others)
-
-
 async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQuery) -> bool:
-    fetched = await _fetch(conn, plan, [group], None, frozenset())
-    for anchor in fetched.anchors:
-        for _ in _first_solutions(group, fetched, anchor):
-            return True
-    return False
+    fetched = await fetch(conn, plan.anchors, plan.sharing, [group], None, frozenset())
+
+    def any_solution() -> bool:
+        for anchor in fetched.anchors:
+            for _ in first_solutions(group, fetched, anchor, plan.budget):
+                return True
+        return False
+
+    if estimated_steps(fetched, [group]) > INLINE_STEPS:
+        return await asyncio.to_thread(any_solution)
+    return any_solution()
 
 
 # -- the search ------------------------------------------------------------------------
-
-def _providers_of(fetched: _Window, groups: Sequence[GroupQuery], position: int) -> set[int]:
-    """Every provider the fetched rows offer to one group."""
-    if groups[position].same_provider:
-        return {
-            solution.single
-            for solutions in fetched.solutions[position].values()
-            for solution in solutions
-            if solution.single is not None
-        }
-    return {
-        provider
-        for per_class in fetched.entries.values()
-        for options in per_class
-        for provider, _ in options
-    }
-
 
 def _stacked_classes(groups: Sequence[GroupQuery]) -> frozenset[int]:
     """Classes requested by more than one group: their amounts can add up."""
@@ -334,21 +220,17 @@ def _subtrees(request: CandidateRequest, groups: Sequence[GroupQuery]) -> list[f
     ]
 
 
-def _one_provider_per_tree(candidate: Candidate, roots: dict[int, int]) -> bool:
-    """Below 1.29: no two providers of a request may share a tree."""
-    providers = {provider for provider, _ in candidate.amounts}
-    return len({roots[provider] for provider in providers}) == len(providers)
-
-
 async def search(
     conn: AsyncConnection,
     request: CandidateRequest,
     *,
     max_candidates: int = -1,
     randomize: bool = False,
+    max_combinations: int = -1,
 ) -> SearchResult:
+    """The candidates; ``max_combinations`` bounds the combination steps (-1: none)."""
     try:
-        plan = await _plan(conn, request, max_candidates, randomize)
+        plan = await _plan(conn, request, max_candidates, randomize, Budget(max_combinations))
     except _Empty:
         return SearchResult()
     # The unsuffixed group first: it is the one whose solutions are generated lazily.
@@ -405,14 +287,13 @@ async def _generate(
         subtrees=_subtrees(request, groups),
         stacked_classes=stacked,
         dedupe=bool(plan.sharing.ids),
+        budget=plan.budget,
     )
     in_subtrees = {index for groups_ in combiner.subtrees for index in groups_}
-    limit = plan.early_limit
     roots: dict[int, int] = {}
-    found: list[Candidate] = []
-    generated = 0
+    collect = Collector(request.nested_aware, plan.early_limit, plan.max_candidates, roots)
     for window in _windows(plan):
-        fetched = await _fetch(conn, plan, groups, window, stacked)
+        fetched = await fetch(conn, plan.anchors, plan.sharing, groups, window, stacked)
         if not fetched.anchors:
             continue
         roots.update(fetched.roots)
@@ -424,19 +305,16 @@ async def _generate(
             tree_roots = {
                 fetched.roots[provider]
                 for position in in_subtrees
-                for provider in _providers_of(fetched, groups, position)
+                for provider in providers_of(fetched, groups, position)
             }
             combiner.parents.update(await repo.parents_in_trees(conn, tree_roots))
-        for anchor in fetched.anchors:
-            for candidate in _candidates_at(anchor, groups, fetched, combiner):
-                generated += 1
-                if request.nested_aware or _one_provider_per_tree(candidate, roots):
-                    found.append(candidate)
-                if 0 <= plan.max_candidates <= generated or (
-                    limit is not None and len(found) >= limit
-                ):
-                    return found, roots
-    return found, roots
+        if estimated_steps(fetched, groups) > INLINE_STEPS:
+            done = await asyncio.to_thread(collect.window, fetched, groups, combiner)
+        else:
+            done = collect.window(fetched, groups, combiner)
+        if done:
+            break
+    return collect.found, roots
 
 
 def _windows(plan: _Plan) -> Iterator[repo.Window]:
