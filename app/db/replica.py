@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.database import Database, Work
 from app.db.engine import is_serialization_failure, make_engine
+from app.db.timeouts import Kind
 from app.exceptions import DatabaseUnavailable, PlacementError
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ class ReadReplica(Database):
             engine,
             write_attempts=primary.write_attempts,
             claim_attempts=primary.claim_attempts,
+            timeouts=primary.timeouts,
         )
+        # A standby restarting is waited for as long as the primary would be.
+        self.reconnect_delays = primary.reconnect_delays
         self.primary = primary
         self.max_lag = max_lag
         self.retry_interval = retry_interval
@@ -77,11 +81,11 @@ class ReadReplica(Database):
         self._lagging = False
         self._lag_lock = asyncio.Lock()
 
-    async def read(self, work: Work[T]) -> T:
+    async def read(self, work: Work[T], *, kind: Kind = Kind.READ) -> T:
         if not await self._usable():
-            return await self.primary.read(work)
+            return await self.primary.read(work, kind=kind)
         try:
-            return await super().read(work)
+            return await super().read(work, kind=kind)
         except DatabaseUnavailable:
             LOG.warning("read standby unavailable: reading from the primary for %.0f s",
                         self.retry_interval)
@@ -91,10 +95,17 @@ class ReadReplica(Database):
                 raise
             LOG.info("read standby cancelled a query (recovery conflict): reading the primary")
         self.fallbacks += 1
-        return await self.primary.read(work)
+        return await self.primary.read(work, kind=kind)
 
-    async def write(self, work: Work[T]) -> T:
-        return await self.primary.write(work)
+    async def write(
+        self,
+        work: Work[T],
+        *,
+        kind: Kind = Kind.WRITE,
+        keyed: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> T:
+        return await self.primary.write(work, kind=kind, keyed=keyed, options=options)
 
     async def claim(
         self,
@@ -155,5 +166,6 @@ def open_read_database(
     """The database lag-tolerant reads use: a standby's, or else the primary."""
     if not url:
         return primary
-    engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    engine = make_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, timeouts=primary.timeouts)
     return ReadReplica(engine, primary, max_lag=max_lag, retry_interval=retry_interval)

@@ -16,6 +16,7 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
+from app.db.timeouts import Kind
 from app.services.candidates.render import render, render_body
 from app.services.candidates.request import CandidateRequest, parse_request
 from app.services.candidates.search import SearchResult
@@ -53,7 +54,7 @@ async def find(
             max_combinations=max_combinations,
         )
 
-    result = await db.read(work)
+    result = await db.read(work, kind=Kind.CANDIDATES)
     if len(result.candidates) > INLINE_RENDER:
         result.body = await asyncio.to_thread(render_body, request, result)
     return result
