@@ -25,7 +25,11 @@ class DisconnectMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        messages: asyncio.Queue[Message] = asyncio.Queue()
+        # One message at a time: the pump reads the next only once the handler
+        # took the last, so a body streams with backpressure (never buffered
+        # whole here) and its size limit, enforced by an outer layer's receive,
+        # still applies as the handler reads.
+        messages: asyncio.Queue[Message | Exception] = asyncio.Queue(maxsize=1)
         complete = False
         handler = asyncio.current_task()
         assert handler is not None
@@ -33,14 +37,26 @@ class DisconnectMiddleware:
         async def pump() -> None:
             # Everything the server delivers, in order; the disconnect ends it.
             while True:
-                message = await receive()
-                messages.put_nowait(message)
+                try:
+                    message = await receive()
+                except Exception as exc:  # an outer layer refusing the body: the handler's
+                    await messages.put(exc)
+                    return
                 if message["type"] == "http.disconnect":
                     if not complete:
                         LOG.info("client went away before the answer to %s %s: cancelled",
                                  scope.get("method"), scope.get("path"))
                         handler.cancel()
+                    with contextlib.suppress(asyncio.QueueFull):
+                        messages.put_nowait(message)
                     return
+                await messages.put(message)
+
+        async def next_message() -> Message:
+            item = await messages.get()
+            if isinstance(item, Exception):
+                raise item
+            return item
 
         async def send_tracking(message: Message) -> None:
             nonlocal complete
@@ -50,7 +66,7 @@ class DisconnectMiddleware:
 
         watcher = asyncio.create_task(pump())
         try:
-            await self.app(scope, messages.get, send_tracking)
+            await self.app(scope, next_message, send_tracking)
         except asyncio.CancelledError:
             if not watcher.done() or complete:
                 raise  # cancelled from outside (shutdown), not by the disconnect
