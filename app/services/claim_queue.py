@@ -8,7 +8,9 @@ claims of this process on the provider in memory first leaves at most one of
 them per provider in the database; the row lock still orders claims across
 workers and replicas. Providers are queued on in sorted order (no deadlock
 among multi-provider claims), and a provider's lock is dropped when nobody
-holds or waits for it.
+holds or waits for it. Waiting here is bounded like waiting for a row lock
+(``db_lock_timeout``): past it the claim is answered 503 with Retry-After, so a
+queue stalled behind a database restart never holds clients unboundedly.
 """
 
 import asyncio
@@ -18,10 +20,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from weakref import WeakKeyDictionary
 
 from app.db.database import Database
+from app.exceptions import DatabaseUnavailable
 
 
 class ProviderQueue:
-    def __init__(self) -> None:
+    def __init__(self, wait_limit: float = 0.0) -> None:
+        self.wait_limit = wait_limit  # seconds; 0: unbounded
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: Counter[str] = Counter()
 
@@ -34,8 +38,12 @@ class ProviderQueue:
             self._users[key] += 1
         try:
             async with AsyncExitStack() as stack:
-                for key in keys:
-                    await stack.enter_async_context(self._locks[key])
+                try:
+                    async with asyncio.timeout(self.wait_limit or None):
+                        for key in keys:
+                            await stack.enter_async_context(self._locks[key])
+                except TimeoutError:
+                    raise DatabaseUnavailable() from None
                 yield
         finally:
             for key in keys:
@@ -52,5 +60,5 @@ _QUEUES: "WeakKeyDictionary[Database, ProviderQueue]" = WeakKeyDictionary()
 def provider_queue(db: Database) -> ProviderQueue:
     queue = _QUEUES.get(db)
     if queue is None:
-        queue = _QUEUES[db] = ProviderQueue()
+        queue = _QUEUES[db] = ProviderQueue(db.timeouts.lock)
     return queue

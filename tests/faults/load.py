@@ -117,6 +117,16 @@ class ClaimsLoad:
         return max([0.0, *(end - healed_at for end in failed)])
 
 
+async def _get_idempotent(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """A GET, sent again once if its kept-alive connection was closed under it
+    (as HTTP clients do for idempotent requests): the invariant check reads
+    state; dropped answers are counted by the load itself, not here."""
+    try:
+        return await client.get(path)
+    except httpx.TransportError:
+        return await client.get(path)
+
+
 async def check_invariants(load: ClaimsLoad, capacity: int) -> list[str]:
     """What is wrong with the allocations now (empty: every invariant holds):
     no provider over its capacity, usages equal to the sum of allocations,
@@ -125,10 +135,11 @@ async def check_invariants(load: ClaimsLoad, capacity: int) -> list[str]:
     async with httpx.AsyncClient(base_url=load.base_url, headers=HEADERS,
                                  timeout=60.0) as client:
         for provider in load.providers:
-            usages = (await client.get(f"/resource_providers/{provider}/usages")).json()
+            usages = (await _get_idempotent(
+                client, f"/resource_providers/{provider}/usages")).json()
             used = usages["usages"].get("VCPU", 0)
-            allocations = (await client.get(
-                f"/resource_providers/{provider}/allocations")).json()["allocations"]
+            allocations = (await _get_idempotent(
+                client, f"/resource_providers/{provider}/allocations")).json()["allocations"]
             summed = sum(a["resources"].get("VCPU", 0) for a in allocations.values())
             if used > capacity:
                 problems.append(f"{provider}: {used} VCPU used of {capacity}")
@@ -140,7 +151,7 @@ async def check_invariants(load: ClaimsLoad, capacity: int) -> list[str]:
             if expected is None:
                 return
             async with semaphore:
-                response = await client.get(f"/allocations/{consumer}")
+                response = await _get_idempotent(client, f"/allocations/{consumer}")
             present = bool(response.json()["allocations"])
             if present != expected:
                 problems.append(f"consumer {consumer}: present={present}, "
