@@ -134,13 +134,15 @@ class Database:
         # On SQLite one process's claims queue here rather than in SQLite's busy
         # handler (which sleeps up to 100 ms between tries).
         self._claim_lock = asyncio.Lock() if self.dialect == "sqlite" else None
-        # Claims run at READ COMMITTED on server databases: a claim first locks
-        # the rows of the providers it names (claim_reads.lock_providers), so
-        # every later statement reads what the claims before it committed; claims
-        # on disjoint providers never wait for each other.
-        self._claim_options = dict(self._write_options)
+        # Writes whose correctness rests on row locks, keys and compare-and-swap
+        # alone run at READ COMMITTED on server databases: claims (a claim first
+        # locks the rows of the providers it names, claim_reads.lock_providers, so
+        # every later statement reads what the claims before it committed, and
+        # claims on disjoint providers never wait for each other), guarded and
+        # keyed writes, the healthcheck's write probe.
+        self._committed_options = dict(self._write_options)
         if self.dialect != "sqlite":
-            self._claim_options["isolation_level"] = "READ COMMITTED"
+            self._committed_options["isolation_level"] = "READ COMMITTED"
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -223,11 +225,6 @@ class Database:
                          "work again: %s", cause)
         raise AssertionError("unreachable")
 
-    def _keyed_options(self) -> dict[str, Any]:
-        if self.dialect == "sqlite":
-            return self._write_options
-        return {**self._write_options, "isolation_level": "READ COMMITTED"}
-
     async def read(self, work: Work[T], *, kind: Kind = Kind.READ) -> T:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
         return await self._run(work, self._read_options, kind)
@@ -249,7 +246,7 @@ class Database:
         ``options``: other transaction options (the claims').
         """
         if options is None:
-            options = self._keyed_options() if keyed else self._write_options
+            options = self._committed_options if keyed else self._write_options
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
@@ -284,9 +281,9 @@ class Database:
         for attempt in range(tries):
             try:
                 if self._claim_lock is None:
-                    return await self.write(work, options=self._claim_options)
+                    return await self.write(work, options=self._committed_options)
                 async with self._claim_lock:
-                    return await self.write(work, options=self._claim_options)
+                    return await self.write(work, options=self._committed_options)
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
@@ -309,7 +306,7 @@ class Database:
             except IntegrityError as exc:
                 raise RowMoved() from exc
 
-        return await self.write(guarded, options=self._claim_options)
+        return await self.write(guarded, options=self._committed_options)
 
     async def probe_write(self) -> None:
         """The readiness check: a write transaction that writes (no row) and is
@@ -323,7 +320,7 @@ class Database:
         try:
             # Once more on a fresh connection (a stale pooled one says nothing
             # about the database), but no waiting for a restart: report it.
-            await self._run(write_nothing, self._keyed_options(), Kind.WRITE, (0.0, 0.0))
+            await self._run(write_nothing, self._committed_options, Kind.WRITE, (0.0, 0.0))
         except _ProbeDone:
             pass
 
