@@ -563,3 +563,18 @@ async def test_limit_below_1_29_summarizes_every_request_of_the_kept_trees(cloud
     }
     body = await cloud.candidates("resources=VCPU:1&limit=1", "1.28")
     assert len(body["provider_summaries"]) == 1
+
+
+async def test_keys_follow_the_query_group_order(cloud: Cloud) -> None:
+    """Allocations and mappings are keyed in the order the query names the groups,
+    as the reference keys them: error texts echo bodies built from these answers."""
+    q = "resources_NET=SRIOV_NET_VF:1&required_NET=CUSTOM_PHYSNET_A&resources=VCPU:1"
+    body = await cloud.candidates(f"{q}&in_tree={cloud.uuid('cn3')}", "1.36")
+    for request in body["allocation_requests"]:
+        assert list(request["mappings"]) == ["_NET", ""]
+        assert [cloud.name_of(rp) for rp in request["allocations"]][-1] == "cn3"
+    q = "resources=VCPU:1&resources_NET=SRIOV_NET_VF:1&required_NET=CUSTOM_PHYSNET_A"
+    body = await cloud.candidates(f"{q}&in_tree={cloud.uuid('cn3')}", "1.36")
+    for request in body["allocation_requests"]:
+        assert list(request["mappings"]) == ["", "_NET"]
+        assert cloud.name_of(next(iter(request["allocations"]))) == "cn3"

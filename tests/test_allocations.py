@@ -219,6 +219,40 @@ async def test_error_messages(client: httpx.AsyncClient) -> None:
     assert text.status_code == 415
 
 
+async def test_mapping_errors_name_the_member_as_the_reference_does(
+    client: httpx.AsyncClient,
+) -> None:
+    """The detail is the reference's, byte for byte (its validator reports the
+    failing mapping, or the failing entry of it, with that member's subschema)."""
+    rp = await make_provider(client, SMALL)
+    headers = {"openstack-api-version": "placement 1.34"}
+    schema = (
+        "Failed validating '{keyword}' in schema['properties']['mappings']"
+        "['patternProperties']['[a-zA-Z0-9_-]{{1,64}}']{items}:     {subschema}"
+        "  On instance['mappings']['alpha']{index}:     {value}  "
+    )
+    array = ("{'type': 'array',      'minItems': 1,      "
+             "'items': {'type': 'string', 'format': 'uuid'}}")
+    entry = "{'type': 'string', 'format': 'uuid'}"
+    cases = [
+        ("beta", "'beta' is not of type 'array'",
+         dict(keyword="type", items="", subschema=array, index="", value="'beta'")),
+        ([], "[] should be non-empty",
+         dict(keyword="minItems", items="", subschema=array, index="", value="[]")),
+        ([1], "1 is not of type 'string'",
+         dict(keyword="type", items="['items']", subschema=entry, index="[0]", value="1")),
+        (["x"], "'x' is not a 'uuid'",
+         dict(keyword="format", items="['items']", subschema=entry, index="[0]", value="'x'")),
+    ]
+    for value, message, parts in cases:
+        data = body({rp: {"VCPU": 1}}, consumer_type=None) | {"mappings": {"alpha": value}}
+        response = await client.put(f"/allocations/{new_uuid()}", json=data, headers=headers)
+        assert response.status_code == 400
+        assert error(response)["detail"].endswith(
+            f" JSON does not validate: {message}  {schema.format(**parts)}"
+        ), error(response)["detail"]
+
+
 async def test_path_uuid_normalised_only_on_put(client: httpx.AsyncClient) -> None:
     """Q12: PUT normalises the path consumer; GET and DELETE use it as given."""
     rp = await make_provider(client, SMALL)

@@ -100,13 +100,15 @@ def _mappings(value: Any) -> Any:
         if not regex.search(key):
             continue
         if not isinstance(item, list):
-            raise schema_error("type", f"{item!r} is not of type 'array'")
+            raise schema_error("type", f"{item!r} is not of type 'array'", at=(key,))
         if not item:
-            raise schema_error("minItems", f"{item!r} is too short")
-        for entry in item:
+            raise schema_error("minItems", "[] should be non-empty", at=(key,))
+        for index, entry in enumerate(item):
             if not isinstance(entry, str):
-                raise schema_error("type", f"{entry!r} is not of type 'string'")
-            _uuid_format(entry)
+                raise schema_error(
+                    "type", f"{entry!r} is not of type 'string'", at=(key, index))
+            if not is_uuid_like(entry):
+                raise schema_error("format", f"{entry!r} is not a 'uuid'", at=(key, index))
     return value
 
 

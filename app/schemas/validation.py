@@ -20,9 +20,22 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 SCHEMA_ERROR = "json_schema"
 
 
-def schema_error(keyword: str, message: str) -> PydanticCustomError:
-    """An error a validator raises with a ready JSON Schema message."""
-    return PydanticCustomError(SCHEMA_ERROR, "{message}", {"keyword": keyword, "message": message})
+def schema_error(
+    keyword: str, message: str, at: tuple[str | int, ...] = ()
+) -> PydanticCustomError:
+    """An error a validator raises with a ready JSON Schema message; a validator of
+    a whole container says ``at`` which member inside it the failure lies, since the
+    reference's validator reports (and prints the subschema of) that member."""
+    ctx: dict[str, Any] = {"keyword": keyword, "message": message}
+    if at:
+        ctx["at"] = at
+    return PydanticCustomError(SCHEMA_ERROR, "{message}", ctx)
+
+
+def _full_loc(error: ErrorDetails) -> tuple[str | int, ...]:
+    """The error's location, down to the member a container's validator named."""
+    at = (error.get("ctx") or {}).get("at", ()) if error["type"] == SCHEMA_ERROR else ()
+    return tuple(error["loc"]) + tuple(at)
 
 
 def _type_name(error_type: str) -> str | None:
@@ -199,7 +212,7 @@ def validate(
         schema = schema or getattr(model, SCHEMA_ATTRIBUTE, None)
         errors = exc.errors(include_url=False)
         for error in errors:
-            error["loc"] = within + tuple(error["loc"])
+            error["loc"] = within + _full_loc(error)
         text = (
             _with_schema(errors, schema, root if within else data) if schema
             else describe_validation_error(exc)

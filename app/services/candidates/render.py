@@ -24,12 +24,32 @@ from app.services.candidates.request import CandidateRequest
 from app.services.candidates.search import SearchResult
 
 
+def _in_query_order(
+    by_provider: dict[str, dict[str, int]],
+    mappings: tuple[frozenset[int], ...],
+    in_query_order: list[int],
+    uuids: dict[int, str],
+) -> dict[str, dict[str, int]]:
+    """``by_provider`` keyed first by the providers of the earliest group in the query."""
+    rank: dict[str, int] = {}
+    for position, index in enumerate(in_query_order):
+        for provider in mappings[index]:
+            rank.setdefault(uuids[provider], position)
+    last = len(in_query_order)
+    ordered = sorted(by_provider, key=lambda uuid: rank.get(uuid, last))
+    return {uuid: by_provider[uuid] for uuid in ordered}
+
+
 def _allocation_requests(request: CandidateRequest, result: SearchResult) -> list[Any]:
     uuids = result.uuids
     names = result.class_names
     dict_form = request.version >= ALLOCATIONS_DICT_FORM
     mappings = request.version >= CANDIDATE_MAPPINGS
     suffixes = [group.suffix for group in result.groups]
+    # The search puts the unsuffixed group first; the reference keys allocations
+    # and mappings in the query's group order (error texts echo bodies built from them).
+    in_query_order = sorted(range(len(suffixes)), key=lambda i: result.groups[i].index)
+    reorder = in_query_order != list(range(len(suffixes)))
     out: list[Any] = []
     append = out.append
     for candidate in result.candidates:
@@ -41,6 +61,8 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                 by_provider[uuid] = {names[rc]: amount}
             else:
                 resources[names[rc]] = amount
+        if reorder:
+            by_provider = _in_query_order(by_provider, candidate.mappings, in_query_order, uuids)
         body: dict[str, Any]
         if dict_form:
             body = {
@@ -50,8 +72,8 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
             }
             if mappings:
                 body["mappings"] = {
-                    suffix: sorted(uuids[provider] for provider in providers)
-                    for suffix, providers in zip(suffixes, candidate.mappings, strict=True)
+                    suffixes[index]: sorted(uuids[p] for p in candidate.mappings[index])
+                    for index in in_query_order
                 }
         else:
             body = {
