@@ -35,6 +35,7 @@ from app.exceptions import (
     Unexpected,
 )
 from app.microversion import MAX_VERSION_STRING, MIN_VERSION_STRING
+from app.observability.loop_lag import watch_event_loop
 from app.observability.middleware import ObservabilityMiddleware
 from app.policy import Authorizer, PolicyError
 from app.routers import ALL_ROUTERS
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         try:
-            yield
+            async with watch_event_loop():
+                yield
         finally:
             if read_database is not database:
                 await read_database.dispose()

@@ -5,7 +5,10 @@ The server is ``placement-api`` with 2 workers on the test database
 (SQLite, or PostgreSQL/MySQL under ``make test-pg`` / ``make test-mysql``).
 Per request the table printed at the end (and written to
 ``.ci/artifacts/hostile-input.json`` when that directory exists) gives the
-status, the time, the probe's worst latency during it and the peak RSS of the
+status, the time, the probe's worst latency during it, the longest stall of a
+worker's event loop (read from the server's own watch,
+``placement_event_loop_stall_seconds``: the upper bound of the histogram bucket
+holding the longest stall, 0 for none of 25 ms or more) and the peak RSS of the
 server's processes so far.
 """
 
@@ -31,6 +34,11 @@ HEADERS = {"x-auth-token": "admin", "openstack-api-version": "placement latest",
 # Bounds, generous for 2 shared cores: a hostile request and the probe's worst wait.
 REQUEST_BOUND = 15.0
 PROBE_BOUND = 3.0
+# The issue asks for ~100 ms. With four test runs sharing 2 cores, the first
+# candidates query of a new shape (48 traits: SQL compiled cold) was measured in
+# the 0.1-0.25 s bucket; the bucket above leaves room, so only a real block fails.
+LOOP_STALL_BOUND = 0.5
+STALL_METRIC = "placement_event_loop_stall_seconds_bucket"
 ARTIFACT = ROOT / ".ci" / "artifacts" / "hostile-input.json"
 
 
@@ -40,6 +48,7 @@ class Outcome:
     status: int
     seconds: float
     probe_worst: float
+    loop_stall: float
     peak_rss_mb: float
     answer_bytes: int
 
@@ -102,6 +111,25 @@ class Probe:
         self._thread.join(35)
 
 
+def stall_buckets(client: httpx.Client) -> dict[float, float]:
+    """The server's loop stall histogram: cumulative count by upper bound."""
+    text = client.get("/metrics").text
+    buckets: dict[float, float] = {}
+    for found in re.finditer(rf'^{STALL_METRIC}{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE):
+        bound = float(found.group(1))
+        buckets[bound] = buckets.get(bound, 0.0) + float(found.group(2))
+    return buckets
+
+
+def longest_stall(before: dict[float, float], after: dict[float, float]) -> float:
+    """The upper bound of the bucket of the longest stall between two readings."""
+    grown = {bound: after.get(bound, 0.0) - before.get(bound, 0.0) for bound in after}
+    total = grown.get(float("inf"), 0.0)
+    if total == 0:
+        return 0.0
+    return min(bound for bound, count in grown.items() if count == total)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("hostile")
@@ -117,10 +145,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def _report() -> None:
     if not RESULTS:
         return
-    lines = [f"{'case':48} {'status':>6} {'time s':>7} {'probe s':>8} {'RSS MB':>7}"]
+    lines = [f"{'case':48} {'status':>6} {'time s':>7} {'probe s':>8} {'stall<=s':>8} "
+             f"{'RSS MB':>7}"]
     lines += [f"{r.case:48} {r.status:>6} {r.seconds:>7.3f} {r.probe_worst:>8.3f} "
-              f"{r.peak_rss_mb:>7.1f}" for r in RESULTS]
-    print("\nhostile input (status, time, probe worst latency, peak RSS):\n" + "\n".join(lines))
+              f"{r.loop_stall:>8.3f} {r.peak_rss_mb:>7.1f}" for r in RESULTS]
+    print("\nhostile input (status, time, probe worst latency, longest loop stall, peak RSS):\n"
+          + "\n".join(lines))
     if ARTIFACT.parent.is_dir():
         ARTIFACT.write_text(json.dumps([asdict(r) for r in RESULTS], indent=1))
 
@@ -156,16 +186,20 @@ def hostile(
     with httpx.Client(base_url=server.url, headers=HEADERS, timeout=120.0) as client, \
             Probe(server.url) as probe:
         time.sleep(0.05)
+        before = stall_buckets(client)
         started = time.monotonic()
         response = send(client)
         elapsed = time.monotonic() - started
-        time.sleep(0.05)
+        # A stall is observed when the watch wakes after it: one interval later.
+        time.sleep(0.15)
+        stall = longest_stall(before, stall_buckets(client))
     RESULTS.append(Outcome(case, response.status_code, round(elapsed, 3),
-                           round(probe.worst, 3), peak_rss_mb(server.proc.pid),
+                           round(probe.worst, 3), stall, peak_rss_mb(server.proc.pid),
                            len(response.content)))
     assert response.status_code < 500, response.text[:500]
     assert elapsed < REQUEST_BOUND, f"{case}: {elapsed:.1f} s"
     assert probe.worst < PROBE_BOUND, f"{case}: probe waited {probe.worst:.1f} s"
+    assert stall <= LOOP_STALL_BOUND, f"{case}: an event loop stalled over {stall} s"
     return response
 
 
@@ -371,3 +405,16 @@ def test_log_injection(server: LiveServer) -> None:
     assert not any(line.startswith(forged) for line in lines)
     assert not any("\x1b" in line for line in lines)
 
+
+
+def test_large_body_keeps_integers_beyond_64_bits_exact() -> None:
+    """A body parsed in a thread (256 KB and more) reads huge integers as the
+    small-body path does: exact, as the reference reads them."""
+    from app.api.http import PARSE_IN_THREAD, parse_json
+
+    pad = "x" * PARSE_IN_THREAD
+    for number in ("99999999999999999999", "-9223372036854775809", "1e20"):
+        raw = f'{{"total": {number}, "pad": "{pad}"}}'.encode()
+        assert parse_json(raw)["total"] == parse_json(f'{{"total": {number}}}'.encode())["total"]
+    assert parse_json(f'{{"total": 99999999999999999999, "p": "{pad}"}}'.encode())["total"] == (
+        99999999999999999999)

@@ -56,6 +56,12 @@ CLAIM_RETRIES = Counter(
     "placement_claim_retries",
     "Claims retried in a fresh transaction after a provider generation moved.",
 )
+LOOP_STALLS = Histogram(
+    "placement_event_loop_stall_seconds",
+    "Times a worker's event loop ran no other callback for 25 ms or more "
+    "(app/observability/loop_lag.py), by length.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 # Labelled children, looked up once (labels() validates and locks on every call).
 _REQUEST_CHILDREN: dict[tuple[str, str, int, str], Any] = {}

@@ -32,6 +32,30 @@ def schema_error(
     return PydanticCustomError(SCHEMA_ERROR, "{message}", ctx)
 
 
+# Echoed strings are cut to this many characters before they are printed: more
+# than the detail keeps (``app.api.errors.MAX_MESSAGE``, 16 KB), so the answer is
+# the same, without repr and pprint of megabytes on the event loop.
+ECHO_LIMIT = 20_000
+
+
+def _cut(text: str) -> str:
+    """``text`` shortened so its repr starts as the whole text's repr does
+    (repr picks its quote by the quotes the whole text holds)."""
+    rest = text[ECHO_LIMIT:]
+    return text[:ECHO_LIMIT] + "".join(quote for quote in "'\"" if quote in rest)
+
+
+def shortened(value: Any) -> Any:
+    """``value`` with every string longer than ``ECHO_LIMIT`` cut (a copy when one is)."""
+    if isinstance(value, str):
+        return _cut(value) if len(value) > ECHO_LIMIT else value
+    if isinstance(value, dict):
+        return {key: shortened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shortened(item) for item in value]
+    return value
+
+
 def _full_loc(error: ErrorDetails) -> tuple[str | int, ...]:
     """The error's location, down to the member a container's validator named."""
     at = (error.get("ctx") or {}).get("at", ()) if error["type"] == SCHEMA_ERROR else ()
@@ -185,6 +209,7 @@ def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) 
     siblings = [e for e in shallow if tuple(_ordered(part) for part in where(e)) == path]
     loc = where(siblings[0])
     schema_path, node, instance = _locate(schema, data, loc)
+    instance = shortened(instance)
     # At one object the validator meets its keywords in the schema's order.
     order = list(node) if isinstance(node, dict) else []
     error = min(siblings, key=lambda e: order.index(_describe(e)[0])
@@ -195,6 +220,12 @@ def _with_schema(errors: list[ErrorDetails], schema: dict[str, Any], data: Any) 
         f"{pretty(node)}\n\nOn instance{''.join(f'[{part!r}]' for part in loc)}:\n"
         f"{pretty(instance)}"
     )
+
+
+def _with_short_input(error: ErrorDetails) -> ErrorDetails:
+    if "input" in error:
+        error["input"] = shortened(error["input"])
+    return error
 
 
 def validate(
@@ -213,8 +244,9 @@ def validate(
         errors = exc.errors(include_url=False)
         for error in errors:
             error["loc"] = within + _full_loc(error)
+            _with_short_input(error)
         text = (
             _with_schema(errors, schema, root if within else data) if schema
-            else describe_validation_error(exc)
+            else describe_error(_with_short_input(exc.errors(include_url=False)[0]))
         )
         raise InvalidInput(f"JSON does not validate: {text}") from None
