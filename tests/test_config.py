@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.config import show
-from app.config.placement_conf import ConfigError, config_files, read
+from app.config.placement_conf import ConfigError, config_files, read, source_of
 from app.settings import Settings
 
 REFERENCE_STYLE = """
@@ -93,6 +93,70 @@ def test_placement_variables_win_over_the_file(
     assert settings.auth_strategy == "noauth2"
     assert settings.keystone.token_cache_time == 9
     assert settings.keystone.username == "placement"  # the rest still from the file
+
+
+LIMITS = """
+[placement_database]
+max_pool_size = 9
+max_overflow = 4
+pool_timeout = 2.5
+[api_limits]
+max_url_length = 4096
+max_body_bytes = 1048576
+max_param_repeats = 16
+max_request_groups = 8
+max_in_items = 20
+max_traits_per_group = 12
+candidates_max_in_flight = 2
+candidates_queue_size = 5
+candidates_queue_seconds = 1.5
+candidates_max_combinations = -1
+[database_timeouts]
+statement_timeout_read = 11
+statement_timeout_write = 12
+statement_timeout_candidates = 13.5
+lock_timeout = 3
+connect_timeout = 2
+reconnect_window = 7
+"""
+
+
+def test_limits_and_timeouts_from_the_file_variables_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "placement.conf").write_text(LIMITS)
+    monkeypatch.setenv("OS_PLACEMENT_CONFIG_DIR", str(tmp_path))
+    settings = Settings()
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (
+        9, 4, 2.5)
+    assert (settings.max_url_length, settings.max_body_bytes, settings.max_param_repeats,
+            settings.max_request_groups, settings.max_in_items,
+            settings.max_traits_per_group) == (4096, 1048576, 16, 8, 20, 12)
+    assert (settings.candidates_max_in_flight, settings.candidates_queue_size,
+            settings.candidates_queue_seconds, settings.candidates_max_combinations) == (
+        2, 5, 1.5, -1)
+    assert (settings.db_statement_timeout_read, settings.db_statement_timeout_write,
+            settings.db_statement_timeout_candidates, settings.db_lock_timeout,
+            settings.db_connect_timeout, settings.db_reconnect_window) == (
+        11, 12, 13.5, 3, 2, 7)
+    monkeypatch.setenv("PLACEMENT_MAX_URL_LENGTH", "2048")
+    monkeypatch.setenv("PLACEMENT_DB_LOCK_TIMEOUT", "0.5")
+    settings = Settings()
+    assert (settings.max_url_length, settings.db_lock_timeout) == (2048, 0.5)
+    assert settings.max_in_items == 20  # the rest still from the file
+
+
+def test_bad_limit_in_the_file_names_where_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert source_of("max_in_items") == (
+        "[api_limits] max_in_items in placement.conf, or PLACEMENT_MAX_IN_ITEMS")
+    assert source_of("db_lock_timeout") == (
+        "[database_timeouts] lock_timeout in placement.conf, or PLACEMENT_DB_LOCK_TIMEOUT")
+    (tmp_path / "placement.conf").write_text("[api_limits]\nmax_in_items = many\n")
+    monkeypatch.setenv("OS_PLACEMENT_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="max_in_items"):
+        Settings()
 
 
 def test_config_file_option_wins_over_the_directory(

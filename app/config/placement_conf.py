@@ -55,6 +55,17 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         ("token_cache_size", ""), ("validation_timeout", ""),
     )),
     ("placement_database", "pool_timeout", "db_pool_timeout", ""),
+    # This service's own bounds (README "Limits"), which the reference does not have:
+    # one request's work, and waits on the database (seconds).
+    *(("api_limits", name, name, "") for name in (
+        "max_url_length", "max_body_bytes", "max_param_repeats", "max_request_groups",
+        "max_in_items", "max_traits_per_group", "candidates_max_in_flight",
+        "candidates_queue_size", "candidates_queue_seconds", "candidates_max_combinations",
+    )),
+    *(("database_timeouts", name, f"db_{name}", "") for name in (
+        "statement_timeout_read", "statement_timeout_write", "statement_timeout_candidates",
+        "lock_timeout", "connect_timeout", "reconnect_window",
+    )),
 )
 
 
