@@ -100,6 +100,14 @@ def serve(argv: list[str] | None = None) -> None:
         help="seconds a worker may take to answer the supervisor's health check before "
              "it is restarted (uvicorn's 5 s killed starting workers under CPU load)",
     )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=_env_int("PLACEMENT_KEEP_ALIVE_TIMEOUT", 75),
+        help="seconds an idle kept-alive connection stays open (uvicorn's default, 5, "
+             "is below load balancers' idle timeouts, commonly 60: a request they send "
+             "as the service closes the connection is lost)",
+    )
     parser.add_argument("--log-format", choices=("json", "text"), default=None)
     parser.add_argument("--log-level", default=None)
     _add_config_options(parser)
@@ -123,6 +131,7 @@ def serve(argv: list[str] | None = None) -> None:
         forwarded_allow_ips=args.forwarded_allow_ips or ",".join(settings.trusted_proxies),
         timeout_graceful_shutdown=args.graceful_timeout,
         timeout_worker_healthcheck=args.worker_healthcheck_timeout,
+        timeout_keep_alive=args.keep_alive_timeout,
         log_config=logging_config(args.log_format, args.log_level),
         access_log=False,
         server_header=False,

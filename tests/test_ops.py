@@ -410,6 +410,7 @@ def test_placement_api_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert single["workers"] == 1
     assert single["proxy_headers"] is True
     assert single["timeout_graceful_shutdown"] == 30
+    assert single["timeout_keep_alive"] == 75  # above load balancers' idle timeouts
     assert single["access_log"] is False
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
@@ -417,8 +418,10 @@ def test_placement_api_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     metrics_dir.mkdir()
     (metrics_dir / "counter_1.db").write_bytes(b"stale")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-    cli.serve(["--workers", "3", "--graceful-timeout", "5", "--log-format", "text"])
+    cli.serve(["--workers", "3", "--graceful-timeout", "5", "--log-format", "text",
+               "--keep-alive-timeout", "20"])
     multi = calls.pop()
+    assert multi["timeout_keep_alive"] == 20
     assert multi["workers"] == 3
     assert multi["timeout_graceful_shutdown"] == 5
     assert not list(metrics_dir.glob("*.db"))  # stale files of a previous run removed
