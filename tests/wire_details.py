@@ -20,9 +20,11 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import random
 import re
 import sys
 import types
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,11 @@ def record(server: str, checkout: str, db: str, files: list[str]) -> list[Record
     from gabbi import case  # the runner's Python has gabbi
 
     runner = _load_runner()
+    # The fixtures' UUIDs, the same sequence in both runs: the validator reports
+    # the greatest of sibling keys, so random UUIDs made that choice differ by run.
+    sequence = random.Random(1205)
+    setattr(sys.modules["placement_fixtures"], "new_uuid", lambda: str(  # noqa: B010
+        uuid.UUID(int=sequence.getrandbits(128), version=4)))
     answers: list[Record] = []
     original = case.HTTPTestCase._run_request
     run_file = runner.run_file
