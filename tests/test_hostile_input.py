@@ -418,3 +418,29 @@ def test_large_body_keeps_integers_beyond_64_bits_exact() -> None:
         assert parse_json(raw)["total"] == parse_json(f'{{"total": {number}}}'.encode())["total"]
     assert parse_json(f'{{"total": 99999999999999999999, "p": "{pad}"}}'.encode())["total"] == (
         99999999999999999999)
+
+
+async def test_loop_stall_watch_sees_a_blocking_callback() -> None:
+    """The watch the table's stall column reads: a 0.2 s block is observed in
+    ``placement_event_loop_stall_seconds`` as a stall over 0.1 s."""
+    import asyncio
+
+    from app.observability.loop_lag import INTERVAL, watch_event_loop
+    from app.observability.metrics import LOOP_STALLS
+
+    def count(bound: float) -> float:
+        """Stalls observed up to ``bound`` seconds (the cumulative bucket)."""
+        samples = next(iter(LOOP_STALLS.collect())).samples
+        return next(float(sample.value) for sample in samples
+                    if sample.name.endswith("_bucket")
+                    and float(sample.labels["le"]) == bound)
+
+    def above(bound: float) -> float:
+        return count(float("inf")) - count(bound)
+
+    before = above(0.1)
+    async with watch_event_loop():
+        await asyncio.sleep(INTERVAL / 2)
+        time.sleep(0.2)  # noqa: ASYNC251 -- a handler holding the loop, on purpose
+        await asyncio.sleep(INTERVAL * 2)
+    assert above(0.1) >= before + 1
