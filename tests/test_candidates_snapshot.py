@@ -26,6 +26,7 @@ from tests.api_helpers import ADMIN_LATEST, asgi_client, running_app
 CLASSES = ("VCPU", "MEMORY_MB", "DISK_GB", "SRIOV_NET_VF", "CUSTOM_MAGIC")
 TRAITS = ("HW_CPU_X86_AVX", "HW_CPU_X86_SSE", "CUSTOM_GOLD", "CUSTOM_SILVER", "HW_NIC_SRIOV")
 SHARING = "MISC_SHARES_VIA_AGGREGATE"
+Param = tuple[str, str | int | float | bool | None]
 VERSIONS = ("1.10", "1.17", "1.21", "1.25", "1.28", "1.29", "1.31", "1.33", "1.35", "1.36",
             *("1.39",) * 8)
 
@@ -154,9 +155,9 @@ class RandomCloud:
 
     # -- requests ------------------------------------------------------------------------
 
-    def traits_query(self, suffix: str) -> list[tuple[str, str]]:
+    def traits_query(self, suffix: str) -> list[Param]:
         rng = self.rng
-        out = []
+        out: list[Param] = []
         if rng.random() < 0.35:
             picked = self.some(TRAITS, 2)
             forbidden = self.some([t for t in TRAITS if t not in picked], 1)
@@ -172,11 +173,11 @@ class RandomCloud:
             out.append((f"member_of{suffix}", "!" + rng.choice(self.aggs)))
         return out
 
-    def query(self) -> list[tuple[str, str]]:
+    def query(self) -> list[Param]:
         rng = self.rng
         amounts = {"VCPU": (1, 2, 3), "MEMORY_MB": (64, 512, 2048), "DISK_GB": (1, 10, 100),
                    "SRIOV_NET_VF": (1, 2), "CUSTOM_MAGIC": (1,)}
-        params: list[tuple[str, str]] = []
+        params: list[Param] = []
         unsuffixed = self.some(CLASSES[:3], 3) or ["VCPU"]
         params.append(("resources", ",".join(f"{rc}:{rng.choice(amounts[rc])}"
                                              for rc in unsuffixed)))
