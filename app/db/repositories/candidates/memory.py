@@ -112,9 +112,13 @@ class SnapshotSource:
             for member in self._members(snap.aggregates.get(provider, EMPTY))
         }
 
-    def _roots_with_any(self, any_of: Sequence[int]) -> set[int]:
-        by_trait = self.snap.index.by_trait
-        return {self.snap.root_of(p) for trait in any_of for p in by_trait.get(trait, EMPTY)}
+    def _tree_has_any(self, root: int, any_of: Sequence[int]) -> bool:
+        """Some provider of the tree of ``root`` has one of the traits."""
+        traits = self.snap.traits
+        return any(
+            not traits.get(member, EMPTY).isdisjoint(any_of)
+            for member in self.snap.index.trees.get(root, ())
+        )
 
     @staticmethod
     def _in_window(anchor: int, window: Window) -> bool:
@@ -135,7 +139,8 @@ class SnapshotSource:
         single = len(group.amounts) == 1
         full = (1 << len(group.required)) - 1
         own_required = group.required if single else ()
-        need_roots = [self._roots_with_any(group.required[j]) for j in needs]
+        need_sets = [group.required[j] for j in needs]
+        judged: dict[int, bool] = {}  # anchor -> passes; anchors are judged once
         aggregates = snap.aggregates
 
         def trait_bits(provider: int) -> int:
@@ -147,13 +152,17 @@ class SnapshotSource:
             )
 
         def anchor_ok(anchor: int) -> bool:
-            if group.forbidden_aggs and not aggregates.get(anchor, EMPTY).isdisjoint(
-                group.forbidden_aggs
-            ):
-                return False
-            if any(anchor not in roots for roots in need_roots):
-                return False
-            return self._anchor_ok(anchor, anchors)
+            verdict = judged.get(anchor)
+            if verdict is None:
+                verdict = judged[anchor] = (
+                    not (
+                        group.forbidden_aggs
+                        and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
+                    )
+                    and all(self._tree_has_any(anchor, any_of) for any_of in need_sets)
+                    and self._anchor_ok(anchor, anchors)
+                )
+            return verdict
 
         by_class = snap.index.by_class
         providers: set[int] = set()
@@ -303,6 +312,7 @@ class SnapshotSource:
         wanted = None if rc_ids is None else set(rc_ids)
         out = SummaryRows()
         names = snap.trait_names
+        lists = snap.index.trait_lists
         for provider in members:
             uuid, parent, root, _ = snap.providers[provider]
             out.providers[provider] = (uuid, parent, root)
@@ -319,7 +329,10 @@ class SnapshotSource:
             if with_traits:
                 traits = snap.traits.get(provider)
                 if traits:
-                    out.traits[provider] = [names[trait] for trait in sorted(traits)]
+                    listed_names = lists.get(traits)
+                    if listed_names is None:
+                        listed_names = lists[traits] = [names[t] for t in sorted(traits)]
+                    out.traits[provider] = listed_names
         return out
 
     async def provider_uuids(self, ids: Iterable[int]) -> dict[int, str]:

@@ -50,6 +50,9 @@ class Indexes:
     by_aggregate: dict[int, frozenset[int]] = field(default_factory=dict)
     trees: dict[int, tuple[int, ...]] = field(default_factory=dict)  # root -> members
     sharing: tuple[int, ...] = ()
+    # A trait set's names in trait id order, built once per distinct set (few
+    # distinct sets in a cloud); never changed once built.
+    trait_lists: dict[frozenset[int], list[str]] = field(default_factory=dict)
 
 
 @dataclass
