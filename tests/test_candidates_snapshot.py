@@ -38,6 +38,7 @@ class RandomCloud:
         self.aggs = [str(uuid.uuid4()) for _ in range(4)]
         self.providers: list[str] = []
         self.roots: list[str] = []
+        self.consumers: list[str] = []
 
     async def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return await self.client.put(path, json=body)
@@ -124,15 +125,31 @@ class RandomCloud:
             return
         rc = rng.choice(sorted(inventories))
         step = inventories[rc]["step_size"]
-        await self.put(f"/allocations/{uuid.uuid4()}", consumer_body({rp: {rc: step}}))
+        consumer = str(uuid.uuid4())
+        response = await self.put(f"/allocations/{consumer}", consumer_body({rp: {rc: step}}))
+        if response.status_code == 204:
+            self.consumers.append(consumer)
 
     async def change(self) -> None:
-        """One random write: a claim, traits, aggregates, inventory, a new or gone provider."""
+        """One random write: a claim, traits, aggregates, inventory, a new or gone provider.
+
+        Deleting allocations and setting aggregates below 1.19 bump no generation.
+        """
         rng = self.rng
-        what = rng.choice(("claim", "claim", "traits", "aggs", "inventory", "new", "delete"))
+        what = rng.choice(("claim", "claim", "unclaim", "traits", "aggs", "old aggs",
+                           "inventory", "new", "delete"))
         rp = rng.choice(self.providers)
         if what == "claim":
             await self.claim()
+        elif what == "unclaim" and self.consumers:
+            consumer = self.consumers.pop(rng.randrange(len(self.consumers)))
+            response = await self.client.delete(f"/allocations/{consumer}")
+            assert response.status_code == 204, response.text
+        elif what == "old aggs":
+            response = await self.client.put(
+                f"/resource_providers/{rp}/aggregates", json=self.some(self.aggs, 2),
+                headers={"openstack-api-version": "placement 1.18"})
+            assert response.status_code == 200, response.text
         elif what == "traits":
             await self.set_traits(rp, self.some(TRAITS, 3))
         elif what == "aggs":

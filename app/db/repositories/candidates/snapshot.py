@@ -62,6 +62,8 @@ class Snapshot:
     provider_ids: dict[str, int] = field(default_factory=dict)  # uuid -> id
     inventories: dict[int, dict[int, Inventory]] = field(default_factory=dict)
     usages: dict[int, dict[int, int]] = field(default_factory=dict)
+    # provider -> (count, sum of ids, sum of used) of its allocations
+    allocation_marks: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     traits: dict[int, frozenset[int]] = field(default_factory=dict)
     aggregates: dict[int, frozenset[int]] = field(default_factory=dict)
     class_ids: dict[str, int] = field(default_factory=dict)
@@ -127,8 +129,11 @@ def _apply_details(
             total, reserved, min_unit, max_unit, step, float(ratio),
         )
     usages: dict[int, dict[int, int]] = {}
-    for provider, rc, used in usage_rows:
+    marks: dict[int, tuple[int, int, int]] = {}
+    for provider, rc, used, count, id_sum in usage_rows:
         usages.setdefault(provider, {})[rc] = int(used)
+        before = marks.get(provider, (0, 0, 0))
+        marks[provider] = (before[0] + count, before[1] + int(id_sum), before[2] + int(used))
     traits: dict[int, set[int]] = {}
     for provider, trait in trait_rows:
         traits.setdefault(provider, set()).add(trait)
@@ -142,6 +147,7 @@ def _apply_details(
             reindex = True
         _put(snap.inventories, provider, inventory)
         _put(snap.usages, provider, usages.get(provider))
+        _put(snap.allocation_marks, provider, marks.get(provider))
         for mine, found in ((snap.traits, traits), (snap.aggregates, aggregates)):
             new = frozenset(found.get(provider, ()))
             if mine.get(provider, EMPTY) != new:
@@ -165,6 +171,7 @@ def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
         provider_ids=dict(old.provider_ids),
         inventories=dict(old.inventories),
         usages=dict(old.usages),
+        allocation_marks=dict(old.allocation_marks),
         traits=dict(old.traits),
         aggregates=dict(old.aggregates),
         class_ids=old.class_ids,
@@ -203,7 +210,9 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     gone = providers.keys() - seen
     for id_ in gone:
         snap.provider_ids.pop(providers.pop(id_)[0], None)
-        for entries in (snap.inventories, snap.usages, snap.traits, snap.aggregates):
+        for entries in (
+            snap.inventories, snap.usages, snap.allocation_marks, snap.traits, snap.aggregates
+        ):
             entries.pop(id_, None)
         reindex = True
     snap.max_provider_id = max(providers, default=0)
@@ -212,9 +221,28 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
         rows = await load.detail_rows(conn, None if every else changed)
         if _apply_details(snap, providers if every else changed, rows):
             reindex = True
+    if _marks_of(snap) != fingerprint[load.MARKS_PART]:
+        # A write that bumps no generation (allocations deleted, aggregates set
+        # below 1.19) moved rows of unchanged providers: read every row again.
+        if _apply_details(snap, providers, await load.detail_rows(conn, None)):
+            reindex = True
     if reindex:
         snap.index = _build_indexes(snap)
     return snap
+
+
+def _marks_of(snap: Snapshot) -> tuple[int, ...]:
+    """The allocation and membership marks of the fingerprint, from the snapshot's rows."""
+    count = id_sum = used = 0
+    for mark in snap.allocation_marks.values():
+        count += mark[0]
+        id_sum += mark[1]
+        used += mark[2]
+    memberships = weighted = 0
+    for provider, aggregates in snap.aggregates.items():
+        memberships += len(aggregates)
+        weighted += len(aggregates) * provider * load.MEMBERSHIP_WEIGHT + sum(aggregates)
+    return (count, id_sum, used, memberships, weighted)
 
 
 def size_of(snap: Snapshot) -> int:

@@ -1,18 +1,22 @@
 """SQL that fills and refreshes the per-worker candidates snapshot.
 
-Every write that changes what candidates read (inventories, allocations,
-traits, aggregates, reshapes) bumps the generation of the providers it
-touches, in this service and in the reference alike. So a one-row
-*fingerprint* of the provider table (count, sums of ids, generations, parents
-and roots) plus the sizes of the name tables tells whether anything changed;
-when it did, the (id, generation, parent, root) list says which providers to
-reload, and only their rows are read again.
+Most writes that change what candidates read (inventories, traits, claims,
+reshapes, aggregates from 1.19) bump the generation of the providers they
+touch. Some do not, here as in the reference: deleting a consumer's
+allocations (``DELETE /allocations/{c}``, or a claim moving a consumer off a
+provider) and setting aggregates below 1.19. So a one-row *fingerprint* holds
+the provider table's count and sums (ids, generations, parents, roots), the
+sizes of the name tables, and marks of the allocations (count, sum of ids,
+sum of used) and of the aggregate memberships (count, a weighted sum). When
+it moves, the (id, generation, parent, root) list says which providers to
+reload; if the allocation or membership marks still differ from what the
+snapshot then holds, every provider's usages or aggregates are read again.
 """
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -29,6 +33,8 @@ _rc = models.resource_classes
 _agg = models.placement_aggregates
 
 Fingerprint = tuple[int, ...]
+# A membership's weight in the memberships mark: provider id * this + aggregate id.
+MEMBERSHIP_WEIGHT = 1 << 20
 
 
 def _fingerprint_statement() -> Any:
@@ -38,15 +44,26 @@ def _fingerprint_statement() -> Any:
             select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery(),
         ]
 
+    def total(column: Any) -> Any:
+        return func.coalesce(func.sum(column), 0)
+
+    def marks(*columns: Any) -> list[Any]:
+        return [select(column).scalar_subquery() for column in columns]
+
+    membership = cast(_rpa.c.resource_provider_id, BigInteger) * MEMBERSHIP_WEIGHT
     return select(
         func.count(),
-        func.coalesce(func.sum(_rp.c.id), 0),
-        func.coalesce(func.sum(_rp.c.generation), 0),
-        func.coalesce(func.sum(_rp.c.root_provider_id), 0),
-        func.coalesce(func.sum(func.coalesce(_rp.c.parent_provider_id, 0)), 0),
+        total(_rp.c.id),
+        total(_rp.c.generation),
+        total(_rp.c.root_provider_id),
+        total(func.coalesce(_rp.c.parent_provider_id, 0)),
         *sized(_rc),
         *sized(_traits),
         *sized(_agg),
+        # allocations: count, sum of ids, sum of used
+        *marks(func.count(_alloc.c.id), total(_alloc.c.id), total(_alloc.c.used)),
+        # aggregate memberships: count, weighted sum
+        *marks(func.count(_rpa.c.aggregate_id), total(membership + _rpa.c.aggregate_id)),
     ).select_from(_rp)
 
 
@@ -57,7 +74,9 @@ async def fingerprint(conn: AsyncConnection) -> Fingerprint:
     return tuple(int(value or 0) for value in row)
 
 
-NAMES_PART = slice(5, None)  # the name tables' part of a fingerprint
+NAMES_PART = slice(5, 11)  # the name tables' part of a fingerprint
+# allocations (count, sum of ids, sum of used), then memberships (count, weighted sum)
+MARKS_PART = slice(11, 16)
 
 
 async def provider_rows(conn: AsyncConnection) -> Sequence[Any]:
@@ -95,7 +114,13 @@ def _detail_statements(dialect: str, some: bool) -> tuple[Any, Any, Any, Any]:
         _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio,
     ).where(*only(_inv.c.resource_provider_id))
     usages = (
-        select(_alloc.c.resource_provider_id, _alloc.c.resource_class_id, func.sum(_alloc.c.used))
+        select(
+            _alloc.c.resource_provider_id,
+            _alloc.c.resource_class_id,
+            func.sum(_alloc.c.used),
+            func.count(_alloc.c.id),
+            func.sum(_alloc.c.id),
+        )
         .where(*only(_alloc.c.resource_provider_id))
         .group_by(_alloc.c.resource_provider_id, _alloc.c.resource_class_id)
     )
@@ -111,7 +136,10 @@ def _detail_statements(dialect: str, some: bool) -> tuple[Any, Any, Any, Any]:
 async def detail_rows(
     conn: AsyncConnection, ids: Iterable[int] | None
 ) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]:
-    """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all)."""
+    """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all).
+
+    A usage row is (provider, class, used, count of allocations, sum of their ids).
+    """
     dialect = conn.dialect.name
     some = ids is not None
     statements = cached(
