@@ -72,6 +72,8 @@ class Snapshot:
     trait_names: dict[int, str] = field(default_factory=dict)
     aggregate_ids: dict[str, int] = field(default_factory=dict)
     max_provider_id: int = 0
+    # The fingerprint's allocation and membership marks, as this snapshot's rows give them.
+    marks: tuple[int, ...] = (0, 0, 0, 0, 0)
     index: Indexes = field(default_factory=Indexes)
 
     def root_of(self, provider: int) -> int:
@@ -142,6 +144,7 @@ def _apply_details(
         aggregates.setdefault(provider, set()).add(aggregate)
     reindex = False
     for provider in ids:
+        _count_marks(snap, provider, -1)
         inventory = inventories.get(provider)
         if (snap.inventories.get(provider) or {}).keys() != (inventory or {}).keys():
             reindex = True
@@ -153,6 +156,7 @@ def _apply_details(
             if mine.get(provider, EMPTY) != new:
                 reindex = True
             _put(mine, provider, new or None)
+        _count_marks(snap, provider, 1)
     return reindex
 
 
@@ -180,6 +184,7 @@ def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
         trait_names=old.trait_names,
         aggregate_ids=old.aggregate_ids,
         max_provider_id=old.max_provider_id,
+        marks=old.marks,
         index=old.index,
     )
 
@@ -209,6 +214,7 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
             snap.provider_ids[uuid] = id_
     gone = providers.keys() - seen
     for id_ in gone:
+        _count_marks(snap, id_, -1)
         snap.provider_ids.pop(providers.pop(id_)[0], None)
         for entries in (
             snap.inventories, snap.usages, snap.allocation_marks, snap.traits, snap.aggregates
@@ -221,7 +227,7 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
         rows = await load.detail_rows(conn, None if every else changed)
         if _apply_details(snap, providers if every else changed, rows):
             reindex = True
-    if _marks_of(snap) != fingerprint[load.MARKS_PART]:
+    if snap.marks != fingerprint[load.MARKS_PART]:
         # A write that bumps no generation (allocations deleted, aggregates set
         # below 1.19) moved rows of unchanged providers: read every row again.
         if _apply_details(snap, providers, await load.detail_rows(conn, None)):
@@ -231,18 +237,13 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     return snap
 
 
-def _marks_of(snap: Snapshot) -> tuple[int, ...]:
-    """The allocation and membership marks of the fingerprint, from the snapshot's rows."""
-    count = id_sum = used = 0
-    for mark in snap.allocation_marks.values():
-        count += mark[0]
-        id_sum += mark[1]
-        used += mark[2]
-    memberships = weighted = 0
-    for provider, aggregates in snap.aggregates.items():
-        memberships += len(aggregates)
-        weighted += len(aggregates) * provider * load.MEMBERSHIP_WEIGHT + sum(aggregates)
-    return (count, id_sum, used, memberships, weighted)
+def _count_marks(snap: Snapshot, provider: int, sign: int) -> None:
+    """Add (1) or take away (-1) one provider's part of the allocation and membership marks."""
+    count, id_sum, used = snap.allocation_marks.get(provider, (0, 0, 0))
+    aggregates = snap.aggregates.get(provider, EMPTY)
+    weighted = len(aggregates) * provider * load.MEMBERSHIP_WEIGHT + sum(aggregates)
+    mine = (count, id_sum, used, len(aggregates), weighted)
+    snap.marks = tuple(total + sign * part for total, part in zip(snap.marks, mine, strict=True))
 
 
 def size_of(snap: Snapshot) -> int:
