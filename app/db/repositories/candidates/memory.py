@@ -170,19 +170,36 @@ class SnapshotSource:
             index = by_class.get(rc)
             if index is not None:
                 providers.update(index.in_window(window))
+        # The hot loop (every provider of the classes): locals, no method calls per check.
+        infos = snap.providers
+        traits_of = snap.traits.get
+        aggregates_of = aggregates.get
+        in_tree, member_of = group.in_tree_root, group.member_of
+        forbidden, forbidden_aggs = group.forbidden, group.forbidden_aggs
+        class_bits, amounts = self._class_bits, group.amounts
         for provider in providers:
-            root = snap.root_of(provider)
-            if group.in_tree_root is not None and root != group.in_tree_root:
+            root = infos[provider][2]
+            if in_tree is not None and root != in_tree:
                 continue
-            if group.member_of and not (
-                self._in_every(provider, group.member_of) or self._in_every(root, group.member_of)
-            ):
+            if member_of:
+                mine = aggregates_of(provider, EMPTY)
+                if any(mine.isdisjoint(any_of) for any_of in member_of):
+                    theirs = aggregates_of(root, EMPTY)
+                    if any(theirs.isdisjoint(any_of) for any_of in member_of):
+                        continue
+            verdict = judged.get(root)
+            if not (anchor_ok(root) if verdict is None else verdict):
                 continue
-            if not anchor_ok(root) or not self._own_ok(provider, group, own_required):
+            traits = traits_of(provider, EMPTY)
+            if own_required and any(traits.isdisjoint(any_of) for any_of in own_required):
                 continue
-            classes = self._class_bits(provider, group.amounts)
+            if forbidden and not traits.isdisjoint(forbidden):
+                continue
+            if forbidden_aggs and not aggregates_of(provider, EMPTY).isdisjoint(forbidden_aggs):
+                continue
+            classes = class_bits(provider, amounts)
             if classes:
-                out.add((provider, root, root, classes, trait_bits(provider)))
+                out.add((provider, root, root, classes, full if single else trait_bits(provider)))
         if sharing.ids and group.in_tree_root is None:
             for provider in sharing.ids:
                 if group.member_of and not self._in_every(provider, group.member_of):
