@@ -32,6 +32,7 @@ async def list_allocation_candidates(
         max_candidates=settings.max_allocation_candidates,
         randomize=settings.randomize_allocation_candidates,
         max_combinations=settings.candidates_max_combinations,
+        snapshot_max_age=settings.candidates_snapshot_max_age,
     )
     body = (
         {"allocation_requests": [], "provider_summaries": {}} if wanted.unsatisfiable

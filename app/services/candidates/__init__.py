@@ -16,7 +16,10 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
+from app.db.repositories.candidates.memory import SnapshotSource
+from app.db.repositories.candidates.source import CandidateSource, SqlSource
 from app.db.timeouts import Kind
+from app.services.candidates.freshness import keeper_of
 from app.services.candidates.render import render, render_body
 from app.services.candidates.request import CandidateRequest, parse_request
 from app.services.candidates.search import SearchResult
@@ -37,24 +40,35 @@ async def find(
     max_candidates: int,
     randomize: bool,
     max_combinations: int = -1,
+    snapshot_max_age: float = -1.0,
 ) -> SearchResult:
     """The candidates of ``request``, searched in one read transaction (one snapshot).
 
     ``max_candidates`` (``-1``: no bound) and ``randomize`` are the deployment's
     ``max_allocation_candidates`` and ``randomize_allocation_candidates``;
     ``max_combinations`` is ``candidates_max_combinations`` (``-1``: no bound).
+    ``snapshot_max_age`` is ``candidates_snapshot_max_age``: from 0 up, the search
+    reads this worker's snapshot, at most that many seconds staler than the
+    request (:mod:`.freshness`); negative, it runs the SQL.
     """
 
-    async def work(conn: AsyncConnection) -> SearchResult:
+    async def run(source: CandidateSource) -> SearchResult:
         return await _search(
-            conn,
+            source,
             request,
             max_candidates=max_candidates,
             randomize=randomize,
             max_combinations=max_combinations,
         )
 
-    result = await db.read(work, kind=Kind.CANDIDATES)
+    if snapshot_max_age >= 0:
+        result = await run(SnapshotSource(await keeper_of(db).current(db, snapshot_max_age)))
+    else:
+
+        async def work(conn: AsyncConnection) -> SearchResult:
+            return await run(SqlSource(conn))
+
+        result = await db.read(work, kind=Kind.CANDIDATES)
     if len(result.candidates) > INLINE_RENDER:
         result.body = await asyncio.to_thread(render_body, request, result)
     return result

@@ -16,10 +16,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.db.repositories import candidates as repo
 from app.db.repositories.candidates import AnchorFilter, GroupQuery, SummaryRows
+from app.db.repositories.candidates.source import CandidateSource
 from app.exceptions import CandidateUnknownResourceClass, CandidateUnknownTrait, InvalidInput
 from app.microversion import ALL_CLASSES_IN_SUMMARIES, CANDIDATES_REQUIRED_TRAITS
 from app.services.candidates.combine import Budget, Candidate, Combiner
@@ -53,14 +52,13 @@ class _Empty(Exception):
 
 # -- resolution and error precedence ----------------------------------------------------
 
-async def _resolve(conn: AsyncConnection, request: CandidateRequest) -> repo.Resolved:
+async def _resolve(source: CandidateSource, request: CandidateRequest) -> repo.Resolved:
     trait_names = {*request.root_required, *request.root_forbidden}
     agg_uuids: set[str] = set()
     for group in request.groups:
         trait_names.update(group.trait_names)
         agg_uuids.update(*group.member_of, group.forbidden_aggs)
-    return await repo.resolve(
-        conn,
+    return await source.resolve(
         traits=trait_names,
         aggregates=agg_uuids,
         providers={group.in_tree for group in request.groups if group.in_tree},
@@ -135,14 +133,14 @@ class _Plan:
 
 
 async def _plan(
-    conn: AsyncConnection,
+    source: CandidateSource,
     request: CandidateRequest,
     max_candidates: int,
     randomize: bool,
     budget: Budget,
 ) -> _Plan:
     """Resolve every name, raising the reference's first error (or _Empty)."""
-    names = await _resolve(conn, request)
+    names = await _resolve(source, request)
     traits = names.trait_ids
     error = _no_such_traits([*request.root_required, *request.root_forbidden], traits)
     if error is not None:
@@ -157,7 +155,7 @@ async def _plan(
     for index, group in enumerate(request.groups):
         unknown = next((name for name in group.resources if name not in names.class_ids), None)
         if unknown is not None:
-            await _raise_unless_empty(conn, plan, CandidateUnknownResourceClass(name=unknown))
+            await _raise_unless_empty(source, plan, CandidateUnknownResourceClass(name=unknown))
         error = _no_such_traits(group.trait_names, traits)
         if error is not None:
             if group.member_of:
@@ -165,9 +163,9 @@ async def _plan(
                     [names.aggregate_ids[uuid] for uuid in any_of if uuid in names.aggregate_ids]
                     for any_of in group.member_of
                 ]
-                if not all(ids) or not await repo.any_provider_in_aggregates(conn, ids):
+                if not all(ids) or not await source.any_provider_in_aggregates(ids):
                     raise _Empty()
-            await _raise_unless_empty(conn, plan, error)
+            await _raise_unless_empty(source, plan, error)
         query = _group_query(index, group, names)
         if query is None:
             raise _Empty()
@@ -175,18 +173,18 @@ async def _plan(
     return plan
 
 
-async def _raise_unless_empty(conn: AsyncConnection, plan: _Plan, error: InvalidInput) -> None:
+async def _raise_unless_empty(source: CandidateSource, plan: _Plan, error: InvalidInput) -> None:
     """``error``, unless a group resolved before it (or the anchor filter) matches nothing."""
-    if plan.anchors and not await repo.any_root_matches(conn, plan.anchors):
+    if plan.anchors and not await source.any_root_matches(plan.anchors):
         raise _Empty()
     for group in plan.groups:
-        if not await _group_has_solutions(conn, plan, group):
+        if not await _group_has_solutions(source, plan, group):
             raise _Empty()
     raise error
 
 
-async def _group_has_solutions(conn: AsyncConnection, plan: _Plan, group: GroupQuery) -> bool:
-    fetched = await fetch(conn, plan.anchors, plan.sharing, [group], None, frozenset())
+async def _group_has_solutions(source: CandidateSource, plan: _Plan, group: GroupQuery) -> bool:
+    fetched = await fetch(source, plan.anchors, plan.sharing, [group], None, frozenset())
 
     def any_solution() -> bool:
         for anchor in fetched.anchors:
@@ -221,7 +219,7 @@ def _subtrees(request: CandidateRequest, groups: Sequence[GroupQuery]) -> list[f
 
 
 async def search(
-    conn: AsyncConnection,
+    source: CandidateSource,
     request: CandidateRequest,
     *,
     max_candidates: int = -1,
@@ -230,19 +228,19 @@ async def search(
 ) -> SearchResult:
     """The candidates; ``max_combinations`` bounds the combination steps (-1: none)."""
     try:
-        plan = await _plan(conn, request, max_candidates, randomize, Budget(max_combinations))
+        plan = await _plan(source, request, max_candidates, randomize, Budget(max_combinations))
     except _Empty:
         return SearchResult()
     # The unsuffixed group first: it is the one whose solutions are generated lazily.
     groups = sorted(plan.groups, key=lambda group: group.same_provider)
-    everything, roots = await _generate(conn, plan, groups)
+    everything, roots = await _generate(source, plan, groups)
     found = everything
     if request.limit is not None and len(found) > request.limit:
         found = random.sample(found, request.limit) if randomize else found[: request.limit]
     elif randomize:
         random.shuffle(found)
     return await _summarize(
-        conn,
+        source,
         request,
         groups,
         found,
@@ -277,7 +275,7 @@ def _summary_providers(
 
 
 async def _generate(
-    conn: AsyncConnection, plan: _Plan, groups: list[GroupQuery]
+    source: CandidateSource, plan: _Plan, groups: list[GroupQuery]
 ) -> tuple[list[Candidate], dict[int, int]]:
     """Candidates in anchor order, until there are enough; and each provider's root."""
     request = plan.request
@@ -293,13 +291,13 @@ async def _generate(
     roots: dict[int, int] = {}
     collect = Collector(request.nested_aware, plan.early_limit, plan.max_candidates, roots)
     for window in _windows(plan):
-        fetched = await fetch(conn, plan.anchors, plan.sharing, groups, window, stacked)
+        fetched = await fetch(source, plan.anchors, plan.sharing, groups, window, stacked)
         if not fetched.anchors:
             continue
         roots.update(fetched.roots)
         if stacked:
             combiner.room.update(
-                await repo.room_left(conn, fetched.stacked_providers, sorted(stacked))
+                await source.room_left(fetched.stacked_providers, sorted(stacked))
             )
         if combiner.subtrees:
             tree_roots = {
@@ -307,7 +305,7 @@ async def _generate(
                 for position in in_subtrees
                 for provider in providers_of(fetched, groups, position)
             }
-            combiner.parents.update(await repo.parents_in_trees(conn, tree_roots))
+            combiner.parents.update(await source.parents_in_trees(tree_roots))
         if estimated_steps(fetched, groups) > INLINE_STEPS:
             done = await asyncio.to_thread(collect.window, fetched, groups, combiner)
         else:
@@ -335,7 +333,7 @@ def _windows(plan: _Plan) -> Iterator[repo.Window]:
 
 
 async def _summarize(
-    conn: AsyncConnection,
+    source: CandidateSource,
     request: CandidateRequest,
     groups: list[GroupQuery],
     found: list[Candidate],
@@ -351,16 +349,15 @@ async def _summarize(
     if request.version < ALL_CLASSES_IN_SUMMARIES:
         rc_ids = sorted({rc for group in groups for rc, _ in group.amounts})
     if request.nested_aware:
-        summaries = await repo.summary_rows(
-            conn,
+        summaries = await source.summary_rows(
             {roots[provider] for provider in contributors},
             whole_trees=True,
             with_traits=with_traits,
             rc_ids=rc_ids,
         )
     else:
-        summaries = await repo.summary_rows(
-            conn, contributors, whole_trees=False, with_traits=with_traits, rc_ids=rc_ids
+        summaries = await source.summary_rows(
+            contributors, whole_trees=False, with_traits=with_traits, rc_ids=rc_ids
         )
     result.summaries = summaries
     result.uuids = {id_: info[0] for id_, info in summaries.providers.items()}
@@ -372,5 +369,5 @@ async def _summarize(
     }
     missing = mapped - result.uuids.keys()
     if missing:
-        result.uuids.update(await repo.provider_uuids(conn, missing))
+        result.uuids.update(await source.provider_uuids(missing))
     return result

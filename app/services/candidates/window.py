@@ -8,10 +8,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.db.repositories import candidates as repo
 from app.db.repositories.candidates import AnchorFilter, GroupQuery
+from app.db.repositories.candidates.source import CandidateSource
 from app.services.candidates.combine import Budget, Candidate, Combiner, Solution
 
 # Above this many combination steps (estimated) a window is combined in a
@@ -33,7 +32,7 @@ class Window:
 
 
 async def fetch(
-    conn: AsyncConnection,
+    source: CandidateSource,
     anchors: AnchorFilter,
     sharing: repo.Sharing,
     groups: Sequence[GroupQuery],
@@ -53,7 +52,7 @@ async def fetch(
         if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
     }
     roots = out.roots
-    rows = await repo.group_rows(conn, groups, anchors, window, sharing)
+    rows = await source.group_rows( groups, anchors, window, sharing)
     for position, provider, root, anchor, classes, bits in rows:
         if position:
             roots[provider] = root

@@ -1,0 +1,357 @@
+"""The candidate lookups answered from a worker's :class:`Snapshot`, row for row.
+
+Each method answers what its SQL twin (:class:`.source.SqlSource`) answers
+on the same data: the same filters (see :func:`.pairs.group_rows` for their
+meaning), the same rows (as a set where the SQL is a ``UNION``). Work follows
+the providers that can match (per class, trait or aggregate indexes), and a
+window of anchors is a range of the per-class index ordered by root.
+"""
+
+from collections.abc import Iterable, Sequence
+
+from app.db.repositories.candidates.resolution import Resolved
+from app.db.repositories.candidates.shapes import AnchorFilter, GroupQuery, Sharing, Window
+from app.db.repositories.candidates.snapshot import EMPTY, Snapshot
+from app.db.repositories.candidates.source import GroupRow
+from app.db.repositories.candidates.summaries import SummaryRows
+
+
+class SnapshotSource:
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snap = snapshot
+
+    # -- names ------------------------------------------------------------------------
+
+    async def resolve(
+        self, *, traits: Iterable[str], aggregates: Iterable[str], providers: Iterable[str]
+    ) -> Resolved:
+        snap = self.snap
+        out = Resolved(
+            class_ids=snap.class_ids,
+            class_names=snap.class_names,
+            trait_ids={name: snap.trait_ids[name] for name in traits if name in snap.trait_ids},
+            aggregate_ids={
+                uuid: snap.aggregate_ids[uuid] for uuid in aggregates if uuid in snap.aggregate_ids
+            },
+            max_provider_id=snap.max_provider_id,
+        )
+        for uuid in providers:
+            id_ = snap.provider_ids.get(uuid)
+            if id_ is not None:
+                out.provider_roots[uuid] = snap.root_of(id_)
+        sharing = snap.index.sharing
+        out.sharing.ids = list(sharing)
+        for provider in sharing:
+            out.sharing.traits.update(snap.traits.get(provider, EMPTY))
+        return out
+
+    # -- existence checks ---------------------------------------------------------------
+
+    def _anchor_ok(self, anchor: int, anchors: AnchorFilter) -> bool:
+        traits = self.snap.traits.get(anchor, EMPTY)
+        return all(trait in traits for trait in anchors.required) and not any(
+            trait in traits for trait in anchors.forbidden
+        )
+
+    async def any_root_matches(self, anchors: AnchorFilter) -> bool:
+        return any(
+            self._anchor_ok(id_, anchors)
+            for id_, info in self.snap.providers.items()
+            if info[1] is None
+        )
+
+    def _in_every(self, provider: int, member_of: Sequence[Sequence[int]]) -> bool:
+        mine = self.snap.aggregates.get(provider, EMPTY)
+        return all(not mine.isdisjoint(any_of) for any_of in member_of)
+
+    def _members(self, any_of: Iterable[int]) -> set[int]:
+        by_aggregate = self.snap.index.by_aggregate
+        return {p for aggregate in any_of for p in by_aggregate.get(aggregate, EMPTY)}
+
+    async def any_provider_in_aggregates(self, member_of: list[list[int]]) -> bool:
+        if not member_of:
+            return bool(self.snap.providers)
+        return any(self._in_every(p, member_of) for p in self._members(member_of[0]))
+
+    # -- usable pairs ---------------------------------------------------------------------
+
+    def _class_bits(self, provider: int, amounts: Sequence[tuple[int, int]]) -> int:
+        inventory = self.snap.inventories.get(provider)
+        if inventory is None:
+            return 0
+        usage = self.snap.usages.get(provider) or {}
+        bits = 0
+        for k, (rc, amount) in enumerate(amounts):
+            row = inventory.get(rc)
+            if row is None:
+                continue
+            total, reserved, min_unit, max_unit, step, ratio = row
+            if (
+                usage.get(rc, 0) + amount <= (total - reserved) * ratio
+                and min_unit <= amount <= max_unit
+                and amount % step == 0
+            ):
+                bits |= 1 << k
+        return bits
+
+    def _own_ok(self, provider: int, group: GroupQuery, required: Sequence[Sequence[int]]) -> bool:
+        traits = self.snap.traits.get(provider, EMPTY)
+        if any(traits.isdisjoint(any_of) for any_of in required):
+            return False
+        if group.forbidden and not traits.isdisjoint(group.forbidden):
+            return False
+        return not (
+            group.forbidden_aggs
+            and not self.snap.aggregates.get(provider, EMPTY).isdisjoint(group.forbidden_aggs)
+        )
+
+    def _sharing_anchors(self, provider: int) -> set[int]:
+        snap = self.snap
+        return {
+            snap.root_of(member)
+            for member in self._members(snap.aggregates.get(provider, EMPTY))
+        }
+
+    def _tree_has_any(self, root: int, any_of: Sequence[int]) -> bool:
+        """Some provider of the tree of ``root`` has one of the traits."""
+        traits = self.snap.traits
+        return any(
+            not traits.get(member, EMPTY).isdisjoint(any_of)
+            for member in self.snap.index.trees.get(root, ())
+        )
+
+    @staticmethod
+    def _in_window(anchor: int, window: Window) -> bool:
+        return window is None or window[0] < anchor <= window[1]
+
+    def _unsuffixed(
+        self,
+        group: GroupQuery,
+        anchors: AnchorFilter,
+        window: Window,
+        sharing: Sharing,
+        needs: tuple[int, ...],
+    ) -> set[tuple[int, int, int, int, int]]:
+        snap = self.snap
+        out: set[tuple[int, int, int, int, int]] = set()
+        if not group.amounts:
+            return out  # class bits would be null: nothing usable
+        single = len(group.amounts) == 1
+        full = (1 << len(group.required)) - 1
+        own_required = group.required if single else ()
+        need_sets = [group.required[j] for j in needs]
+        judged: dict[int, bool] = {}  # anchor -> passes; anchors are judged once
+        aggregates = snap.aggregates
+
+        def trait_bits(provider: int) -> int:
+            if single:
+                return full
+            traits = snap.traits.get(provider, EMPTY)
+            return sum(
+                1 << j for j, any_of in enumerate(group.required) if not traits.isdisjoint(any_of)
+            )
+
+        def anchor_ok(anchor: int) -> bool:
+            verdict = judged.get(anchor)
+            if verdict is None:
+                verdict = judged[anchor] = (
+                    not (
+                        group.forbidden_aggs
+                        and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
+                    )
+                    and all(self._tree_has_any(anchor, any_of) for any_of in need_sets)
+                    and self._anchor_ok(anchor, anchors)
+                )
+            return verdict
+
+        by_class = snap.index.by_class
+        providers: set[int] = set()
+        for rc, _ in group.amounts:
+            index = by_class.get(rc)
+            if index is not None:
+                providers.update(index.in_window(window))
+        # The hot loop (every provider of the classes): locals, no method calls per check.
+        infos = snap.providers
+        traits_of = snap.traits.get
+        aggregates_of = aggregates.get
+        in_tree, member_of = group.in_tree_root, group.member_of
+        forbidden, forbidden_aggs = group.forbidden, group.forbidden_aggs
+        class_bits, amounts = self._class_bits, group.amounts
+        for provider in providers:
+            root = infos[provider][2]
+            if in_tree is not None and root != in_tree:
+                continue
+            if member_of:
+                mine = aggregates_of(provider, EMPTY)
+                if any(mine.isdisjoint(any_of) for any_of in member_of):
+                    theirs = aggregates_of(root, EMPTY)
+                    if any(theirs.isdisjoint(any_of) for any_of in member_of):
+                        continue
+            verdict = judged.get(root)
+            if not (anchor_ok(root) if verdict is None else verdict):
+                continue
+            traits = traits_of(provider, EMPTY)
+            if own_required and any(traits.isdisjoint(any_of) for any_of in own_required):
+                continue
+            if forbidden and not traits.isdisjoint(forbidden):
+                continue
+            if forbidden_aggs and not aggregates_of(provider, EMPTY).isdisjoint(forbidden_aggs):
+                continue
+            classes = class_bits(provider, amounts)
+            if classes:
+                out.add((provider, root, root, classes, full if single else trait_bits(provider)))
+        if sharing.ids and group.in_tree_root is None:
+            for provider in sharing.ids:
+                if group.member_of and not self._in_every(provider, group.member_of):
+                    continue
+                if not self._own_ok(provider, group, own_required):
+                    continue
+                classes = self._class_bits(provider, group.amounts)
+                if not classes:
+                    continue
+                root, bits = snap.root_of(provider), trait_bits(provider)
+                for anchor in self._sharing_anchors(provider):
+                    if self._in_window(anchor, window) and anchor_ok(anchor):
+                        out.add((provider, root, anchor, classes, bits))
+        return out
+
+    def _suffixed(
+        self, group: GroupQuery, anchors: AnchorFilter, window: Window, sharing: Sharing
+    ) -> set[tuple[int, int, int]]:
+        snap = self.snap
+        index = snap.index
+        drive: Iterable[int]
+        if group.amounts:
+            by_class = index.by_class.get(group.amounts[0][0])
+            drive = by_class.in_window(window) if by_class is not None else ()
+        elif group.required:
+            drive = {p for t in group.required[0] for p in index.by_trait.get(t, EMPTY)}
+        else:
+            drive = self._members(group.member_of[0])
+        all_classes = (1 << len(group.amounts)) - 1
+
+        def ok(provider: int) -> bool:
+            if group.amounts and group.in_tree_root is not None:
+                if snap.root_of(provider) != group.in_tree_root:
+                    return False
+            if group.member_of and not self._in_every(provider, group.member_of):
+                return False
+            if not self._own_ok(provider, group, group.required):
+                return False
+            return self._class_bits(provider, group.amounts) == all_classes
+
+        out: set[tuple[int, int, int]] = set()
+        for provider in drive:
+            root = snap.root_of(provider)
+            if self._in_window(root, window) and self._anchor_ok(root, anchors) and ok(provider):
+                out.add((provider, root, root))
+        for provider in sharing.ids:
+            if not ok(provider):
+                continue
+            root = snap.root_of(provider)
+            for anchor in self._sharing_anchors(provider):
+                if self._in_window(anchor, window) and self._anchor_ok(anchor, anchors):
+                    out.add((provider, root, anchor))
+        return out
+
+    async def group_rows(
+        self,
+        groups: Sequence[GroupQuery],
+        anchors: AnchorFilter,
+        window: Window,
+        sharing: Sharing,
+    ) -> Sequence[GroupRow]:
+        rows: list[GroupRow] = []
+        for position, group in enumerate(groups):
+            if group.resourceless and not (group.required or group.member_of):
+                continue
+            if group.same_provider:
+                rows.extend(
+                    (position, provider, root, anchor, None, None)
+                    for provider, root, anchor in self._suffixed(group, anchors, window, sharing)
+                )
+                continue
+            needs: tuple[int, ...] = ()
+            if len(group.amounts) > 1:
+                needs = tuple(
+                    j
+                    for j, ids in enumerate(group.required)
+                    if not sharing.traits.intersection(ids)
+                )
+            rows.extend(
+                (position, *row) for row in self._unsuffixed(group, anchors, window, sharing, needs)
+            )
+        return rows
+
+    # -- lookups for combination and summaries --------------------------------------------
+
+    async def room_left(
+        self, provider_ids: Iterable[int], rc_ids: Sequence[int]
+    ) -> dict[tuple[int, int], int]:
+        snap = self.snap
+        out: dict[tuple[int, int], int] = {}
+        for provider in provider_ids:
+            inventory = snap.inventories.get(provider)
+            if inventory is None:
+                continue
+            usage = snap.usages.get(provider) or {}
+            for rc in rc_ids:
+                row = inventory.get(rc)
+                if row is not None:
+                    total, reserved, _, max_unit, _, ratio = row
+                    capacity = int((total - reserved) * ratio)
+                    out[(provider, rc)] = min(capacity - usage.get(rc, 0), max_unit)
+        return out
+
+    async def parents_in_trees(self, root_ids: Iterable[int]) -> dict[int, int | None]:
+        snap = self.snap
+        trees = snap.index.trees
+        return {
+            member: snap.providers[member][1]
+            for root in root_ids
+            for member in trees.get(root, ())
+        }
+
+    async def summary_rows(
+        self,
+        ids: Iterable[int],
+        *,
+        whole_trees: bool,
+        with_traits: bool = True,
+        rc_ids: Sequence[int] | None = None,
+    ) -> SummaryRows:
+        snap = self.snap
+        if whole_trees:
+            trees = snap.index.trees
+            members: Iterable[int] = [m for root in set(ids) for m in trees.get(root, ())]
+        else:
+            members = [p for p in set(ids) if p in snap.providers]
+        wanted = None if rc_ids is None else set(rc_ids)
+        out = SummaryRows()
+        names = snap.trait_names
+        lists = snap.index.trait_lists
+        for provider in members:
+            uuid, parent, root, _ = snap.providers[provider]
+            out.providers[provider] = (uuid, parent, root)
+            inventory = snap.inventories.get(provider)
+            if inventory:
+                usage = snap.usages.get(provider) or {}
+                listed = [
+                    (rc, int((total - reserved) * ratio), usage.get(rc, 0))
+                    for rc, (total, reserved, _, _, _, ratio) in inventory.items()
+                    if wanted is None or rc in wanted
+                ]
+                if listed:
+                    out.inventories[provider] = listed
+            if with_traits:
+                traits = snap.traits.get(provider)
+                if traits:
+                    listed_names = lists.get(traits)
+                    if listed_names is None:
+                        listed_names = lists[traits] = [names[t] for t in sorted(traits)]
+                    out.traits[provider] = listed_names
+        return out
+
+    async def provider_uuids(self, ids: Iterable[int]) -> dict[int, str]:
+        providers = self.snap.providers
+        return {id_: providers[id_][0] for id_ in ids if id_ in providers}

@@ -1,0 +1,268 @@
+"""A compact in-memory copy of what allocation candidates read, kept per worker.
+
+Ids only (ints in tuples, dicts and frozensets), no ORM objects. A
+:class:`Snapshot` is never changed once published: a refresh builds the next
+one from the previous (copying the top-level dicts, replacing the changed
+providers' entries), so a search running in a worker thread keeps reading a
+consistent version while the event loop refreshes.
+"""
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.repositories.candidates import snapshot_load as load
+from app.db.repositories.candidates.resolution import SHARING_TRAIT
+
+# (total, reserved, min_unit, max_unit, step_size, allocation_ratio)
+Inventory = tuple[int, int, int, int, int, float]
+# (uuid, parent id, root id, generation)
+ProviderInfo = tuple[str, int | None, int, int]
+
+EMPTY: frozenset[int] = frozenset()
+# Above this share of changed providers a refresh reads every row at once.
+FULL_RELOAD_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class _ClassIndex:
+    """The providers with an inventory of one class, ordered by (root, id)."""
+
+    roots: tuple[int, ...]
+    providers: tuple[int, ...]
+
+    def in_window(self, window: tuple[int, int] | None) -> Sequence[int]:
+        if window is None:
+            return self.providers
+        after, upto = window
+        return self.providers[bisect_right(self.roots, after) : bisect_right(self.roots, upto)]
+
+
+@dataclass
+class Indexes:
+    """Reverse maps derived from a snapshot's provider entries (shared until they change)."""
+
+    by_class: dict[int, _ClassIndex] = field(default_factory=dict)
+    by_trait: dict[int, frozenset[int]] = field(default_factory=dict)
+    by_aggregate: dict[int, frozenset[int]] = field(default_factory=dict)
+    trees: dict[int, tuple[int, ...]] = field(default_factory=dict)  # root -> members
+    sharing: tuple[int, ...] = ()
+    # A trait set's names in trait id order, built once per distinct set (few
+    # distinct sets in a cloud); never changed once built.
+    trait_lists: dict[frozenset[int], list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    fingerprint: load.Fingerprint = ()
+    providers: dict[int, ProviderInfo] = field(default_factory=dict)
+    provider_ids: dict[str, int] = field(default_factory=dict)  # uuid -> id
+    inventories: dict[int, dict[int, Inventory]] = field(default_factory=dict)
+    usages: dict[int, dict[int, int]] = field(default_factory=dict)
+    # provider -> (count, sum of ids, sum of used) of its allocations
+    allocation_marks: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    traits: dict[int, frozenset[int]] = field(default_factory=dict)
+    aggregates: dict[int, frozenset[int]] = field(default_factory=dict)
+    class_ids: dict[str, int] = field(default_factory=dict)
+    class_names: dict[int, str] = field(default_factory=dict)
+    trait_ids: dict[str, int] = field(default_factory=dict)
+    trait_names: dict[int, str] = field(default_factory=dict)
+    aggregate_ids: dict[str, int] = field(default_factory=dict)
+    max_provider_id: int = 0
+    # The fingerprint's allocation and membership marks, as this snapshot's rows give them.
+    marks: tuple[int, ...] = (0, 0, 0, 0, 0)
+    index: Indexes = field(default_factory=Indexes)
+
+    def root_of(self, provider: int) -> int:
+        return self.providers[provider][2]
+
+
+def _build_indexes(snap: Snapshot) -> Indexes:
+    by_class: dict[int, list[tuple[int, int]]] = {}
+    by_trait: dict[int, list[int]] = {}
+    by_aggregate: dict[int, list[int]] = {}
+    trees: dict[int, list[int]] = {}
+    for provider, (_, _, root, _) in snap.providers.items():
+        trees.setdefault(root, []).append(provider)
+        for rc in snap.inventories.get(provider, ()):
+            by_class.setdefault(rc, []).append((root, provider))
+        for trait in snap.traits.get(provider, EMPTY):
+            by_trait.setdefault(trait, []).append(provider)
+        for aggregate in snap.aggregates.get(provider, EMPTY):
+            by_aggregate.setdefault(aggregate, []).append(provider)
+    classes = {}
+    for rc, pairs in by_class.items():
+        pairs.sort()
+        classes[rc] = _ClassIndex(tuple(r for r, _ in pairs), tuple(p for _, p in pairs))
+    sharing_trait = snap.trait_ids.get(SHARING_TRAIT)
+    return Indexes(
+        by_class=classes,
+        by_trait={trait: frozenset(ids) for trait, ids in by_trait.items()},
+        by_aggregate={aggregate: frozenset(ids) for aggregate, ids in by_aggregate.items()},
+        trees={root: tuple(sorted(ids)) for root, ids in trees.items()},
+        sharing=tuple(sorted(by_trait.get(sharing_trait, ()))) if sharing_trait else (),
+    )
+
+
+def _apply_names(snap: Snapshot, rows: tuple[Sequence[Any], Sequence[Any], Sequence[Any]]) -> None:
+    classes, traits, aggregates = rows
+    snap.class_ids = {name: id_ for id_, name in classes}
+    snap.class_names = {id_: name for id_, name in classes}
+    snap.trait_ids = {name: id_ for id_, name in traits}
+    snap.trait_names = {id_: name for id_, name in traits}
+    snap.aggregate_ids = {uuid: id_ for id_, uuid in aggregates if uuid is not None}
+
+
+def _apply_details(
+    snap: Snapshot,
+    ids: Iterable[int],
+    rows: tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]],
+) -> bool:
+    """Replace the entries of ``ids`` with ``rows``; True when an index must be rebuilt."""
+    inventory_rows, usage_rows, trait_rows, aggregate_rows = rows
+    inventories: dict[int, dict[int, Inventory]] = {}
+    for provider, rc, total, reserved, min_unit, max_unit, step, ratio in sorted(
+        inventory_rows, key=lambda row: (row[0], row[1])
+    ):
+        inventories.setdefault(provider, {})[rc] = (
+            total, reserved, min_unit, max_unit, step, float(ratio),
+        )
+    usages: dict[int, dict[int, int]] = {}
+    marks: dict[int, tuple[int, int, int]] = {}
+    for provider, rc, used, count, id_sum in usage_rows:
+        usages.setdefault(provider, {})[rc] = int(used)
+        before = marks.get(provider, (0, 0, 0))
+        marks[provider] = (before[0] + count, before[1] + int(id_sum), before[2] + int(used))
+    traits: dict[int, set[int]] = {}
+    for provider, trait in trait_rows:
+        traits.setdefault(provider, set()).add(trait)
+    aggregates: dict[int, set[int]] = {}
+    for provider, aggregate in aggregate_rows:
+        aggregates.setdefault(provider, set()).add(aggregate)
+    reindex = False
+    for provider in ids:
+        _count_marks(snap, provider, -1)
+        inventory = inventories.get(provider)
+        if (snap.inventories.get(provider) or {}).keys() != (inventory or {}).keys():
+            reindex = True
+        _put(snap.inventories, provider, inventory)
+        _put(snap.usages, provider, usages.get(provider))
+        _put(snap.allocation_marks, provider, marks.get(provider))
+        for mine, found in ((snap.traits, traits), (snap.aggregates, aggregates)):
+            new = frozenset(found.get(provider, ()))
+            if mine.get(provider, EMPTY) != new:
+                reindex = True
+            _put(mine, provider, new or None)
+        _count_marks(snap, provider, 1)
+    return reindex
+
+
+def _put(entries: dict[int, Any], key: int, value: Any) -> None:
+    if value:
+        entries[key] = value
+    else:
+        entries.pop(key, None)
+
+
+def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
+    """A copy whose top-level maps can be changed without touching ``old``."""
+    return Snapshot(
+        fingerprint=fingerprint,
+        providers=dict(old.providers),
+        provider_ids=dict(old.provider_ids),
+        inventories=dict(old.inventories),
+        usages=dict(old.usages),
+        allocation_marks=dict(old.allocation_marks),
+        traits=dict(old.traits),
+        aggregates=dict(old.aggregates),
+        class_ids=old.class_ids,
+        class_names=old.class_names,
+        trait_ids=old.trait_ids,
+        trait_names=old.trait_names,
+        aggregate_ids=old.aggregate_ids,
+        max_provider_id=old.max_provider_id,
+        marks=old.marks,
+        index=old.index,
+    )
+
+
+async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
+    """The snapshot as of ``conn``'s transaction: ``old`` itself when nothing changed."""
+    fingerprint = await load.fingerprint(conn)
+    if old is not None and fingerprint == old.fingerprint:
+        return old
+    snap = _next_version(old or Snapshot(), fingerprint)
+    reindex = old is None
+    if old is None or fingerprint[load.NAMES_PART] != old.fingerprint[load.NAMES_PART]:
+        _apply_names(snap, await load.name_rows(conn))
+        reindex = True
+    changed: list[int] = []
+    seen: set[int] = set()
+    providers = snap.providers
+    for id_, uuid, parent, root, generation in await load.provider_rows(conn):
+        seen.add(id_)
+        info = (uuid, parent, root, generation or 0)
+        before = providers.get(id_)
+        if before != info:
+            changed.append(id_)
+            if before is None or before[1:3] != info[1:3]:
+                reindex = True
+            providers[id_] = info
+            snap.provider_ids[uuid] = id_
+    gone = providers.keys() - seen
+    for id_ in gone:
+        _count_marks(snap, id_, -1)
+        snap.provider_ids.pop(providers.pop(id_)[0], None)
+        for entries in (
+            snap.inventories, snap.usages, snap.allocation_marks, snap.traits, snap.aggregates
+        ):
+            entries.pop(id_, None)
+        reindex = True
+    snap.max_provider_id = max(providers, default=0)
+    if changed:
+        every = old is None or len(changed) > FULL_RELOAD_SHARE * len(providers)
+        rows = await load.detail_rows(conn, None if every else changed)
+        if _apply_details(snap, providers if every else changed, rows):
+            reindex = True
+    if snap.marks != fingerprint[load.MARKS_PART]:
+        # A write that bumps no generation (allocations deleted, aggregates set
+        # below 1.19) moved rows of unchanged providers: read every row again.
+        if _apply_details(snap, providers, await load.detail_rows(conn, None)):
+            reindex = True
+    if reindex:
+        snap.index = _build_indexes(snap)
+    return snap
+
+
+def _count_marks(snap: Snapshot, provider: int, sign: int) -> None:
+    """Add (1) or take away (-1) one provider's part of the allocation and membership marks."""
+    count, id_sum, used = snap.allocation_marks.get(provider, (0, 0, 0))
+    aggregates = snap.aggregates.get(provider, EMPTY)
+    weighted = len(aggregates) * provider * load.MEMBERSHIP_WEIGHT + sum(aggregates)
+    mine = (count, id_sum, used, len(aggregates), weighted)
+    snap.marks = tuple(total + sign * part for total, part in zip(snap.marks, mine, strict=True))
+
+
+def size_of(snap: Snapshot) -> int:
+    """Approximate bytes held by a snapshot (its containers and the objects in them)."""
+    import sys
+
+    seen: set[int] = set()
+
+    def walk(value: Any) -> int:
+        if id(value) in seen or isinstance(value, (bool, type(None))):
+            return 0
+        seen.add(id(value))
+        size = sys.getsizeof(value)
+        if isinstance(value, dict):
+            size += sum(walk(k) + walk(v) for k, v in value.items())
+        elif isinstance(value, (tuple, list, frozenset, set)):
+            size += sum(walk(item) for item in value)
+        elif hasattr(value, "__dataclass_fields__"):
+            size += sum(walk(getattr(value, name)) for name in value.__dataclass_fields__)
+        return size
+
+    return walk(snap)

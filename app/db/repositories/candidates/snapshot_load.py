@@ -1,0 +1,155 @@
+"""SQL that fills and refreshes the per-worker candidates snapshot.
+
+Most writes that change what candidates read (inventories, traits, claims,
+reshapes, aggregates from 1.19) bump the generation of the providers they
+touch. Some do not, here as in the reference: deleting a consumer's
+allocations (``DELETE /allocations/{c}``, or a claim moving a consumer off a
+provider) and setting aggregates below 1.19. So a one-row *fingerprint* holds
+the provider table's count and sums (ids, generations, parents, roots), the
+sizes of the name tables, and marks of the allocations (count, sum of ids,
+sum of used) and of the aggregate memberships (count, a weighted sum). When
+it moves, the (id, generation, parent, root) list says which providers to
+reload; if the allocation or membership marks still differ from what the
+snapshot then holds, every provider's usages or aggregates are read again.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import models
+from app.db.dialect import in_list_parameter, list_parameter
+from app.db.repositories.candidates.statements import cached, fetch_all
+
+_rp = models.resource_providers
+_inv = models.inventories
+_alloc = models.allocations
+_rpt = models.resource_provider_traits
+_rpa = models.resource_provider_aggregates
+_traits = models.traits
+_rc = models.resource_classes
+_agg = models.placement_aggregates
+
+Fingerprint = tuple[int, ...]
+# A membership's weight in the memberships mark: provider id * this + aggregate id.
+MEMBERSHIP_WEIGHT = 1 << 20
+
+
+def _fingerprint_statement() -> Any:
+    def sized(table: Any) -> list[Any]:
+        return [
+            select(func.count()).select_from(table).scalar_subquery(),
+            select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery(),
+        ]
+
+    def total(column: Any) -> Any:
+        return func.coalesce(func.sum(column), 0)
+
+    def marks(*columns: Any) -> list[Any]:
+        return [select(column).scalar_subquery() for column in columns]
+
+    membership = cast(_rpa.c.resource_provider_id, BigInteger) * MEMBERSHIP_WEIGHT
+    return select(
+        func.count(),
+        total(_rp.c.id),
+        total(_rp.c.generation),
+        total(_rp.c.root_provider_id),
+        total(func.coalesce(_rp.c.parent_provider_id, 0)),
+        *sized(_rc),
+        *sized(_traits),
+        *sized(_agg),
+        # allocations: count, sum of ids, sum of used
+        *marks(func.count(_alloc.c.id), total(_alloc.c.id), total(_alloc.c.used)),
+        # aggregate memberships: count, weighted sum
+        *marks(func.count(_rpa.c.aggregate_id), total(membership + _rpa.c.aggregate_id)),
+    ).select_from(_rp)
+
+
+async def fingerprint(conn: AsyncConnection) -> Fingerprint:
+    """One row that changes whenever a provider, class, trait or aggregate does."""
+    statement = cached(("snapshot-fingerprint",), _fingerprint_statement)
+    row = (await conn.execute(statement)).one()
+    return tuple(int(value or 0) for value in row)
+
+
+NAMES_PART = slice(5, 11)  # the name tables' part of a fingerprint
+# allocations (count, sum of ids, sum of used), then memberships (count, weighted sum)
+MARKS_PART = slice(11, 16)
+
+
+async def provider_rows(conn: AsyncConnection) -> Sequence[Any]:
+    """(id, uuid, parent id, root id, generation) of every provider."""
+    statement = cached(
+        ("snapshot-providers",),
+        lambda: select(
+            _rp.c.id, _rp.c.uuid, _rp.c.parent_provider_id, _rp.c.root_provider_id,
+            _rp.c.generation,
+        ),
+    )
+    return await fetch_all(conn, statement)
+
+
+async def name_rows(
+    conn: AsyncConnection,
+) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+    """(id, name) of every class and trait, (id, uuid) of every aggregate."""
+    classes = cached(("snapshot-classes",), lambda: select(_rc.c.id, _rc.c.name))
+    traits = cached(("snapshot-traits",), lambda: select(_traits.c.id, _traits.c.name))
+    aggregates = cached(("snapshot-aggregates",), lambda: select(_agg.c.id, _agg.c.uuid))
+    return (
+        await fetch_all(conn, classes),
+        await fetch_all(conn, traits),
+        await fetch_all(conn, aggregates),
+    )
+
+
+def _detail_statements(dialect: str, some: bool) -> tuple[Any, Any, Any, Any]:
+    def only(column: Any) -> list[Any]:
+        return [in_list_parameter(dialect, column, "ids")] if some else []
+
+    inventories = select(
+        _inv.c.resource_provider_id, _inv.c.resource_class_id, _inv.c.total, _inv.c.reserved,
+        _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio,
+    ).where(*only(_inv.c.resource_provider_id))
+    usages = (
+        select(
+            _alloc.c.resource_provider_id,
+            _alloc.c.resource_class_id,
+            func.sum(_alloc.c.used),
+            func.count(_alloc.c.id),
+            func.sum(_alloc.c.id),
+        )
+        .where(*only(_alloc.c.resource_provider_id))
+        .group_by(_alloc.c.resource_provider_id, _alloc.c.resource_class_id)
+    )
+    traits = select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
+        *only(_rpt.c.resource_provider_id)
+    )
+    aggregates = select(_rpa.c.resource_provider_id, _rpa.c.aggregate_id).where(
+        *only(_rpa.c.resource_provider_id)
+    )
+    return inventories, usages, traits, aggregates
+
+
+async def detail_rows(
+    conn: AsyncConnection, ids: Iterable[int] | None
+) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]:
+    """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all).
+
+    A usage row is (provider, class, used, count of allocations, sum of their ids).
+    """
+    dialect = conn.dialect.name
+    some = ids is not None
+    statements = cached(
+        ("snapshot-details", dialect, some), lambda: _detail_statements(dialect, some)
+    )
+    params = {"ids": list_parameter(dialect, ids)} if ids is not None else {}
+    inventories, usages, traits, aggregates = statements
+    return (
+        await fetch_all(conn, inventories, params),
+        await fetch_all(conn, usages, params),
+        await fetch_all(conn, traits, params),
+        await fetch_all(conn, aggregates, params),
+    )

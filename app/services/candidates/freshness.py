@@ -1,0 +1,74 @@
+"""The per-worker candidates snapshot and its freshness bound.
+
+``candidates_snapshot_max_age`` (seconds) bounds how stale an answer may be:
+a request is answered from a snapshot whose check of the database *started*
+at most that long before the request arrived. With 0 (the default) every
+request waits for a check that started after it arrived, so it sees every
+write committed before it, as a plain read would; the check is one
+fingerprint row, and rows are read again only for the providers that changed.
+A negative value turns the snapshot off (every request runs the SQL).
+
+One check at a time per worker: requests that arrive while one runs wait for
+the next and share it. Claims re-check capacity in their own transaction, so
+a stale answer can cost a retry, never an over-allocation.
+"""
+
+import asyncio
+import time
+import weakref
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.database import Database
+from app.db.repositories.candidates.snapshot import Snapshot, refresh
+from app.db.timeouts import Kind
+
+
+class SnapshotKeeper:
+    """One database's snapshot in this worker."""
+
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
+        self.checked_at = float("-inf")  # monotonic start of the last completed check
+        self.checks = 0
+        self._lock = asyncio.Lock()
+
+    async def current(self, db: Database, max_age: float) -> Snapshot:
+        arrived = time.monotonic()
+        snapshot = self.snapshot
+        if snapshot is not None and arrived - self.checked_at < max_age:
+            return snapshot
+        async with self._lock:
+            snapshot = self.snapshot
+            # A check that started after this request arrived (while it waited) serves it.
+            if snapshot is not None and self.checked_at >= arrived - max_age:
+                return snapshot
+            started = time.monotonic()
+
+            async def check(conn: AsyncConnection) -> Snapshot:
+                return await refresh(conn, self.snapshot)
+
+            snapshot = await db.read(check, kind=Kind.CANDIDATES)
+            self.snapshot, self.checked_at = snapshot, started
+            self.checks += 1
+            return snapshot
+
+    def invalidate(self) -> None:
+        """The next request checks the database (this worker wrote)."""
+        self.checked_at = float("-inf")
+
+
+_KEEPERS: "weakref.WeakKeyDictionary[Database, SnapshotKeeper]" = weakref.WeakKeyDictionary()
+
+
+def keeper_of(db: Database) -> SnapshotKeeper:
+    keeper = _KEEPERS.get(db)
+    if keeper is None:
+        keeper = _KEEPERS[db] = SnapshotKeeper()
+    return keeper
+
+
+def invalidate_all() -> None:
+    """Every snapshot of this worker is checked again on its next use."""
+    for keeper in list(_KEEPERS.values()):
+        keeper.invalidate()
