@@ -43,6 +43,7 @@ from app.db.database import Database
 from app.db.repositories import claim_reads, claim_writes_postgresql
 from app.db.repositories.claim_reads import ClaimProvider, ClaimState
 from app.db.repositories.claim_writes import ClaimWrites, fast_claim_supported
+from app.db.repositories.claim_writes_postgresql import OneShot
 from app.exceptions import (
     AllocationExceedsCapacity,
     AllocationInventoryInvalid,
@@ -118,11 +119,13 @@ async def write_claims(
     when provider generations kept moving under every attempt.
     """
     names = await names_of(db, claims, now)
+    one_shot = one_shot_applies(db, claims)
+    refused = False
 
     async def work(conn: AsyncConnection) -> None:
         locked = False
         if fast_path_applies(conn, claims):
-            if await fast_check(conn, claims):  # and locked the providers
+            if not refused and await fast_check(conn, claims):  # and locked the providers
                 locked = True
                 if await fast_claim(conn, claims, names, now):
                     return
@@ -137,6 +140,15 @@ async def write_claims(
         await plan.apply(conn)
 
     async with provider_queue(db).hold(rp for c in claims for rp in c.allocations):
+        if one_shot:
+            for _ in range(ONE_SHOT_ATTEMPTS):
+                outcome = await db.single_statement(
+                    lambda conn: one_shot_claim(conn, claims, names, now))
+                if outcome is OneShot.WROTE:
+                    return
+                if outcome is OneShot.REFUSED:
+                    refused = True
+                    break
         await db.claim(work, exhausted=exhausted)
 
 
@@ -159,6 +171,25 @@ async def lock_providers(conn: AsyncConnection, claims: list[ConsumerClaim],
 
 
 # -- the fast path ------------------------------------------------------------
+
+
+# One-shot statements tried before the claim transaction: each fails only
+# when another claim on the same provider committed in the moment between its
+# snapshot and its lock (the transaction then waits on the lock instead).
+ONE_SHOT_ATTEMPTS = 3
+
+
+def one_shot_applies(db: Database, claims: list[ConsumerClaim]) -> bool:
+    """The fast path's claims, as one autocommitted statement (PostgreSQL)."""
+    return db.dialect == "postgresql" and all(
+        claim.allocations and claim.generation is None for claim in claims)
+
+
+async def one_shot_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
+                         now: datetime) -> OneShot:
+    """Check and write the claims in one statement, their own transaction."""
+    return await claim_writes_postgresql.one_shot_claim(
+        conn, _requests(claims), _new_consumers(claims, names), now)
 
 
 def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
@@ -188,13 +219,18 @@ def _requests(claims: list[ConsumerClaim]) -> list[tuple[str, str, str, int]]:
 async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
                      now: datetime) -> bool:
     """Try the fast path; False: nothing written, take the general path."""
-    requests = _requests(claims)
-    consumers = [
+    return await claim_writes_postgresql.fast_claim(
+        conn, _requests(claims), _new_consumers(claims, names), now)
+
+
+def _new_consumers(claims: list[ConsumerClaim],
+                   names: Names) -> list[tuple[str, int, int, int | None]]:
+    """(uuid, project id, user id, consumer type id) of every claim's consumer."""
+    return [
         (claim.uuid, names.projects[claim.project_id], names.users[claim.user_id],
          names.types.get(claim.consumer_type) if claim.consumer_type else None)
         for claim in claims
     ]
-    return await claim_writes_postgresql.fast_claim(conn, requests, consumers, now)
 
 
 # -- the general path ---------------------------------------------------------
