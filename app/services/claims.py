@@ -40,7 +40,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import claim_reads, claim_writes_postgresql
+from app.db.dialect import is_mysql
+from app.db.repositories import claim_reads, claim_writes_portable, claim_writes_postgresql
 from app.db.repositories.claim_reads import ClaimProvider, ClaimState
 from app.db.repositories.claim_writes import ClaimWrites, fast_claim_supported
 from app.db.repositories.claim_writes_postgresql import OneShot
@@ -134,6 +135,14 @@ async def write_claims(
                 # queueing on the providers (a refusal writes nothing, so it
                 # stands as of that read). Nothing wrong after all: lock below.
                 (await prepare(conn, claims, names, now))._check_capacity()
+        if not locked and bump_first_applies(conn, claims):
+            # Lock the providers by bumping their generations (one statement
+            # for two); the plan then writes no generation of its own.
+            await claim_writes_portable.lock_by_bumping(
+                conn, sorted({rp for c in claims for rp in c.allocations}), now)
+            plan = await prepare(conn, claims, names, now)
+            await plan.apply(conn, bumped=True)
+            return
         if not locked:
             await lock_providers(conn, claims)
         plan = await prepare(conn, claims, names, now)
@@ -190,6 +199,15 @@ async def one_shot_claim(conn: AsyncConnection, claims: list[ConsumerClaim], nam
     """Check and write the claims in one statement, their own transaction."""
     return await claim_writes_postgresql.one_shot_claim(
         conn, _requests(claims), _new_consumers(claims, names), now)
+
+
+def bump_first_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
+    """MySQL/MariaDB, claims of consumers that must be new (1.28+, generation
+    null), each with allocations: the providers written to are exactly those
+    named, so their generations can be bumped as they are locked."""
+    return is_mysql(conn) and all(
+        claim.allocations and claim.check_generation and claim.generation is None
+        for claim in claims)
 
 
 def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
@@ -280,10 +298,15 @@ class ClaimPlan:
         if self.allocs:
             await self._read_usage(conn)
 
-    async def apply(self, conn: AsyncConnection) -> None:
-        """Check capacity and constraints; write allocations, consumers, generations."""
+    async def apply(self, conn: AsyncConnection, *, bumped: bool = False) -> None:
+        """Check capacity and constraints; write allocations, consumers, generations.
+
+        ``bumped``: the providers' generations were bumped already, when they
+        were locked (:func:`bump_first_applies`)."""
         self._check_capacity()
         writes = self._writes()
+        if bumped:
+            writes.providers = []
         await writes.run(conn)
         for provider in writes.providers:
             provider.generation += 1
