@@ -248,24 +248,20 @@ class Database:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
         return await self._run(work, self._read_options, kind)
 
-    async def write(
-        self,
-        work: Work[T],
-        *,
-        kind: Kind = Kind.WRITE,
-        keyed: bool = False,
-        options: dict[str, Any] | None = None,
-    ) -> T:
+    async def write(self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False) -> T:
         """Run ``work`` in its own serializable transaction, retrying it whole.
 
         ``keyed``: the unit of work's correctness rests on unique and foreign
         keys (whose violations are retried) and compare-and-swap alone, so it
         runs in READ COMMITTED on server databases: concurrent writers of
         distinct rows (creating providers) then never fail serialization.
-        ``options``: other transaction options (the claims').
         """
-        if options is None:
-            options = self._committed_options if keyed else self._write_options
+        options = self._committed_options if keyed else self._write_options
+        return await self._retried(work, options, kind)
+
+    async def _retried(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
+        """``work`` with these transaction options, retried whole on
+        serialization failures and :class:`RowMoved` (then a 409)."""
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
@@ -300,9 +296,9 @@ class Database:
         for attempt in range(tries):
             try:
                 if self._claim_lock is None:
-                    return await self.write(work, options=self._committed_options)
+                    return await self._retried(work, self._committed_options, Kind.WRITE)
                 async with self._claim_lock:
-                    return await self.write(work, options=self._committed_options)
+                    return await self._retried(work, self._committed_options, Kind.WRITE)
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
@@ -333,7 +329,7 @@ class Database:
             except IntegrityError as exc:
                 raise RowMoved() from exc
 
-        return await self.write(guarded, options=self._committed_options)
+        return await self._retried(guarded, self._committed_options, Kind.WRITE)
 
     async def probe_write(self) -> None:
         """The readiness check: a write transaction that writes (no row) and is
