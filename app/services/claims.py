@@ -162,12 +162,13 @@ async def write_claims(
 
 
 # How long a candidates read waits for this worker's claims in flight.
-SETTLE_BOUND = 0.25
+# Short: the read holds an admission slot meanwhile (app/api/admission.py).
+SETTLE_BOUND = 0.05
 
 
 async def settle(db: Database) -> None:
-    """Let the claims this worker is queueing or making now end (bounded by
-    :data:`SETTLE_BOUND`) before a candidates read: the read then sees them
+    """Let the claims this worker is making now end (those holding their
+    providers; bounded by :data:`SETTLE_BOUND`) before a candidates read: the read then sees them
     committed instead of offering capacity they are taking, which a scheduler
     would claim in vain (a 409, then its next candidate). The answer is still
     that of the database as read; only the moment of the read moves."""
