@@ -371,6 +371,7 @@ async def test_provider_race_is_retried_in_a_fresh_transaction(
     monkeypatch.setattr(ClaimWrites, "run", flaky)
     # (the general path: the PostgreSQL fast path writes in its own statement)
     monkeypatch.setattr(claims_service, "fast_path_applies", lambda conn, claims: False)
+    monkeypatch.setattr(claims_service, "one_shot_applies", lambda db, claims: False)
     consumer = new_uuid()
     response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 1}}))
     assert response.status_code == 204
@@ -456,7 +457,13 @@ async def test_fast_and_general_paths_agree(
     """PostgreSQL claims new consumers with one statement (the fast path); it
     must answer exactly as the general path does."""
     real_fast_claim, real_fast_check = claims_service.fast_claim, claims_service.fast_check
-    fast_writes, fast_checks = [], []
+    real_one_shot = claims_service.one_shot_claim
+    fast_writes, fast_checks, one_shots = [], [], []
+
+    async def one_shot(*args):  # type: ignore[no-untyped-def]
+        outcome = await real_one_shot(*args)
+        one_shots.append(outcome.value)
+        return outcome
 
     async def counting(*args):  # type: ignore[no-untyped-def]
         done = await real_fast_claim(*args)
@@ -470,12 +477,24 @@ async def test_fast_and_general_paths_agree(
 
     monkeypatch.setattr(claims_service, "fast_claim", counting)
     monkeypatch.setattr(claims_service, "fast_check", checking)
+    monkeypatch.setattr(claims_service, "one_shot_claim", one_shot)
     fast = await _scripted_claims(client)
+    if settings.database_url.startswith("postgresql"):
+        # one statement writes each claim it can (nobody races here); refusals
+        # are worded by the general path, never reaching the locked fast path
+        assert one_shots.count("wrote") == 3
+        assert one_shots.count("refused") == 9
+        assert fast_checks == []
+        assert fast_writes == []
+    # The locked fast path (what a claim runs after its one-shot statements raced)
+    monkeypatch.setattr(claims_service, "one_shot_applies", lambda db, claims: False)
+    locked = await _scripted_claims(client)
     if settings.database_url.startswith("postgresql"):
         # refusals are found by the unlocked check, and never reach the write
         assert fast_checks.count(True) == 3
         assert fast_checks.count(False) == 9
         assert fast_writes == [True] * 3
+    assert fast == locked
     monkeypatch.setattr(claims_service, "fast_path_applies", lambda conn, claims: False)
     general = await _scripted_claims(client)
     assert fast == general

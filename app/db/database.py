@@ -86,6 +86,13 @@ class _ConnectionLost(Exception):
     """The connection of an attempt was lost before COMMIT: run it again."""
 
 
+async def _known_closed(conn: AsyncConnection) -> bool:
+    """Whether the driver knows the connection is closed (no round trip)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
+
+
 def reconnect_delays(window: float) -> tuple[float, ...]:
     """Seconds slept before each run of a unit of work after a lost connection:
     at once, then doubling from 0.1 s up to 1 s apart, while the sum stays
@@ -143,6 +150,7 @@ class Database:
         self._committed_options = dict(self._write_options)
         if self.dialect != "sqlite":
             self._committed_options["isolation_level"] = "READ COMMITTED"
+        self._autocommit_options = {**self._write_options, "isolation_level": "AUTOCOMMIT"}
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -157,10 +165,21 @@ class Database:
             async with self.engine.connect() as raw:
                 conn = raw
                 try:
+                    autocommit = options.get("isolation_level") == "AUTOCOMMIT"
+                    if autocommit and await _known_closed(raw):
+                        # Seen lost by the driver (a database restart, for a
+                        # pooled connection): nothing sent, run on a new one.
+                        await raw.invalidate()
+                        raise _ConnectionLost()
                     if options:
                         conn = await raw.execution_options(**options)
                     await conn.begin()
-                    await self._limit_statements(conn, kind)
+                    if autocommit:
+                        # Each statement commits as it ends: its reply is the
+                        # outcome, so a loss while it is in flight is ambiguous.
+                        committing = True
+                    else:
+                        await self._limit_statements(conn, kind)
                     result = await work(conn)
                     committing = True
                     await conn.commit()
@@ -229,24 +248,20 @@ class Database:
         """Run ``work`` in one read transaction (one consistent snapshot)."""
         return await self._run(work, self._read_options, kind)
 
-    async def write(
-        self,
-        work: Work[T],
-        *,
-        kind: Kind = Kind.WRITE,
-        keyed: bool = False,
-        options: dict[str, Any] | None = None,
-    ) -> T:
+    async def write(self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False) -> T:
         """Run ``work`` in its own serializable transaction, retrying it whole.
 
         ``keyed``: the unit of work's correctness rests on unique and foreign
         keys (whose violations are retried) and compare-and-swap alone, so it
         runs in READ COMMITTED on server databases: concurrent writers of
         distinct rows (creating providers) then never fail serialization.
-        ``options``: other transaction options (the claims').
         """
-        if options is None:
-            options = self._committed_options if keyed else self._write_options
+        options = self._committed_options if keyed else self._write_options
+        return await self._retried(work, options, kind)
+
+    async def _retried(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
+        """``work`` with these transaction options, retried whole on
+        serialization failures and :class:`RowMoved` (then a 409)."""
         delay = 0.005
         for attempt in range(1, self.write_attempts + 1):
             try:
@@ -281,14 +296,22 @@ class Database:
         for attempt in range(tries):
             try:
                 if self._claim_lock is None:
-                    return await self.write(work, options=self._committed_options)
+                    return await self._retried(work, self._committed_options, Kind.WRITE)
                 async with self._claim_lock:
-                    return await self.write(work, options=self._committed_options)
+                    return await self._retried(work, self._committed_options, Kind.WRITE)
             except ProviderGenerationRace:
                 self.stats.claim_retries += 1
                 LOG.debug("provider generation moved (attempt %d); retrying claim", attempt + 1)
         LOG.warning("exceeded %d retries of a claim on provider generation conflicts", tries)
         raise exhausted()
+
+    async def single_statement(self, work: Work[T]) -> T:
+        """``work``, one statement that is its own transaction (autocommit):
+        no BEGIN and no COMMIT round trip, nothing held past its reply. Not
+        retried when the connection was known lost before it was sent; a loss
+        while it runs is a 503 (its outcome is unknown); other failures are the
+        caller's. Server databases only."""
+        return await self._run(work, self._autocommit_options, Kind.WRITE)
 
     async def guarded_write(self, work: Work[T]) -> T:
         """A write whose every change is guarded by a provider generation
@@ -306,7 +329,7 @@ class Database:
             except IntegrityError as exc:
                 raise RowMoved() from exc
 
-        return await self.write(guarded, options=self._committed_options)
+        return await self._retried(guarded, self._committed_options, Kind.WRITE)
 
     async def probe_write(self) -> None:
         """The readiness check: a write transaction that writes (no row) and is

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -97,15 +97,11 @@ class ReadReplica(Database):
         self.fallbacks += 1
         return await self.primary.read(work, kind=kind)
 
-    async def write(
-        self,
-        work: Work[T],
-        *,
-        kind: Kind = Kind.WRITE,
-        keyed: bool = False,
-        options: dict[str, Any] | None = None,
-    ) -> T:
-        return await self.primary.write(work, kind=kind, keyed=keyed, options=options)
+    async def write(self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False) -> T:
+        return await self.primary.write(work, kind=kind, keyed=keyed)
+
+    async def single_statement(self, work: Work[T]) -> T:
+        return await self.primary.single_statement(work)
 
     async def claim(
         self,

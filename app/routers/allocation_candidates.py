@@ -4,12 +4,12 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.api import http, parameters
-from app.api.deps import ReadDatabaseDep, SettingsDep
+from app.api.deps import DatabaseDep, ReadDatabaseDep, SettingsDep
 from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import CANDIDATES_OUT
-from app.services import candidates
+from app.services import candidates, claims
 
 router = PlacementRouter(tags=["allocation candidates"])
 
@@ -20,9 +20,10 @@ router = PlacementRouter(tags=["allocation candidates"])
     query=parameters.allocation_candidates(),
 )
 async def list_allocation_candidates(
-    request: Request, db: ReadDatabaseDep, settings: SettingsDep
+    request: Request, db: ReadDatabaseDep, settings: SettingsDep, primary: DatabaseDep
 ) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
+    await claims.settle(primary)  # (the claims queue on the primary's Database)
     wanted = candidates.parse_request(
         request.query_params.multi_items(), http.version(request), query_limits(settings)
     )

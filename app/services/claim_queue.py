@@ -28,6 +28,8 @@ class ProviderQueue:
         self.wait_limit = wait_limit  # seconds; 0: unbounded
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: Counter[str] = Counter()
+        # One future per claim running (holding its providers), done when it ends.
+        self._in_flight: set[asyncio.Future[None]] = set()
 
     @asynccontextmanager
     async def hold(self, providers: Iterable[str]) -> AsyncIterator[None]:
@@ -36,6 +38,7 @@ class ProviderQueue:
         for key in keys:
             self._locks.setdefault(key, asyncio.Lock())
             self._users[key] += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
             async with AsyncExitStack() as stack:
                 try:
@@ -44,13 +47,22 @@ class ProviderQueue:
                             await stack.enter_async_context(self._locks[key])
                 except TimeoutError:
                     raise DatabaseUnavailable() from None
+                self._in_flight.add(done)
                 yield
         finally:
+            self._in_flight.discard(done)
+            done.set_result(None)
             for key in keys:
                 self._users[key] -= 1
                 if not self._users[key]:
                     del self._users[key]
                     del self._locks[key]
+
+    async def settled(self, bound: float) -> None:
+        """Wait, at most ``bound`` seconds, for the claims running now to end
+        (not for those queued behind them or that come later)."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=bound)
 
 
 # One queue per Database (an app's lifetime; tests run several apps and loops).

@@ -40,9 +40,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import claim_reads, claim_writes_postgresql
+from app.db.dialect import is_mysql
+from app.db.repositories import claim_reads, claim_writes_portable, claim_writes_postgresql
 from app.db.repositories.claim_reads import ClaimProvider, ClaimState
 from app.db.repositories.claim_writes import ClaimWrites, fast_claim_supported
+from app.db.repositories.claim_writes_postgresql import OneShot
 from app.exceptions import (
     AllocationExceedsCapacity,
     AllocationInventoryInvalid,
@@ -118,11 +120,13 @@ async def write_claims(
     when provider generations kept moving under every attempt.
     """
     names = await names_of(db, claims, now)
+    one_shot = one_shot_applies(db, claims)
+    refused = False
 
     async def work(conn: AsyncConnection) -> None:
         locked = False
         if fast_path_applies(conn, claims):
-            if await fast_check(conn, claims):  # and locked the providers
+            if not refused and await fast_check(conn, claims):  # and locked the providers
                 locked = True
                 if await fast_claim(conn, claims, names, now):
                     return
@@ -131,13 +135,44 @@ async def write_claims(
                 # queueing on the providers (a refusal writes nothing, so it
                 # stands as of that read). Nothing wrong after all: lock below.
                 (await prepare(conn, claims, names, now))._check_capacity()
+        if not locked and bump_first_applies(conn, claims):
+            # Lock the providers by bumping their generations (one statement
+            # for two); the plan then writes no generation of its own.
+            await claim_writes_portable.lock_by_bumping(
+                conn, sorted({rp for c in claims for rp in c.allocations}), now)
+            plan = await prepare(conn, claims, names, now)
+            await plan.apply(conn, bumped=True)
+            return
         if not locked:
             await lock_providers(conn, claims)
         plan = await prepare(conn, claims, names, now)
         await plan.apply(conn)
 
     async with provider_queue(db).hold(rp for c in claims for rp in c.allocations):
+        if one_shot:
+            for _ in range(ONE_SHOT_ATTEMPTS):
+                outcome = await db.single_statement(
+                    lambda conn: one_shot_claim(conn, claims, names, now))
+                if outcome is OneShot.WROTE:
+                    return
+                if outcome is OneShot.REFUSED:
+                    refused = True
+                    break
         await db.claim(work, exhausted=exhausted)
+
+
+# How long a candidates read waits for this worker's claims in flight.
+# Short: the read holds an admission slot meanwhile (app/api/admission.py).
+SETTLE_BOUND = 0.05
+
+
+async def settle(db: Database) -> None:
+    """Let the claims this worker is making now end (those holding their
+    providers; bounded by :data:`SETTLE_BOUND`) before a candidates read: the read then sees them
+    committed instead of offering capacity they are taking, which a scheduler
+    would claim in vain (a 409, then its next candidate). The answer is still
+    that of the database as read; only the moment of the read moves."""
+    await provider_queue(db).settled(SETTLE_BOUND)
 
 
 async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> Names:
@@ -159,6 +194,34 @@ async def lock_providers(conn: AsyncConnection, claims: list[ConsumerClaim],
 
 
 # -- the fast path ------------------------------------------------------------
+
+
+# One-shot statements tried before the claim transaction: each fails only
+# when another claim on the same provider committed in the moment between its
+# snapshot and its lock (the transaction then waits on the lock instead).
+ONE_SHOT_ATTEMPTS = 3
+
+
+def one_shot_applies(db: Database, claims: list[ConsumerClaim]) -> bool:
+    """The fast path's claims, as one autocommitted statement (PostgreSQL)."""
+    return db.dialect == "postgresql" and all(
+        claim.allocations and claim.generation is None for claim in claims)
+
+
+async def one_shot_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
+                         now: datetime) -> OneShot:
+    """Check and write the claims in one statement, their own transaction."""
+    return await claim_writes_postgresql.one_shot_claim(
+        conn, _requests(claims), _new_consumers(claims, names), now)
+
+
+def bump_first_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
+    """MySQL/MariaDB, claims of consumers that must be new (1.28+, generation
+    null), each with allocations: the providers written to are exactly those
+    named, so their generations can be bumped as they are locked."""
+    return is_mysql(conn) and all(
+        claim.allocations and claim.check_generation and claim.generation is None
+        for claim in claims)
 
 
 def fast_path_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:
@@ -188,13 +251,18 @@ def _requests(claims: list[ConsumerClaim]) -> list[tuple[str, str, str, int]]:
 async def fast_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
                      now: datetime) -> bool:
     """Try the fast path; False: nothing written, take the general path."""
-    requests = _requests(claims)
-    consumers = [
+    return await claim_writes_postgresql.fast_claim(
+        conn, _requests(claims), _new_consumers(claims, names), now)
+
+
+def _new_consumers(claims: list[ConsumerClaim],
+                   names: Names) -> list[tuple[str, int, int, int | None]]:
+    """(uuid, project id, user id, consumer type id) of every claim's consumer."""
+    return [
         (claim.uuid, names.projects[claim.project_id], names.users[claim.user_id],
          names.types.get(claim.consumer_type) if claim.consumer_type else None)
         for claim in claims
     ]
-    return await claim_writes_postgresql.fast_claim(conn, requests, consumers, now)
 
 
 # -- the general path ---------------------------------------------------------
@@ -244,10 +312,15 @@ class ClaimPlan:
         if self.allocs:
             await self._read_usage(conn)
 
-    async def apply(self, conn: AsyncConnection) -> None:
-        """Check capacity and constraints; write allocations, consumers, generations."""
+    async def apply(self, conn: AsyncConnection, *, bumped: bool = False) -> None:
+        """Check capacity and constraints; write allocations, consumers, generations.
+
+        ``bumped``: the providers' generations were bumped already, when they
+        were locked (:func:`bump_first_applies`)."""
         self._check_capacity()
         writes = self._writes()
+        if bumped:
+            writes.providers = []
         await writes.run(conn)
         for provider in writes.providers:
             provider.generation += 1

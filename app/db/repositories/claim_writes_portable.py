@@ -46,6 +46,23 @@ _BUMP_PROVIDER = (
 )
 
 
+_BUMP_BY_UUID = (
+    update(_rp)
+    .where(_rp.c.uuid.in_(bindparam("uuids", expanding=True)))
+    .values(generation=_rp.c.generation + 1, updated_at=bindparam("b_now"))
+)
+
+
+async def lock_by_bumping(conn: AsyncConnection, uuids: list[str], now: datetime) -> int:
+    """Bump the generations of these providers (by uuid), which locks their
+    rows until the transaction ends (InnoDB locks them in uuid order, as
+    :func:`.claim_reads.lock_providers` does); how many there were."""
+    if not uuids:
+        return 0
+    result = await conn.execute(_BUMP_BY_UUID, {"uuids": uuids, "b_now": now})
+    return int(result.rowcount)
+
+
 async def write_claim(
     conn: AsyncConnection,
     *,

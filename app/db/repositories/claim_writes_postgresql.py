@@ -6,14 +6,19 @@ waits on one reply per step. Each part reports how many rows it changed, for
 the compare-and-swap checks of the caller.
 """
 
+import enum
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.exceptions import ConcurrentUpdate
+
+LOG = logging.getLogger(__name__)
 
 # The general write statement. Every list is an array parameter (possibly
 # empty); each part reports how many rows it changed, for the compare-and-swap
@@ -111,7 +116,8 @@ async def write_claim(
 # The checks of the fast path (the CTEs req, inv, wanted, ok).
 _FAST_CHECKS = """
   req AS (
-    SELECT r.ord, r.consumer, rp.id AS rp_id, rc.id AS rc_id, r.amount
+    SELECT r.ord, r.consumer, rp.id AS rp_id, rp.generation AS rp_gen, rc.id AS rc_id,
+           r.amount
     FROM unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
                 CAST(:r_rc AS VARCHAR[]), CAST(:r_amount AS INTEGER[]))
          WITH ORDINALITY AS r(consumer, rp_uuid, rc_name, amount, ord)
@@ -175,6 +181,89 @@ _PG_FAST_CLAIM = text("WITH" + _FAST_CHECKS + """,
 SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
        (SELECT count(*) FROM providers)
 """)
+
+
+# The one-shot claim: the checks on the statement's snapshot, then the
+# providers' row locks (only when the checks pass), then the writes, but only
+# if no provider's generation moved between the snapshot and its lock. Every
+# writer that can add usage or change inventory bumps the generation of the
+# providers it touches (claims, inventory writes; deleting allocations only
+# frees capacity), so an unmoved generation means the snapshot's checks still
+# hold under the lock. Run alone (autocommit), the claim's whole critical
+# section is this one statement. A consumer created meanwhile is a duplicate
+# key (no ON CONFLICT here): the statement fails whole and writes nothing.
+_PG_ONE_SHOT = text("WITH" + _FAST_CHECKS + """,
+  seen AS (SELECT DISTINCT rp_id, rp_gen FROM req),
+  locked AS (
+    SELECT rp.id, rp.generation FROM resource_providers rp
+    WHERE rp.id IN (SELECT rp_id FROM req) AND (SELECT ok FROM ok)
+    ORDER BY rp.id FOR UPDATE OF rp),
+  go AS (
+    SELECT (SELECT ok FROM ok)
+       AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM seen)
+       AND NOT EXISTS (SELECT 1 FROM locked JOIN seen ON seen.rp_id = locked.id
+                       WHERE locked.generation IS DISTINCT FROM seen.rp_gen) AS go),
+  ins AS (
+    INSERT INTO allocations
+      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
+    SELECT rp_id, consumer, rc_id, amount, CAST(:now AS TIMESTAMP)
+    FROM req WHERE (SELECT go FROM go) ORDER BY ord
+    RETURNING 1),
+  new_consumers AS (
+    INSERT INTO consumers
+      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
+    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
+                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
+    WHERE (SELECT go FROM go)
+    RETURNING 1),
+  providers AS (
+    UPDATE resource_providers
+    SET generation = resource_providers.generation + 1, updated_at = CAST(:now AS TIMESTAMP)
+    WHERE resource_providers.id IN (SELECT id FROM locked) AND (SELECT go FROM go)
+    RETURNING 1)
+SELECT (SELECT ok FROM ok), (SELECT go FROM go), (SELECT count(*) FROM ins),
+       (SELECT count(*) FROM new_consumers), (SELECT count(*) FROM providers)
+""")
+
+
+class OneShot(enum.Enum):
+    """What :func:`one_shot_claim` did."""
+
+    WROTE = "wrote"
+    REFUSED = "refused"  # a check failed on what is committed: nothing written
+    MOVED = "moved"  # a provider or consumer changed meanwhile: nothing written
+
+
+async def one_shot_claim(
+    conn: AsyncConnection,
+    requests: list[tuple[str, str, str, int]],
+    new_consumers: list[tuple[str, int, int, int | None]],
+    now: datetime,
+) -> OneShot:
+    """Check and write a claim for new consumers in ONE statement, meant to
+    run outside a transaction (it is its own); arguments as :func:`fast_claim`."""
+    try:
+        ok, go, inserted, created, bumped = (await conn.execute(_PG_ONE_SHOT, {
+            "now": now,
+            "consumers": _column(new_consumers, 0),
+            **{key: _column(requests, i)
+               for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
+            **{f"n{i}": _column(new_consumers, i) for i in range(4)},
+        })).one()
+    except IntegrityError:
+        return OneShot.MOVED  # a consumer of the claim was created meanwhile
+    if not ok:
+        return OneShot.REFUSED
+    if not go:
+        return OneShot.MOVED
+    providers = {rp for _, rp, _, _ in requests}
+    if (inserted, created, bumped) != (len(requests), len(new_consumers), len(providers)):
+        # Cannot happen: every write is guarded by the same condition.
+        LOG.error("one-shot claim wrote %d allocations, %d consumers, %d providers "
+                  "for %d, %d, %d", inserted, created, bumped, len(requests),
+                  len(new_consumers), len(providers))
+    return OneShot.WROTE
 
 
 async def fast_check(conn: AsyncConnection, requests: list[tuple[str, str, str, int]],
