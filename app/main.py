@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import policy_checks
+from app import memory, policy_checks
 from app.api import openapi
 from app.api.admission import AdmissionMiddleware
 from app.api.cors import PlacementCORSMiddleware
@@ -42,6 +42,8 @@ from app.routers import ALL_ROUTERS
 from app.settings import Settings, get_settings
 
 LOG = logging.getLogger(__name__)
+
+memory.limit_arenas()  # before any thread of this worker starts
 
 
 def _install_error_handlers(app: FastAPI, routes: RouteTable) -> None:
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # CPU of a 1,000-candidate answer by a quarter.
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        memory.release_free_memory()  # what building the app freed
         try:
             async with watch_event_loop():
                 yield

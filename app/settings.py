@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     # bound); past it the request is refused (400), bounding its time and memory.
     # 250,000 is far above real scheduler requests (about 1 step per candidate).
     candidates_max_combinations: int = 250_000
-    # -- candidates snapshot (H2) --
+    # -- candidates snapshot --
     # GET /allocation_candidates reads a per-worker snapshot of inventories,
     # usages, traits and aggregates, never staler than this many seconds (0:
     # checked against the database on every request, one fingerprint row);

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Integer, String, Table, bindparam, func, select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import functions
@@ -59,10 +58,19 @@ def insert_ignoring_duplicates(conn: AsyncConnection | Connection, table: Table)
     ``INSERT IGNORE`` (the columns' values are validated before they get here,
     so it ignores nothing but duplicates).
     """
+    # Each dialect's module imported on first use: a worker loads only its
+    # own database's (the other two cost about 1.5 MB a worker).
     if is_mysql(conn):
+        from sqlalchemy.dialects import mysql
+
         return mysql.insert(table).prefix_with("IGNORE")
-    dialect = postgresql if is_postgresql(conn) else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    if is_postgresql(conn):
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 # ------------------------------------------------ lists of values as one parameter
@@ -88,6 +96,8 @@ def in_list_parameter(
     the generic plans PostgreSQL switches prepared statements to.)
     """
     if dialect == POSTGRESQL:
+        from sqlalchemy.dialects import postgresql
+
         return column.in_(select(func.unnest(bindparam(name, type_=postgresql.ARRAY(element)))))
     if dialect == MYSQL:
         return column.in_(bindparam(name, expanding=True))

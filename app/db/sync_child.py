@@ -10,9 +10,12 @@ worker, ``placement-manage``) syncs in process: there is nothing to share.
 """
 
 import asyncio
+import fcntl
+import hashlib
 import multiprocessing
 import os
 import sys
+import tempfile
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,7 +34,30 @@ async def sync_schema(engine: AsyncEngine, url: str) -> None:
 
         await sync_database(engine)
         return
-    await sync_in_child(url)
+    # The workers of one machine take turns: the first syncs, the others then
+    # find the schema current and start no child (each child holds alembic and
+    # the app, about 60 MB, while it runs: with every worker's at once a fresh
+    # deployment's start-up was its largest footprint). Other machines' workers
+    # are ordered by the database's own lock inside the sync.
+    from app.db.schema_state import schema_is_current
+
+    try:
+        turn = os.open(_turn_file(url), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # another user's file, a read-only /tmp: no turns then
+        await sync_in_child(url)
+        return
+    try:
+        await asyncio.to_thread(fcntl.flock, turn, fcntl.LOCK_EX)
+        if not await schema_is_current(engine):
+            await sync_in_child(url)
+    finally:
+        os.close(turn)  # releases the lock
+
+
+def _turn_file(url: str) -> str:
+    """The lock file the workers of one machine share for one database."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"placement-schema-sync-{digest}.lock")
 
 
 async def sync_in_child(url: str) -> None:

@@ -122,13 +122,13 @@ async def create_provider(
             parent = await find_provider(conn, parent_uuid)
             if parent is None:
                 raise ParentProviderNotFound(name=name, uuid=new_uuid)
-        if await find_provider(conn, new_uuid) is not None:
-            raise ProviderUuidExists(uuid=new_uuid)
         repo = ResourceProviderRepository(conn)
-        if await repo.name_taken(name):
+        uuid_taken, name_taken = await repo.uuid_or_name_taken(new_uuid, name)
+        if uuid_taken:
+            raise ProviderUuidExists(uuid=new_uuid)
+        if name_taken:
             raise ProviderNameExists(name=name)
-        await repo.insert(name, new_uuid, parent, now)
-        return await require_provider(conn, new_uuid)
+        return await repo.insert(name, new_uuid, parent, now)
 
     # Correct under READ COMMITTED: the uuid and name are unique keys (a
     # concurrent creator of either makes the insert fail, retried, and the

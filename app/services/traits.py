@@ -78,7 +78,9 @@ async def ensure_custom_trait(db: Database, name: str, now: datetime) -> Ensured
     """Create the custom trait unless it exists (400 for a name not ``CUSTOM_*``)."""
     if not is_custom_trait_name(name):
         raise InvalidCustomTraitName()
-    trait, created = await db.write(lambda c: TraitRepository(c).ensure(name, now))
+    # The name is a unique key: a concurrent creator makes the insert a no-op
+    # and the re-read finds its row (READ COMMITTED), so no serializable abort.
+    trait, created = await db.write(lambda c: TraitRepository(c).ensure(name, now), keyed=True)
     return EnsuredTrait(created, trait.created_at if trait else None)
 
 

@@ -75,3 +75,11 @@ async def bump_generation(
     if result.rowcount != 1:
         raise RowMoved()
     return seen_generation + 1
+
+
+async def lock_provider_row(conn: AsyncConnection, provider_id: int) -> None:
+    """Lock the provider's row until the end of the transaction (``FOR UPDATE``;
+    SQLite's write transaction already excludes every other writer): writers of
+    one provider that change nothing else of it queue here, and at READ
+    COMMITTED each then reads what the one before it committed."""
+    await conn.execute(select(_rp.c.id).where(_rp.c.id == provider_id).with_for_update())

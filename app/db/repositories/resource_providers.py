@@ -184,11 +184,27 @@ class ResourceProviderRepository:
             query = query.where(_rp.c.id != other_than)
         return (await self.conn.execute(query.limit(1))).first() is not None
 
+    async def uuid_or_name_taken(self, uuid: str, name: str) -> tuple[bool, bool]:
+        """Whether a provider has this uuid, and whether one has this name: one
+        round trip (the database compares, with its collation)."""
+        if "\x00" in uuid:  # never stored; PostgreSQL rejects a NUL even in a comparison
+            return False, await self.name_taken(name)
+        row = (
+            await self.conn.execute(
+                select(
+                    exists().where(_rp.c.uuid == uuid).label("uuid_taken"),
+                    exists().where(_rp.c.name == name).label("name_taken"),
+                )
+            )
+        ).one()
+        return bool(row[0]), bool(row[1])
+
     async def insert(
         self, name: str, uuid: str, parent: ProviderRow | None, now: datetime
-    ) -> None:
+    ) -> ProviderRow:
         """A new provider (generation 0); a child joins its parent's tree.
 
+        Answers the row as stored, built from what was written (no re-read).
         A concurrent creator of the same uuid or name, or a parent deleted
         meanwhile, fails the insert on a key: the unit of work is retried and its
         checks then answer.
@@ -203,15 +219,20 @@ class ResourceProviderRepository:
             values["parent_provider_id"] = parent.id
             values["root_provider_id"] = parent.root_provider_id or parent.id
         result = await self.conn.execute(insert(_rp).values(**values))
-        if parent is None:
-            # A root is its own root; like the reference, this second write
-            # stamps updated_at (children keep it null until changed).
-            new_id = result.inserted_primary_key[0]  # type: ignore[index]
-            await self.conn.execute(
-                _rp.update()
-                .where(_rp.c.id == new_id)
-                .values(root_provider_id=new_id, updated_at=now)
+        new_id: int = result.inserted_primary_key[0]  # type: ignore[index]
+        if self.conn.dialect.name == "mysql":
+            now = now.replace(microsecond=0)  # DATETIME keeps whole seconds
+        if parent is not None:
+            return ProviderRow(
+                new_id, uuid, name, 0, parent.id, parent.root_provider_id or parent.id,
+                parent.uuid, parent.root_provider_uuid or parent.uuid, now, None,
             )
+        # A root is its own root; like the reference, this second write
+        # stamps updated_at (children keep it null until changed).
+        await self.conn.execute(
+            _rp.update().where(_rp.c.id == new_id).values(root_provider_id=new_id, updated_at=now)
+        )
+        return ProviderRow(new_id, uuid, name, 0, None, new_id, None, uuid, now, now)
 
     async def subtree_ids(self, provider: ProviderRow) -> set[int]:
         """The provider and all its descendants (one query over its tree)."""
