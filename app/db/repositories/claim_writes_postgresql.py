@@ -146,6 +146,36 @@ _FAST_CHECKS = """
                              > (inv.total - inv.reserved) * inv.allocation_ratio)
        AS ok)"""
 
+
+def _claim_writes(guard: str, *, providers: str, on_conflict: str = "") -> str:
+    """The write CTEs (ins, new_consumers, providers) of a one-statement claim.
+
+    Each writes only when ``guard`` (a one-row CTE's boolean) holds; ``providers``
+    selects the ids whose generation is bumped; ``on_conflict`` is the clause of
+    the consumers insert, if any.
+    """
+    return f"""  ins AS (
+    INSERT INTO allocations
+      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
+    SELECT rp_id, consumer, rc_id, amount, CAST(:now AS TIMESTAMP)
+    FROM req WHERE {guard} ORDER BY ord
+    RETURNING 1),
+  new_consumers AS (
+    INSERT INTO consumers
+      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
+    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
+    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
+                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
+    WHERE {guard}
+{on_conflict}    RETURNING 1),
+  providers AS (
+    UPDATE resource_providers
+    SET generation = resource_providers.generation + 1, updated_at = CAST(:now AS TIMESTAMP)
+    WHERE resource_providers.id IN ({providers}) AND {guard}
+    RETURNING 1)
+"""
+
+
 # The checks, then, only when they pass, the providers' row locks (in id order):
 # a claim refused by what is committed takes no lock. The checks read the
 # statement's snapshot, from before any wait for a lock: the fast claim, a
@@ -158,27 +188,10 @@ SELECT (SELECT ok FROM ok),
 """)
 
 _PG_FAST_CLAIM = text("WITH" + _FAST_CHECKS + """,
-  ins AS (
-    INSERT INTO allocations
-      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
-    SELECT rp_id, consumer, rc_id, amount, CAST(:now AS TIMESTAMP)
-    FROM req WHERE (SELECT ok FROM ok) ORDER BY ord
-    RETURNING 1),
-  new_consumers AS (
-    INSERT INTO consumers
-      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
-    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
-    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
-                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
-    WHERE (SELECT ok FROM ok)
-    ON CONFLICT DO NOTHING
-    RETURNING 1),
-  providers AS (
-    UPDATE resource_providers
-    SET generation = resource_providers.generation + 1, updated_at = CAST(:now AS TIMESTAMP)
-    WHERE resource_providers.id IN (SELECT rp_id FROM req) AND (SELECT ok FROM ok)
-    RETURNING 1)
-SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
+""" + _claim_writes(
+    "(SELECT ok FROM ok)", providers="SELECT rp_id FROM req",
+    on_conflict="    ON CONFLICT DO NOTHING\n",
+) + """SELECT (SELECT ok FROM ok), (SELECT count(*) FROM ins), (SELECT count(*) FROM new_consumers),
        (SELECT count(*) FROM providers)
 """)
 
@@ -203,26 +216,9 @@ _PG_ONE_SHOT = text("WITH" + _FAST_CHECKS + """,
        AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM seen)
        AND NOT EXISTS (SELECT 1 FROM locked JOIN seen ON seen.rp_id = locked.id
                        WHERE locked.generation IS DISTINCT FROM seen.rp_gen) AS go),
-  ins AS (
-    INSERT INTO allocations
-      (resource_provider_id, consumer_id, resource_class_id, used, created_at)
-    SELECT rp_id, consumer, rc_id, amount, CAST(:now AS TIMESTAMP)
-    FROM req WHERE (SELECT go FROM go) ORDER BY ord
-    RETURNING 1),
-  new_consumers AS (
-    INSERT INTO consumers
-      (uuid, project_id, user_id, consumer_type_id, generation, created_at)
-    SELECT uuid, project, usr, ctype, 1, CAST(:now AS TIMESTAMP)
-    FROM unnest(CAST(:n0 AS VARCHAR[]), CAST(:n1 AS INTEGER[]), CAST(:n2 AS INTEGER[]),
-                CAST(:n3 AS INTEGER[])) AS n(uuid, project, usr, ctype)
-    WHERE (SELECT go FROM go)
-    RETURNING 1),
-  providers AS (
-    UPDATE resource_providers
-    SET generation = resource_providers.generation + 1, updated_at = CAST(:now AS TIMESTAMP)
-    WHERE resource_providers.id IN (SELECT id FROM locked) AND (SELECT go FROM go)
-    RETURNING 1)
-SELECT (SELECT ok FROM ok), (SELECT go FROM go), (SELECT count(*) FROM ins),
+""" + _claim_writes(
+    "(SELECT go FROM go)", providers="SELECT id FROM locked"
+) + """SELECT (SELECT ok FROM ok), (SELECT go FROM go), (SELECT count(*) FROM ins),
        (SELECT count(*) FROM new_consumers), (SELECT count(*) FROM providers)
 """)
 
