@@ -113,6 +113,7 @@ class DatabaseStats:
     serialization_retries: int = 0
     claim_retries: int = 0
     reconnects: int = 0
+    writes: int = 0  # write units of work committed (candidates snapshots watch it)
 
 
 class Database:
@@ -183,6 +184,8 @@ class Database:
                     result = await work(conn)
                     committing = True
                     await conn.commit()
+                    if WRITE_OPTION in options:
+                        self.stats.writes += 1
                     return result
                 except BaseException as exc:
                     if isinstance(exc, asyncio.CancelledError) or is_unavailable(exc):

@@ -9,7 +9,7 @@ from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
 from app.schemas.allocation_candidates import CANDIDATES_OUT
-from app.services import candidates, claims
+from app.services import candidates
 
 router = PlacementRouter(tags=["allocation candidates"])
 
@@ -23,7 +23,6 @@ async def list_allocation_candidates(
     request: Request, db: ReadDatabaseDep, settings: SettingsDep, primary: DatabaseDep
 ) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
-    await claims.settle(primary)  # (the claims queue on the primary's Database)
     wanted = candidates.parse_request(
         request.query_params.multi_items(), http.version(request), query_limits(settings)
     )
@@ -34,6 +33,7 @@ async def list_allocation_candidates(
         randomize=settings.randomize_allocation_candidates,
         max_combinations=settings.candidates_max_combinations,
         snapshot_max_age=settings.candidates_snapshot_max_age,
+        primary=primary,  # this worker's writes and claims in flight
     )
     body = (
         {"allocation_requests": [], "provider_summaries": {}} if wanted.unsatisfiable

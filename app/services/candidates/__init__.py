@@ -19,6 +19,7 @@ from app.db.database import Database
 from app.db.repositories.candidates.memory import SnapshotSource
 from app.db.repositories.candidates.source import CandidateSource, SqlSource
 from app.db.timeouts import Kind
+from app.services import claims
 from app.services.candidates.freshness import keeper_of
 from app.services.candidates.render import render, render_body
 from app.services.candidates.request import CandidateRequest, parse_request
@@ -41,6 +42,7 @@ async def find(
     randomize: bool,
     max_combinations: int = -1,
     snapshot_max_age: float = -1.0,
+    primary: Database | None = None,
 ) -> SearchResult:
     """The candidates of ``request``, searched in one read transaction (one snapshot).
 
@@ -49,8 +51,15 @@ async def find(
     ``max_combinations`` is ``candidates_max_combinations`` (``-1``: no bound).
     ``snapshot_max_age`` is ``candidates_snapshot_max_age``: from 0 up, the search
     reads this worker's snapshot, at most that many seconds staler than the
-    request (:mod:`.freshness`); negative, it runs the SQL.
+    request (:mod:`.freshness`); negative, it runs the SQL. ``primary`` is the
+    database this worker writes to, when ``db`` is a read standby.
+
+    The search first lets this worker's claims in flight end (:func:`claims.settle`,
+    bounded): it then sees them committed instead of offering the capacity they
+    are taking, which a scheduler would claim in vain (a 409).
     """
+    writer = primary or db
+    await claims.settle(writer)
 
     async def run(source: CandidateSource) -> SearchResult:
         return await _search(
@@ -62,7 +71,8 @@ async def find(
         )
 
     if snapshot_max_age >= 0:
-        result = await run(SnapshotSource(await keeper_of(db).current(db, snapshot_max_age)))
+        snapshot = await keeper_of(db).current(db, snapshot_max_age, local=writer)
+        result = await run(SnapshotSource(snapshot))
     else:
 
         async def work(conn: AsyncConnection) -> SearchResult:

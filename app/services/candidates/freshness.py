@@ -11,6 +11,12 @@ A negative value turns the snapshot off (every request runs the SQL).
 One check at a time per worker: requests that arrive while one runs wait for
 the next and share it. Claims re-check capacity in their own transaction, so
 a stale answer can cost a retry, never an over-allocation.
+
+Whatever the bound, an answer also reflects every write this worker committed
+before the request arrived (its claims, inventories...): the primary's count
+of committed writes (``Database.stats.writes``) taken when a check starts must
+have reached the count taken when the request arrived. So a scheduler is never
+offered, by the worker that just took it, capacity it has already claimed.
 """
 
 import asyncio
@@ -30,26 +36,34 @@ class SnapshotKeeper:
     def __init__(self) -> None:
         self.snapshot: Snapshot | None = None
         self.checked_at = float("-inf")  # monotonic start of the last completed check
+        self.writes_seen = -1  # the local writes count when that check started
         self.checks = 0
         self._lock = asyncio.Lock()
 
-    async def current(self, db: Database, max_age: float) -> Snapshot:
-        arrived = time.monotonic()
+    async def current(
+        self, db: Database, max_age: float, local: Database | None = None
+    ) -> Snapshot:
+        """A snapshot fresh enough for a request arriving now. ``local`` is the
+        database this worker writes to (``db`` unless reads go to a standby)."""
+        writer = local or db
+        arrived, writes = time.monotonic(), writer.stats.writes
         snapshot = self.snapshot
-        if snapshot is not None and arrived - self.checked_at < max_age:
+        if (snapshot is not None and arrived - self.checked_at < max_age
+                and self.writes_seen >= writes):
             return snapshot
         async with self._lock:
             snapshot = self.snapshot
             # A check that started after this request arrived (while it waited) serves it.
-            if snapshot is not None and self.checked_at >= arrived - max_age:
+            if (snapshot is not None and self.checked_at >= arrived - max_age
+                    and self.writes_seen >= writes):
                 return snapshot
-            started = time.monotonic()
+            started, writes_then = time.monotonic(), writer.stats.writes
 
             async def check(conn: AsyncConnection) -> Snapshot:
                 return await refresh(conn, self.snapshot)
 
             snapshot = await db.read(check, kind=Kind.CANDIDATES)
-            self.snapshot, self.checked_at = snapshot, started
+            self.snapshot, self.checked_at, self.writes_seen = snapshot, started, writes_then
             self.checks += 1
             return snapshot
 

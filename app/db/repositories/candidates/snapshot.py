@@ -9,7 +9,7 @@ consistent version while the event loop refreshes.
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -73,7 +73,9 @@ class Snapshot:
     aggregate_ids: dict[str, int] = field(default_factory=dict)
     max_provider_id: int = 0
     # The fingerprint's allocation and membership marks, as this snapshot's rows give them.
-    marks: tuple[int, ...] = (0, 0, 0, 0, 0)
+    marks: tuple[int, ...] = (0, 0, 0)
+    # The database's own mark of the committed state read (load.database_version).
+    version: str | None = None
     index: Indexes = field(default_factory=Indexes)
 
     def root_of(self, provider: int) -> int:
@@ -191,10 +193,16 @@ def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
 
 async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     """The snapshot as of ``conn``'s transaction: ``old`` itself when nothing changed."""
+    version = await load.database_version(conn)
+    if old is not None and version is not None and version == old.version:
+        return old
     fingerprint = await load.fingerprint(conn)
     if old is not None and fingerprint == old.fingerprint:
+        if version != old.version:
+            old = replace(old, version=version)
         return old
     snap = _next_version(old or Snapshot(), fingerprint)
+    snap.version = version
     reindex = old is None
     if old is None or fingerprint[load.NAMES_PART] != old.fingerprint[load.NAMES_PART]:
         _apply_names(snap, await load.name_rows(conn))
@@ -239,10 +247,10 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
 
 def _count_marks(snap: Snapshot, provider: int, sign: int) -> None:
     """Add (1) or take away (-1) one provider's part of the allocation and membership marks."""
-    count, id_sum, used = snap.allocation_marks.get(provider, (0, 0, 0))
+    count = snap.allocation_marks.get(provider, (0, 0, 0))[0]
     aggregates = snap.aggregates.get(provider, EMPTY)
     weighted = len(aggregates) * provider * load.MEMBERSHIP_WEIGHT + sum(aggregates)
-    mine = (count, id_sum, used, len(aggregates), weighted)
+    mine = (count, len(aggregates), weighted)
     snap.marks = tuple(total + sign * part for total, part in zip(snap.marks, mine, strict=True))
 
 

@@ -1,0 +1,123 @@
+"""What the candidates snapshot's freshness check must notice, and what it may skip.
+
+* A worker's own committed writes: seen by its next answer whatever
+  ``candidates_snapshot_max_age`` allows.
+* Allocations deleted by a writer that bumps no generation and that this
+  worker does not know of (the reference server sharing the database does
+  exactly this): seen at ``max_age = 0``, through the allocation count.
+* On PostgreSQL, when nothing was committed since the last check, the check
+  reads no table (the transaction snapshot is compared first).
+
+The services run these checks; the first two tests would fail if a worker's
+writes or a generation-less deletion were missed.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.repositories.candidates.snapshot import refresh
+from app.settings import Settings
+from tests.allocation_helpers import body
+from tests.api_helpers import ADMIN_LATEST, asgi_client, make_provider, new_uuid, running_app
+
+QUERY = {"resources": "VCPU:4"}
+
+
+async def _app(
+    database_url: str, max_age: float
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = Settings(database_url=database_url, auth_strategy="noauth2",
+                        candidates_snapshot_max_age=max_age)
+    async with running_app(settings) as app, asgi_client(app, ADMIN_LATEST) as client:
+        yield app, client
+
+
+@pytest.fixture
+async def patient(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app whose snapshot may be an hour old."""
+    async for pair in _app(database_url, 3600.0):
+        yield pair
+
+
+@pytest.fixture
+async def strict(database_url: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async for pair in _app(database_url, 0.0):
+        yield pair
+
+
+async def _candidates(client: httpx.AsyncClient) -> int:
+    response = await client.get("/allocation_candidates", params=QUERY)
+    assert response.status_code == 200, response.text
+    return len(response.json()["allocation_requests"])
+
+
+async def _claim_all(client: httpx.AsyncClient, rp: str) -> str:
+    consumer = new_uuid()
+    response = await client.put(f"/allocations/{consumer}", json=body({rp: {"VCPU": 4}}))
+    assert response.status_code == 204, response.text
+    return consumer
+
+
+async def test_own_claim_is_seen_whatever_the_bound(
+    patient: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = patient
+    rp = await make_provider(client, {"VCPU": {"total": 4}})
+    assert await _candidates(client) == 1  # the snapshot is loaded now
+    await _claim_all(client, rp)
+    assert await _candidates(client) == 0  # not an hour-old answer
+    response = await client.put(f"/resource_providers/{rp}/inventories/VCPU", json={
+        "resource_provider_generation": 2, "total": 8})
+    assert response.status_code == 200, response.text
+    assert await _candidates(client) == 1  # more capacity, seen at once too
+
+
+async def test_deletion_that_bumps_nothing_is_seen(
+    strict: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = strict
+    rp = await make_provider(client, {"VCPU": {"total": 4}})
+    await _claim_all(client, rp)
+    assert await _candidates(client) == 0
+    # As another server would: no generation bump, nothing this worker counts.
+    engine: AsyncEngine = app.state.database.engine
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM allocations"))
+    assert await _candidates(client) == 1
+
+
+async def test_nothing_committed_reads_no_table(
+    strict: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = strict
+    engine: AsyncEngine = app.state.database.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the transaction snapshot is PostgreSQL's")
+    rp = await make_provider(client, {"VCPU": {"total": 4}})
+    await _claim_all(client, rp)
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    # Two checks in one REPEATABLE READ transaction see the same committed state,
+    # whatever else the (shared) cluster commits meanwhile.
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            try:
+                first = await refresh(conn, None)
+                assert any("FROM allocations" in statement for statement in seen)
+                seen.clear()
+                assert await refresh(conn, first) is first
+                assert seen  # the snapshot was asked for
+                assert not any("FROM" in statement for statement in seen), seen
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", record)
