@@ -12,6 +12,7 @@ The services run these checks; the first two tests would fail if a worker's
 writes or a generation-less deletion were missed.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,3 +122,33 @@ async def test_nothing_committed_reads_no_table(
                 assert not any("FROM" in statement for statement in seen), seen
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_search_waits_for_the_claims_in_flight(
+    strict: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """A search arriving while this worker's claim waits on its provider's row
+    lock answers after the claim, without the capacity it took."""
+    app, client = strict
+    engine: AsyncEngine = app.state.database.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("watches PostgreSQL's lock waits")
+    rp = await make_provider(client, {"VCPU": {"total": 4}})
+    assert await _candidates(client) == 1
+    async with engine.connect() as locker, engine.connect() as watcher:
+        async with locker.begin():
+            await locker.execute(text("SELECT id FROM resource_providers FOR UPDATE"))
+            claim = asyncio.create_task(_claim_all(client, rp))
+            for _ in range(100):  # until the claim waits for the lock
+                waiting = await watcher.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"))
+                await watcher.rollback()
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            search = asyncio.create_task(_candidates(client))
+            await asyncio.sleep(0.1)
+            assert not search.done()  # it waits for the claim
+        await claim
+        assert await search == 0

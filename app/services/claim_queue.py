@@ -28,7 +28,8 @@ class ProviderQueue:
         self.wait_limit = wait_limit  # seconds; 0: unbounded
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: Counter[str] = Counter()
-        # One future per claim running (holding its providers), done when it ends.
+        # One future per claim in this queue (waiting or holding its providers),
+        # done when it ends.
         self._in_flight: set[asyncio.Future[None]] = set()
 
     @asynccontextmanager
@@ -39,6 +40,7 @@ class ProviderQueue:
             self._locks.setdefault(key, asyncio.Lock())
             self._users[key] += 1
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.add(done)
         try:
             async with AsyncExitStack() as stack:
                 try:
@@ -47,7 +49,6 @@ class ProviderQueue:
                             await stack.enter_async_context(self._locks[key])
                 except TimeoutError:
                     raise DatabaseUnavailable() from None
-                self._in_flight.add(done)
                 yield
         finally:
             self._in_flight.discard(done)
@@ -59,8 +60,8 @@ class ProviderQueue:
                     del self._locks[key]
 
     async def settled(self, bound: float) -> None:
-        """Wait, at most ``bound`` seconds, for the claims running now to end
-        (not for those queued behind them or that come later)."""
+        """Wait, at most ``bound`` seconds, for the claims queued or running now
+        to end (not for those that come later)."""
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=bound)
 

@@ -161,20 +161,6 @@ async def write_claims(
         await db.claim(work, exhausted=exhausted)
 
 
-# How long a candidates read waits for this worker's claims in flight.
-# Short: the read holds an admission slot meanwhile (app/api/admission.py).
-SETTLE_BOUND = 0.05
-
-
-async def settle(db: Database) -> None:
-    """Let the claims this worker is making now end (those holding their
-    providers; bounded by :data:`SETTLE_BOUND`) before a candidates read: the read then sees them
-    committed instead of offering capacity they are taking, which a scheduler
-    would claim in vain (a 409, then its next candidate). The answer is still
-    that of the database as read; only the moment of the read moves."""
-    await provider_queue(db).settled(SETTLE_BOUND)
-
-
 async def names_of(db: Database, claims: list[ConsumerClaim], now: datetime) -> Names:
     """Ids of the projects, users and consumer types the claims name."""
     return await resolve_names(

@@ -19,8 +19,7 @@ from app.db.database import Database
 from app.db.repositories.candidates.memory import SnapshotSource
 from app.db.repositories.candidates.source import CandidateSource, SqlSource
 from app.db.timeouts import Kind
-from app.services import claims
-from app.services.candidates.freshness import keeper_of
+from app.services.candidates.freshness import keeper_of, settle_claims
 from app.services.candidates.render import render, render_body
 from app.services.candidates.request import CandidateRequest, parse_request
 from app.services.candidates.search import SearchResult
@@ -54,12 +53,11 @@ async def find(
     request (:mod:`.freshness`); negative, it runs the SQL. ``primary`` is the
     database this worker writes to, when ``db`` is a read standby.
 
-    The search first lets this worker's claims in flight end (:func:`claims.settle`,
-    bounded): it then sees them committed instead of offering the capacity they
-    are taking, which a scheduler would claim in vain (a 409).
+    The search first lets this worker's claims in flight end (bounded,
+    :func:`.freshness.settle_claims`), so it does not offer capacity they take.
     """
     writer = primary or db
-    await claims.settle(writer)
+    await settle_claims(writer)
 
     async def run(source: CandidateSource) -> SearchResult:
         return await _search(

@@ -28,6 +28,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.database import Database
 from app.db.repositories.candidates.snapshot import Snapshot, refresh
 from app.db.timeouts import Kind
+from app.services.claim_queue import provider_queue
+
+# How long a candidates search waits for this worker's claims in flight
+# (queued or running when it arrived). Measured on the bench's schedule loop
+# (16 schedulers, limit=10, --quick): 0.05 s for the running claims only gave
+# 2.73 conflicts (409) per placement, 0.5 s for the queued ones too 2.34.
+SETTLE_BOUND = 0.5
+
+
+async def settle_claims(writer: Database) -> None:
+    """Let the claims this worker is making now end (bounded by :data:`SETTLE_BOUND`)
+    before a candidates search: the search then sees them committed instead of
+    offering the capacity they are taking, which schedulers would claim in vain
+    (a 409, then their next candidate). The answer is still that of the
+    database as read; only the moment of the read moves. The wait holds no
+    connection; later claims are not waited for."""
+    await provider_queue(writer).settled(SETTLE_BOUND)
 
 
 class SnapshotKeeper:
