@@ -79,6 +79,11 @@ async def ensure_custom_trait(db: Database, name: str, now: datetime) -> Ensured
     """Create the custom trait unless it exists (400 for a name not ``CUSTOM_*``)."""
     if not is_custom_trait_name(name):
         raise InvalidCustomTraitName()
+    if one_statement.applies(db, name):
+        # Usually there already: one autocommitted read, no transaction.
+        existing = await db.single_statement(lambda c: TraitRepository(c).find(name))
+        if existing is not None:
+            return EnsuredTrait(False, existing.created_at)
     # The name is a unique key: a concurrent creator makes the insert a no-op
     # and the re-read finds its row (READ COMMITTED), so no serializable abort.
     trait, created = await db.write(lambda c: TraitRepository(c).ensure(name, now), keyed=True)
