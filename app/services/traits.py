@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
+from app.db.repositories import provider_setup_postgresql as one_statement
 from app.db.repositories.providers_core import bump_generation
 from app.db.repositories.traits import CUSTOM_PREFIX, TraitRepository, TraitRow
 from app.exceptions import (
@@ -78,6 +79,11 @@ async def ensure_custom_trait(db: Database, name: str, now: datetime) -> Ensured
     """Create the custom trait unless it exists (400 for a name not ``CUSTOM_*``)."""
     if not is_custom_trait_name(name):
         raise InvalidCustomTraitName()
+    if one_statement.applies(db, name):
+        # Usually there already: one autocommitted read, no transaction.
+        existing = await db.single_statement(lambda c: TraitRepository(c).find(name))
+        if existing is not None:
+            return EnsuredTrait(False, existing.created_at)
     # The name is a unique key: a concurrent creator makes the insert a no-op
     # and the re-read finds its row (READ COMMITTED), so no serializable abort.
     trait, created = await db.write(lambda c: TraitRepository(c).ensure(name, now), keyed=True)
@@ -144,6 +150,13 @@ async def replace_provider_traits(
         traits = sorted(found.values(), key=lambda row: row.name)
         return ProviderTraitNames(TraitNames.of(traits), generation)
 
+    if names and one_statement.applies(db, uuid, *names):
+        written = await one_statement.attempt(
+            db, lambda conn: one_statement.replace_traits(conn, uuid, seen_generation, names, now))
+        if written is not None:
+            new_generation, stamps = written
+            rows = sorted((TraitRow(0, *stamp) for stamp in stamps), key=lambda row: row.name)
+            return ProviderTraitNames(TraitNames.of(rows), new_generation)
     return await db.guarded_write(write)
 
 

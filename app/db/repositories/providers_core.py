@@ -78,8 +78,12 @@ async def bump_generation(
 
 
 async def lock_provider_row(conn: AsyncConnection, provider_id: int) -> None:
-    """Lock the provider's row until the end of the transaction (``FOR UPDATE``;
-    SQLite's write transaction already excludes every other writer): writers of
-    one provider that change nothing else of it queue here, and at READ
-    COMMITTED each then reads what the one before it committed."""
-    await conn.execute(select(_rp.c.id).where(_rp.c.id == provider_id).with_for_update())
+    """Lock the provider's row until the end of the transaction (SQLite's write
+    transaction already excludes every other writer): writers of one provider
+    that change nothing else of it queue here, and at READ COMMITTED each then
+    reads what the one before it committed. An UPDATE that changes no value,
+    not ``FOR UPDATE``: it writes a new row version, which the one-statement
+    writes of PostgreSQL (``provider_setup_postgresql``) see as a change."""
+    await conn.execute(
+        update(_rp).where(_rp.c.id == provider_id).values(generation=_rp.c.generation)
+    )
