@@ -154,14 +154,6 @@ class Database:
         if self.dialect != "sqlite":
             self._committed_options["isolation_level"] = "READ COMMITTED"
         self._autocommit_options = {**self._write_options, "isolation_level": "AUTOCOMMIT"}
-        # An engine per set of options (sharing the pool), which applies them as
-        # a connection is checked out: no separate execution_options() call (a
-        # greenlet hop and a connection copy) per unit of work.
-        self._engines: dict[int, AsyncEngine] = {
-            id(options): engine.execution_options(**options) if options else engine
-            for options in (self._read_options, self._write_options,
-                            self._committed_options, self._autocommit_options)
-        }
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -172,9 +164,8 @@ class Database:
         it rolls back), so the next unit of work connects anew.
         """
         committing = False
-        engine = self._engines.get(id(options)) or self.engine.execution_options(**options)
         try:
-            async with engine.connect() as raw:
+            async with self.engine.connect() as raw:
                 conn = raw
                 try:
                     autocommit = options.get("isolation_level") == "AUTOCOMMIT"
@@ -183,8 +174,9 @@ class Database:
                         # pooled connection): nothing sent, run on a new one.
                         await raw.invalidate()
                         raise _ConnectionLost()
-                    # The transaction begins with the first statement (SQLAlchemy's
-                    # autobegin: one greenlet hop less than an explicit begin()).
+                    if options:
+                        conn = await raw.execution_options(**options)
+                    await conn.begin()
                     if autocommit:
                         # Each statement commits as it ends: its reply is the
                         # outcome, so a loss while it is in flight is ambiguous.
