@@ -38,7 +38,7 @@ from app.microversion import MAX_VERSION_STRING, MIN_VERSION_STRING
 from app.observability.loop_lag import watch_event_loop
 from app.observability.middleware import ObservabilityMiddleware
 from app.policy import Authorizer, PolicyError
-from app.routers import ALL_ROUTERS
+from app.routers import ALL_ROUTERS, allocation_candidates, allocations
 from app.settings import Settings, get_settings
 
 LOG = logging.getLogger(__name__)
@@ -141,7 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         openapi_url=None,
     )
-    for router in ALL_ROUTERS:
+    # Routing tries the routers in turn (no two of their paths overlap): the
+    # scheduler's hot pair first saves ~30 failed matches per claim request.
+    hot = (allocation_candidates.router, allocations.router)
+    for router in [*hot, *(router for router in ALL_ROUTERS if router not in hot)]:
         app.include_router(router)
     # Paths match exactly: ``/resource_providers/`` is a 404, not a redirect.
     app.router.redirect_slashes = False

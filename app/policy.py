@@ -4,7 +4,8 @@ Operators' policy files load unchanged; ``enforce_new_defaults`` and scope
 checks behave as in the reference because the same library evaluates them.
 """
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 
 from oslo_config import cfg
@@ -145,8 +146,34 @@ class PolicyError(Exception):
     """A policy file that cannot be loaded: reported at start-up."""
 
 
+# How often the policy file (and policy dirs) are looked at for changes: an
+# operator's edit takes effect within this many seconds. oslo.policy itself
+# stats them on every check (about a dozen stat() calls a request).
+RELOAD_INTERVAL = 1.0
+# Decisions kept per worker; a deployment has few distinct callers.
+MAX_DECISIONS = 4096
+ALLOWED = ""  # the decision kept for an allowed request (a refusal keeps its message)
+
+
+def _frozen(value: object) -> Hashable:
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return value
+
+
+def _remote(rules: Iterable[object]) -> bool:
+    """Whether a rule asks a remote server (``http:``), whose answer may change."""
+    return any("http:" in text or "https:" in text for text in map(str, rules))
+
+
 class Authorizer:
-    """Wraps an oslo.policy Enforcer configured from the service settings."""
+    """Wraps an oslo.policy Enforcer configured from the service settings.
+
+    A rule's outcome depends only on the rules, the target and the
+    credentials, so the outcome is kept per (rule, target, credentials) until
+    the policy is next looked at (every ``RELOAD_INTERVAL`` seconds), unless a
+    rule asks a remote server.
+    """
 
     def __init__(
         self,
@@ -155,6 +182,8 @@ class Authorizer:
         *,
         operations: Operations,
         enforce_scope: bool = True,
+        reload_interval: float = RELOAD_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if policy_file and not Path(policy_file).is_file():
             raise PolicyError(f"policy file {policy_file} does not exist")
@@ -176,15 +205,53 @@ class Authorizer:
             self._enforcer.load_rules(force_reload=True)
         except Exception as exc:  # oslo.policy raises several unrelated types
             raise PolicyError(f"cannot load policy file {policy_file}: {exc}") from exc
+        self._interval = reload_interval
+        self._clock = clock
+        self._looked_at = clock()
+        self._decisions: dict[Hashable, str] = {}
+        self._cacheable = not _remote(self._enforcer.rules.values())
+
+    def _refresh(self) -> None:
+        """Drop the decisions and let oslo.policy reload a changed file."""
+        self._looked_at = self._clock()
+        self._decisions.clear()
+        # A file that became malformed raises here, as it would in enforce().
+        self._enforcer.load_rules()
+        self._cacheable = not _remote(self._enforcer.rules.values())
 
     def authorize(
         self, context: RequestContext, rule: str, target: dict[str, object] | None = None
     ) -> None:
         if target is None:
             target = {"project_id": context.project_id, "user_id": context.user_id}
+        if self._clock() - self._looked_at >= self._interval:
+            self._refresh()
+        credentials = context.credentials()
+        key: Hashable = None
+        if self._cacheable:
+            key = (
+                rule,
+                tuple((name, _frozen(value)) for name, value in target.items()),
+                tuple((name, _frozen(value)) for name, value in credentials.items()),
+            )
+            found = self._decisions.get(key)
+            if found is not None:
+                if found:
+                    raise Forbidden(found)
+                return
+        message = self._decide(rule, target, credentials)
+        if key is not None:
+            if len(self._decisions) >= MAX_DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = message
+        if message:
+            raise Forbidden(message)
+
+    def _decide(self, rule: str, target: dict[str, object], credentials: dict[str, object]) -> str:
         try:
-            self._enforcer.authorize(rule, target, context.credentials(), do_raise=True)
+            self._enforcer.authorize(rule, target, credentials, do_raise=True)
         except policy.InvalidScope:
-            raise Forbidden(rule) from None
+            return rule
         except policy.PolicyNotAuthorized:
-            raise Forbidden(f"Policy does not allow {rule} to be performed.") from None
+            return f"Policy does not allow {rule} to be performed."
+        return ALLOWED

@@ -1,12 +1,18 @@
 """The authorization matrix: every endpoint, every kind of caller, both policy modes."""
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.api.routing import RouteTable
+from app.auth import RequestContext
+from app.exceptions import Forbidden
 from app.main import create_app
+from app.policy import Authorizer
+from app.routers import ALL_ROUTERS
 from app.settings import Settings
 from tests.api_helpers import app_client
 
@@ -138,3 +144,44 @@ def test_malformed_policy_file_fails_at_start(tmp_path: Path, database_url: str)
     policy_file.write_text("rules: [\n")
     with pytest.raises(SystemExit):
         create_app(Settings(database_url=database_url, policy_file=str(policy_file)))
+
+
+OPERATIONS = RouteTable(
+    route for router in ALL_ROUTERS for route in router.routes
+).operations_by_policy()
+
+
+def test_policy_file_change_takes_effect_within_the_reload_interval(tmp_path: Path) -> None:
+    # Decisions are kept between looks at the file; a change is seen at the next look.
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"placement:traits:list": "role:reader"\n')
+    now = [100.0]
+    authorizer = Authorizer(
+        str(policy_file), True, operations=OPERATIONS, reload_interval=1.0, clock=lambda: now[0]
+    )
+    reader = RequestContext(user_id="bob", project_id="p1", roles=["reader"])
+    authorizer.authorize(reader, "placement:traits:list")
+    policy_file.write_text('"placement:traits:list": "role:admin"\n')
+    later = policy_file.stat().st_mtime + 10
+    os.utime(policy_file, (later, later))
+    now[0] += 0.5
+    authorizer.authorize(reader, "placement:traits:list")  # the kept decision
+    now[0] += 0.6
+    with pytest.raises(Forbidden):
+        authorizer.authorize(reader, "placement:traits:list")
+    admin = RequestContext(user_id="admin", project_id="admin", roles=["admin"])
+    authorizer.authorize(admin, "placement:traits:list")
+
+
+def test_kept_decisions_distinguish_callers_and_targets() -> None:
+    authorizer = Authorizer(None, True, operations=OPERATIONS)
+    reader = RequestContext(user_id="bob", project_id="p1", roles=["reader"])
+    authorizer.authorize(reader, "placement:usages", {"project_id": "p1"})
+    with pytest.raises(Forbidden):
+        authorizer.authorize(reader, "placement:usages", {"project_id": "p2"})
+    with pytest.raises(Forbidden):
+        authorizer.authorize(reader, "placement:traits:list")
+    other = RequestContext(user_id="eve", project_id="p2", roles=["reader"])
+    with pytest.raises(Forbidden):
+        authorizer.authorize(other, "placement:usages", {"project_id": "p1"})
+    authorizer.authorize(reader, "placement:usages", {"project_id": "p1"})

@@ -4,6 +4,10 @@
 allocation candidates, usages): the read standby when one is configured
 (``app/db/replica.py``), else the primary. Never for a read a claim or a
 client's next compare-and-swap depends on.
+
+The hot handlers of a scheduler's claim (candidates, ``PUT /allocations``)
+call :func:`database` and :func:`settings` directly instead: each declared
+dependency is one more pass of FastAPI's dependency solver per request.
 """
 
 from typing import Annotated
@@ -15,20 +19,32 @@ from app.db.database import Database
 from app.settings import Settings
 
 
+def database(request: Request) -> Database:
+    found: Database = request.app.state.database
+    return found
+
+
+def read_database(request: Request) -> Database:
+    found: Database = request.app.state.read_database
+    return found
+
+
+def settings(request: Request) -> Settings:
+    found: Settings = request.app.state.settings
+    return found
+
+
 # async: FastAPI runs plain functions in a thread pool, a hop per request.
 async def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+    return database(request)
 
 
 async def _read_database(request: Request) -> Database:
-    database: Database = request.app.state.read_database
-    return database
+    return read_database(request)
 
 
 async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return settings(request)
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]

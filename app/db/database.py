@@ -86,9 +86,12 @@ class _ConnectionLost(Exception):
     """The connection of an attempt was lost before COMMIT: run it again."""
 
 
-async def _known_closed(conn: AsyncConnection) -> bool:
-    """Whether the driver knows the connection is closed (no round trip)."""
-    driver = (await conn.get_raw_connection()).driver_connection
+def _known_closed(conn: AsyncConnection) -> bool:
+    """Whether the driver knows the connection is closed (no round trip).
+
+    Just checked out, the connection holds its pooled DB-API connection, so
+    reading it needs no I/O (no greenlet hop, unlike ``get_raw_connection``)."""
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     is_closed = getattr(driver, "is_closed", None)
     return bool(is_closed()) if callable(is_closed) else False
 
@@ -167,7 +170,7 @@ class Database:
                 conn = raw
                 try:
                     autocommit = options.get("isolation_level") == "AUTOCOMMIT"
-                    if autocommit and await _known_closed(raw):
+                    if autocommit and _known_closed(raw):
                         # Seen lost by the driver (a database restart, for a
                         # pooled connection): nothing sent, run on a new one.
                         await raw.invalidate()

@@ -3,8 +3,7 @@
 from fastapi import Request
 from starlette.responses import Response
 
-from app.api import http, parameters
-from app.api.deps import DatabaseDep, ReadDatabaseDep, SettingsDep
+from app.api import deps, http, parameters
 from app.api.limits import query_limits
 from app.api.routing import PlacementRouter
 from app.microversion import ALLOCATION_CANDIDATES
@@ -19,10 +18,11 @@ router = PlacementRouter(tags=["allocation candidates"])
     since=ALLOCATION_CANDIDATES, response=CANDIDATES_OUT,
     query=parameters.allocation_candidates(),
 )
-async def list_allocation_candidates(
-    request: Request, db: ReadDatabaseDep, settings: SettingsDep, primary: DatabaseDep
-) -> Response:
+async def list_allocation_candidates(request: Request) -> Response:
     """List allocation requests that satisfy the request, with provider summaries."""
+    # Not declared dependencies: each is a pass of FastAPI's solver per request.
+    db, settings = deps.read_database(request), deps.settings(request)
+    primary = deps.database(request)
     wanted = candidates.parse_request(
         request.query_params.multi_items(), http.version(request), query_limits(settings)
     )

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from app.api import http
+from app.api import deps, http
 from app.api.deps import DatabaseDep, SettingsDep
 from app.api.routing import PlacementRouter
 from app.exceptions import MalformedConsumerUuid
@@ -52,10 +52,9 @@ async def get_allocations(request: Request, consumer_uuid: str, db: DatabaseDep)
 @router.endpoint(
     "PUT", ITEM, policy="placement:allocations:update", request=PUT_BODIES, status_code=204,
 )
-async def put_allocations(
-    request: Request, consumer_uuid: str, db: DatabaseDep, settings: SettingsDep
-) -> Response:
+async def put_allocations(request: Request, consumer_uuid: str) -> Response:
     """Replace a consumer's allocations (from 1.28 an empty set removes them)."""
+    db, settings = deps.database(request), deps.settings(request)  # (no solver passes)
     if not is_uuid_like(consumer_uuid):
         raise MalformedConsumerUuid(uuid=consumer_uuid)
     consumer_uuid = normalize_uuid(consumer_uuid)
