@@ -151,55 +151,105 @@ class SnapshotSource:
                 1 << j for j, any_of in enumerate(group.required) if not traits.isdisjoint(any_of)
             )
 
+        need_frozen = [frozenset(any_of) for any_of in need_sets]
+        trees, traits_by_provider = snap.index.trees, snap.traits
+        root_filter = bool(anchors)
+
         def anchor_ok(anchor: int) -> bool:
             verdict = judged.get(anchor)
             if verdict is None:
-                verdict = judged[anchor] = (
-                    not (
-                        group.forbidden_aggs
-                        and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
-                    )
-                    and all(self._tree_has_any(anchor, any_of) for any_of in need_sets)
-                    and self._anchor_ok(anchor, anchors)
+                verdict = not (
+                    group.forbidden_aggs
+                    and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
                 )
+                for any_of in need_frozen:
+                    if not verdict:
+                        break
+                    # Some provider of the anchor's tree has one of the traits.
+                    verdict = False
+                    for member in trees.get(anchor, ()):
+                        if not traits_by_provider.get(member, EMPTY).isdisjoint(any_of):
+                            verdict = True
+                            break
+                if verdict and root_filter:
+                    verdict = self._anchor_ok(anchor, anchors)
+                judged[anchor] = verdict
             return verdict
 
         by_class = snap.index.by_class
-        providers: set[int] = set()
-        for rc, _ in group.amounts:
-            index = by_class.get(rc)
-            if index is not None:
-                providers.update(index.in_window(window))
-        # The hot loop (every provider of the classes): locals, no method calls per check.
+        indexes = [by_class.get(rc) for rc, _ in group.amounts]
+        providers: Iterable[int]
+        if len(indexes) == 1:
+            providers = indexes[0].in_window(window) if indexes[0] is not None else ()
+        else:
+            providers = {
+                p for index in indexes if index is not None for p in index.in_window(window)
+            }
+        # The hot loop (every provider of the classes): locals, no calls per check.
         infos = snap.providers
         traits_of = snap.traits.get
         aggregates_of = aggregates.get
-        in_tree, member_of = group.in_tree_root, group.member_of
-        forbidden, forbidden_aggs = group.forbidden, group.forbidden_aggs
-        class_bits, amounts = self._class_bits, group.amounts
+        inventories_of = snap.inventories.get
+        usages_of = snap.usages.get
+        in_tree, forbidden_aggs = group.in_tree_root, group.forbidden_aggs
+        member_sets = [frozenset(any_of) for any_of in group.member_of]
+        forbidden = frozenset(group.forbidden)
+        own_sets = [frozenset(any_of) for any_of in own_required]
+        bit_sets = [(1 << j, frozenset(any_of)) for j, any_of in enumerate(group.required)]
+        wanted = [(1 << k, rc, amount) for k, (rc, amount) in enumerate(group.amounts)]
+        no_usage: dict[int, int] = {}
+        add = out.add
         for provider in providers:
             root = infos[provider][2]
             if in_tree is not None and root != in_tree:
                 continue
-            if member_of:
+            if member_sets:
                 mine = aggregates_of(provider, EMPTY)
-                if any(mine.isdisjoint(any_of) for any_of in member_of):
-                    theirs = aggregates_of(root, EMPTY)
-                    if any(theirs.isdisjoint(any_of) for any_of in member_of):
-                        continue
+                member = True
+                for any_of in member_sets:
+                    if mine.isdisjoint(any_of):
+                        # A provider's tree is in an aggregate when its root is.
+                        theirs = aggregates_of(root, EMPTY)
+                        member = not any(theirs.isdisjoint(sets) for sets in member_sets)
+                        break
+                if not member:
+                    continue
             verdict = judged.get(root)
             if not (anchor_ok(root) if verdict is None else verdict):
                 continue
             traits = traits_of(provider, EMPTY)
-            if own_required and any(traits.isdisjoint(any_of) for any_of in own_required):
-                continue
+            if own_sets:
+                if any(traits.isdisjoint(any_of) for any_of in own_sets):
+                    continue
             if forbidden and not traits.isdisjoint(forbidden):
                 continue
             if forbidden_aggs and not aggregates_of(provider, EMPTY).isdisjoint(forbidden_aggs):
                 continue
-            classes = class_bits(provider, amounts)
+            inventory = inventories_of(provider)
+            if inventory is None:
+                continue
+            usage = usages_of(provider) or no_usage
+            classes = 0
+            for bit, rc, amount in wanted:
+                row = inventory.get(rc)
+                if row is None:
+                    continue
+                total, reserved, min_unit, max_unit, step, ratio = row
+                if (
+                    usage.get(rc, 0) + amount <= (total - reserved) * ratio
+                    and min_unit <= amount <= max_unit
+                    and amount % step == 0
+                ):
+                    classes |= bit
             if classes:
-                out.add((provider, root, root, classes, full if single else trait_bits(provider)))
+                if single:
+                    bits = full
+                else:
+                    bits = 0
+                    for bit, any_of in bit_sets:
+                        if not traits.isdisjoint(any_of):
+                            bits |= bit
+                add((provider, root, root, classes, bits))
         if sharing.ids and group.in_tree_root is None:
             for provider in sharing.ids:
                 if group.member_of and not self._in_every(provider, group.member_of):
