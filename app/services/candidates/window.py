@@ -114,24 +114,6 @@ def candidates_at(
     anchor: int, groups: Sequence[GroupQuery], fetched: Window, combiner: Combiner
 ) -> Iterable[Candidate]:
     head = groups[0]
-    if len(groups) == 1 and not head.same_provider:
-        # The common case (e.g. flat compute nodes): one group, one choice per class.
-        per_class = fetched.entries[anchor]
-        if max(map(len, per_class)) == 1:
-            combiner.budget.spend()
-            bits = 0
-            amounts: dict[tuple[int, int], int] = {}
-            providers = []
-            for options, (rc, amount) in zip(per_class, head.amounts, strict=True):
-                provider, provider_bits = options[0]
-                bits |= provider_bits
-                amounts[provider, rc] = amount
-                providers.append(provider)
-            full_mask = (1 << len(head.required)) - 1
-            if bits & full_mask != full_mask:
-                return ()
-            candidate = combiner.finish(amounts, (frozenset(providers),))
-            return () if candidate is None else (candidate,)
     first = first_solutions(head, fetched, anchor, combiner.budget)
     others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
     return combiner.combine(first, others)
@@ -199,8 +181,33 @@ class Collector:
         """Add the window's candidates; True when there are enough."""
         roots, found = self.roots, self.found
         nested_aware, limit, max_candidates = self.nested_aware, self.limit, self.max_candidates
+        head = groups[0]
+        one_group = len(groups) == 1 and not head.same_provider
+        full_mask = (1 << len(head.required)) - 1
+        classes = head.amounts
+        spend, finish = combiner.budget.spend, combiner.finish
+        entries = fetched.entries
         for anchor in fetched.anchors:
-            for candidate in candidates_at(anchor, groups, fetched, combiner):
+            made: Iterable[Candidate]
+            per_class = entries[anchor] if one_group else None
+            if per_class is not None and all(len(options) == 1 for options in per_class):
+                # The common case (e.g. flat compute nodes): one group, one choice per class.
+                spend()
+                bits = 0
+                amounts: dict[tuple[int, int], int] = {}
+                providers = []
+                for options, (rc, amount) in zip(per_class, classes, strict=True):
+                    provider, provider_bits = options[0]
+                    bits |= provider_bits
+                    amounts[provider, rc] = amount
+                    providers.append(provider)
+                if bits & full_mask != full_mask:
+                    continue
+                candidate = finish(amounts, (frozenset(providers),))
+                made = () if candidate is None else (candidate,)
+            else:
+                made = candidates_at(anchor, groups, fetched, combiner)
+            for candidate in made:
                 self.generated += 1
                 if nested_aware or one_provider_per_tree(candidate, roots):
                     found.append(candidate)
@@ -209,5 +216,3 @@ class Collector:
                 ):
                     return True
         return False
-
-
