@@ -11,9 +11,23 @@ from collections.abc import Iterable, Sequence
 
 from app.db.repositories.candidates.resolution import Resolved
 from app.db.repositories.candidates.shapes import AnchorFilter, GroupQuery, Sharing, Window
-from app.db.repositories.candidates.snapshot import EMPTY, Snapshot
+from app.db.repositories.candidates.snapshot import EMPTY, Inventory, ProviderInfo, Snapshot
 from app.db.repositories.candidates.source import GroupRow
 from app.db.repositories.candidates.summaries import SummaryRows
+
+# provider id -> (info, inventory, usage, classes wanted, summary row, inventory rows):
+# the summary rows last built for a provider, with the snapshot objects they came from.
+_ROWS: dict[
+    int,
+    tuple[
+        ProviderInfo,
+        dict[int, Inventory] | None,
+        dict[int, int] | None,
+        frozenset[int] | None,
+        tuple[str, int | None, int],
+        list[tuple[int, int, int]] | None,
+    ],
+] = {}
 
 
 class SnapshotSource:
@@ -291,10 +305,28 @@ class SnapshotSource:
             return self._class_bits(provider, group.amounts) == all_classes
 
         out: set[tuple[int, int, int]] = set()
+        # The hot loop: the provider's own traits first (they rule most out), each
+        # root judged once, capacity last.
+        infos, traits_of = snap.providers, snap.traits.get
+        required = [frozenset(any_of) for any_of in group.required]
+        forbidden = frozenset(group.forbidden)
+        judged: dict[int, bool] = {}
         for provider in drive:
-            root = snap.root_of(provider)
-            if self._in_window(root, window) and self._anchor_ok(root, anchors) and ok(provider):
-                out.add((provider, root, root))
+            traits = traits_of(provider, EMPTY)
+            if forbidden and not traits.isdisjoint(forbidden):
+                continue
+            for any_of in required:
+                if traits.isdisjoint(any_of):
+                    break
+            else:
+                root = infos[provider][2]
+                if window is not None and not window[0] < root <= window[1]:
+                    continue
+                verdict = judged.get(root)
+                if verdict is None:
+                    verdict = judged[root] = self._anchor_ok(root, anchors)
+                if verdict and ok(provider):
+                    out.add((provider, root, root))
         for provider in sharing.ids:
             if not ok(provider):
                 continue
@@ -376,30 +408,50 @@ class SnapshotSource:
             members: Iterable[int] = [m for root in set(ids) for m in trees.get(root, ())]
         else:
             members = [p for p in set(ids) if p in snap.providers]
-        wanted = None if rc_ids is None else set(rc_ids)
+        wanted = None if rc_ids is None else frozenset(rc_ids)
         out = SummaryRows()
         names = snap.trait_names
         lists = snap.index.trait_lists
+        infos, inventories, usages, traits_of = (
+            snap.providers, snap.inventories, snap.usages, snap.traits
+        )
+        out_providers, out_inventories, out_traits = out.providers, out.inventories, out.traits
         for provider in members:
-            uuid, parent, root, _ = snap.providers[provider]
-            out.providers[provider] = (uuid, parent, root)
-            inventory = snap.inventories.get(provider)
-            if inventory:
-                usage = snap.usages.get(provider) or {}
-                listed = [
-                    (rc, int((total - reserved) * ratio), usage.get(rc, 0))
-                    for rc, (total, reserved, _, _, _, ratio) in inventory.items()
-                    if wanted is None or rc in wanted
-                ]
-                if listed:
-                    out.inventories[provider] = listed
+            info = infos[provider]
+            inventory = inventories.get(provider)
+            usage = usages.get(provider)
+            # The same snapshot objects give the same rows: the same objects are
+            # handed out again, so renderers can recognise what they built before.
+            cached = _ROWS.get(provider)
+            if (
+                cached is not None
+                and cached[0] is info
+                and cached[1] is inventory
+                and cached[2] is usage
+                and cached[3] == wanted
+            ):
+                row, listed = cached[4], cached[5]
+            else:
+                row = info[:3]
+                listed = None
+                if inventory:
+                    used = usage or {}
+                    listed = [
+                        (rc, int((total - reserved) * ratio), used.get(rc, 0))
+                        for rc, (total, reserved, _, _, _, ratio) in inventory.items()
+                        if wanted is None or rc in wanted
+                    ] or None
+                _ROWS[provider] = (info, inventory, usage, wanted, row, listed)
+            out_providers[provider] = row
+            if listed is not None:
+                out_inventories[provider] = listed
             if with_traits:
-                traits = snap.traits.get(provider)
+                traits = traits_of.get(provider)
                 if traits:
                     listed_names = lists.get(traits)
                     if listed_names is None:
                         listed_names = lists[traits] = [names[t] for t in sorted(traits)]
-                    out.traits[provider] = listed_names
+                    out_traits[provider] = listed_names
         return out
 
     async def provider_uuids(self, ids: Iterable[int]) -> dict[int, str]:
