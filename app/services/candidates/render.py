@@ -50,9 +50,29 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
     # and mappings in the query's group order (error texts echo bodies built from them).
     in_query_order = sorted(range(len(suffixes)), key=lambda i: result.groups[i].index)
     reorder = in_query_order != list(range(len(suffixes)))
+    body: dict[str, Any]
     out: list[Any] = []
     append = out.append
+    # With one group, a candidate of one provider allocates the group's amounts
+    # there: every such candidate shares one resources object (fewer objects to build).
+    shared: dict[str, Any] | None = None
+    suffix = suffixes[0] if suffixes else ""
     for candidate in result.candidates:
+        if len(candidate.mappings) == 1 and len(candidate.mappings[0]) == 1:
+            (provider,) = candidate.mappings[0]
+            uuid = uuids[provider]
+            if shared is None:
+                shared = {names[rc]: amount for (_, rc), amount in candidate.amounts.items()}
+            if dict_form:
+                body = {"allocations": {uuid: {"resources": shared}}}
+                if mappings:
+                    body["mappings"] = {suffix: [uuid]}
+            else:
+                body = {
+                    "allocations": [{"resource_provider": {"uuid": uuid}, "resources": shared}]
+                }
+            append(body)
+            continue
         by_provider: dict[str, dict[str, int]] = {}
         for (provider, rc), amount in candidate.amounts.items():
             uuid = uuids[provider]
@@ -63,7 +83,6 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                 resources[names[rc]] = amount
         if reorder:
             by_provider = _in_query_order(by_provider, candidate.mappings, in_query_order, uuids)
-        body: dict[str, Any]
         if dict_form:
             body = {
                 "allocations": {
