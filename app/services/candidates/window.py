@@ -29,6 +29,8 @@ class Window:
     solutions: dict[int, dict[int, list[Solution]]] = field(default_factory=dict)
     roots: dict[int, int] = field(default_factory=dict)  # provider -> its root
     stacked_providers: set[int] = field(default_factory=set)
+    # unsuffixed: anchors where some class has more than one provider to choose from
+    several: set[int] = field(default_factory=set)
 
 
 async def fetch(
@@ -51,8 +53,8 @@ async def fetch(
         for position, group in enumerate(groups)
         if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
     }
-    roots = out.roots
-    rows = await source.group_rows( groups, anchors, window, sharing)
+    roots, several = out.roots, out.several
+    rows = await source.group_rows(groups, anchors, window, sharing)
     for position, provider, root, anchor, classes, bits in rows:
         if position:
             roots[provider] = root
@@ -71,9 +73,13 @@ async def fetch(
             per_class = entries.get(anchor)
             if per_class is None:
                 per_class = entries[anchor] = [[] for _ in range(width)]
+            option = (provider, bits or 0)
             for k in range(width):
                 if classes >> k & 1:
-                    per_class[k].append((provider, bits or 0))
+                    options = per_class[k]
+                    if options:
+                        several.add(anchor)
+                    options.append(option)
             if classes & stacked_mask:
                 out.stacked_providers.add(provider)
     common: set[int] | None = None
@@ -86,8 +92,8 @@ async def fetch(
             out.solutions[position] = by_anchor
             usable = set(by_anchor)
         else:
-            for per_class in entries.values():
-                for options in per_class:
+            for anchor in several:
+                for options in entries[anchor]:
                     if len(options) > 1:
                         options.sort()
             out.entries = {
@@ -148,6 +154,8 @@ def one_provider_per_tree(candidate: Candidate, roots: dict[int, int]) -> bool:
 def estimated_steps(fetched: Window, groups: Sequence[GroupQuery]) -> int:
     """An upper bound of the combination steps of a window (stops counting past INLINE_STEPS)."""
     head = groups[0]
+    if len(groups) == 1 and not head.same_provider and not fetched.several:
+        return len(fetched.anchors)  # one solution per anchor
     total = 0
     for anchor in fetched.anchors:
         if head.same_provider:
@@ -186,13 +194,15 @@ class Collector:
         full_mask = (1 << len(head.required)) - 1
         classes = head.amounts
         spend, finish = combiner.budget.spend, combiner.finish
-        entries = fetched.entries
+        entries, several = fetched.entries, fetched.several
+        bounded = combiner.budget.left >= 0
         for anchor in fetched.anchors:
             made: Iterable[Candidate]
-            per_class = entries[anchor] if one_group else None
-            if per_class is not None and all(len(options) == 1 for options in per_class):
+            if one_group and anchor not in several:
                 # The common case (e.g. flat compute nodes): one group, one choice per class.
-                spend()
+                per_class = entries[anchor]
+                if bounded:
+                    spend()
                 bits = 0
                 amounts: dict[tuple[int, int], int] = {}
                 providers = []
