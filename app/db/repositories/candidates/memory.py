@@ -228,14 +228,16 @@ class SnapshotSource:
                         break
                 if not member:
                     continue
+            traits = traits_of(provider, EMPTY)
+            lacking = False
+            for any_of in own_sets:
+                if traits.isdisjoint(any_of):
+                    lacking = True
+                    break
+            if lacking or (forbidden and not traits.isdisjoint(forbidden)):
+                continue
             verdict = judged.get(root)
             if not (anchor_ok(root) if verdict is None else verdict):
-                continue
-            traits = traits_of(provider, EMPTY)
-            if own_sets:
-                if any(traits.isdisjoint(any_of) for any_of in own_sets):
-                    continue
-            if forbidden and not traits.isdisjoint(forbidden):
                 continue
             if forbidden_aggs and not aggregates_of(provider, EMPTY).isdisjoint(forbidden_aggs):
                 continue
