@@ -54,6 +54,7 @@ async def fetch(
         if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
     }
     roots, several = out.roots, out.several
+    head_single = head.same_provider
     rows = await source.group_rows(groups, anchors, window, sharing)
     for position, provider, root, anchor, classes, bits in rows:
         if position:
@@ -63,7 +64,7 @@ async def fetch(
             )
             if position in stacked_groups:
                 out.stacked_providers.add(provider)
-        elif head.same_provider:
+        elif head_single:
             roots[provider] = root
             suffixed[0][anchor].append(Combiner.provider_solution(provider, head.amounts))
             if 0 in stacked_groups:
@@ -71,15 +72,16 @@ async def fetch(
         elif classes:
             roots[provider] = root
             per_class = entries.get(anchor)
-            if per_class is None:
-                per_class = entries[anchor] = [[] for _ in range(width)]
             option = (provider, bits or 0)
-            for k in range(width):
-                if classes >> k & 1:
-                    options = per_class[k]
-                    if options:
-                        several.add(anchor)
-                    options.append(option)
+            if per_class is None:
+                entries[anchor] = [[option] if classes >> k & 1 else [] for k in range(width)]
+            else:
+                for k in range(width):
+                    if classes >> k & 1:
+                        options = per_class[k]
+                        if options:
+                            several.add(anchor)
+                        options.append(option)
             if classes & stacked_mask:
                 out.stacked_providers.add(provider)
     common: set[int] | None = None

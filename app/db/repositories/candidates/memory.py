@@ -140,14 +140,15 @@ class SnapshotSource:
 
     def _unsuffixed(
         self,
+        position: int,
         group: GroupQuery,
         anchors: AnchorFilter,
         window: Window,
         sharing: Sharing,
         needs: tuple[int, ...],
-    ) -> set[tuple[int, int, int, int, int]]:
+    ) -> list[GroupRow]:
         snap = self.snap
-        out: set[tuple[int, int, int, int, int]] = set()
+        out: list[GroupRow] = []
         if not group.amounts:
             return out  # class bits would be null: nothing usable
         single = len(group.amounts) == 1
@@ -196,9 +197,11 @@ class SnapshotSource:
         if len(indexes) == 1:
             providers = indexes[0].in_window(window) if indexes[0] is not None else ()
         else:
-            providers = {
-                p for index in indexes if index is not None for p in index.in_window(window)
-            }
+            union: set[int] = set()
+            for index in indexes:
+                if index is not None:
+                    union.update(index.in_window(window))
+            providers = union
         # The hot loop (every provider of the classes): locals, no calls per check.
         infos = snap.providers
         traits_of = snap.traits.get
@@ -212,7 +215,7 @@ class SnapshotSource:
         bit_sets = [(1 << j, frozenset(any_of)) for j, any_of in enumerate(group.required)]
         wanted = [(1 << k, rc, amount) for k, (rc, amount) in enumerate(group.amounts)]
         no_usage: dict[int, int] = {}
-        add = out.add
+        add = out.append  # each provider once: no duplicates
         for provider in providers:
             root = infos[provider][2]
             if in_tree is not None and root != in_tree:
@@ -265,8 +268,10 @@ class SnapshotSource:
                     for bit, any_of in bit_sets:
                         if not traits.isdisjoint(any_of):
                             bits |= bit
-                add((provider, root, root, classes, bits))
+                add((position, provider, root, root, classes, bits))
         if sharing.ids and group.in_tree_root is None:
+            # A sharing provider may serve its own tree too: rows as a set from here.
+            seen = set(out)
             for provider in sharing.ids:
                 if group.member_of and not self._in_every(provider, group.member_of):
                     continue
@@ -278,7 +283,10 @@ class SnapshotSource:
                 root, bits = snap.root_of(provider), trait_bits(provider)
                 for anchor in self._sharing_anchors(provider):
                     if self._in_window(anchor, window) and anchor_ok(anchor):
-                        out.add((provider, root, anchor, classes, bits))
+                        row = (position, provider, root, anchor, classes, bits)
+                        if row not in seen:
+                            seen.add(row)
+                            out.append(row)
         return out
 
     def _suffixed(
@@ -362,9 +370,7 @@ class SnapshotSource:
                     for j, ids in enumerate(group.required)
                     if not sharing.traits.intersection(ids)
                 )
-            rows.extend(
-                (position, *row) for row in self._unsuffixed(group, anchors, window, sharing, needs)
-            )
+            rows.extend(self._unsuffixed(position, group, anchors, window, sharing, needs))
         return rows
 
     # -- lookups for combination and summaries --------------------------------------------
