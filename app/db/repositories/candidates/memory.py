@@ -126,14 +126,6 @@ class SnapshotSource:
             for member in self._members(snap.aggregates.get(provider, EMPTY))
         }
 
-    def _tree_has_any(self, root: int, any_of: Sequence[int]) -> bool:
-        """Some provider of the tree of ``root`` has one of the traits."""
-        traits = self.snap.traits
-        return any(
-            not traits.get(member, EMPTY).isdisjoint(any_of)
-            for member in self.snap.index.trees.get(root, ())
-        )
-
     @staticmethod
     def _in_window(anchor: int, window: Window) -> bool:
         return window is None or window[0] < anchor <= window[1]
