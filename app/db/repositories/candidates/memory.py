@@ -282,8 +282,13 @@ class SnapshotSource:
         return out
 
     def _suffixed(
-        self, group: GroupQuery, anchors: AnchorFilter, window: Window, sharing: Sharing
-    ) -> set[tuple[int, int, int]]:
+        self,
+        position: int,
+        group: GroupQuery,
+        anchors: AnchorFilter,
+        window: Window,
+        sharing: Sharing,
+    ) -> list[GroupRow]:
         snap = self.snap
         index = snap.index
         drive: Iterable[int]
@@ -296,19 +301,23 @@ class SnapshotSource:
             drive = self._members(group.member_of[0])
         all_classes = (1 << len(group.amounts)) - 1
 
-        def ok(provider: int) -> bool:
+        def ok(provider: int, own_checked: bool = False) -> bool:
             if group.amounts and group.in_tree_root is not None:
                 if snap.root_of(provider) != group.in_tree_root:
                     return False
             if group.member_of and not self._in_every(provider, group.member_of):
                 return False
-            if not self._own_ok(provider, group, group.required):
+            if not own_checked and not self._own_ok(provider, group, group.required):
+                return False
+            if group.forbidden_aggs and not snap.aggregates.get(provider, EMPTY).isdisjoint(
+                group.forbidden_aggs
+            ):
                 return False
             return self._class_bits(provider, group.amounts) == all_classes
 
-        out: set[tuple[int, int, int]] = set()
+        out: list[GroupRow] = []
         # The hot loop: the provider's own traits first (they rule most out), each
-        # root judged once, capacity last.
+        # root judged once, capacity last. Each provider once: no duplicates.
         infos, traits_of = snap.providers, snap.traits.get
         required = [frozenset(any_of) for any_of in group.required]
         forbidden = frozenset(group.forbidden)
@@ -327,15 +336,21 @@ class SnapshotSource:
                 verdict = judged.get(root)
                 if verdict is None:
                     verdict = judged[root] = self._anchor_ok(root, anchors)
-                if verdict and ok(provider):
-                    out.add((provider, root, root))
-        for provider in sharing.ids:
-            if not ok(provider):
-                continue
-            root = snap.root_of(provider)
-            for anchor in self._sharing_anchors(provider):
-                if self._in_window(anchor, window) and self._anchor_ok(anchor, anchors):
-                    out.add((provider, root, anchor))
+                if verdict and ok(provider, own_checked=True):
+                    out.append((position, provider, root, root, None, None))
+        if sharing.ids:
+            # A sharing provider may serve its own tree too: rows as a set from here.
+            seen = set(out)
+            for provider in sharing.ids:
+                if not ok(provider):
+                    continue
+                root = snap.root_of(provider)
+                for anchor in self._sharing_anchors(provider):
+                    if self._in_window(anchor, window) and self._anchor_ok(anchor, anchors):
+                        row = (position, provider, root, anchor, None, None)
+                        if row not in seen:
+                            seen.add(row)
+                            out.append(row)
         return out
 
     async def group_rows(
@@ -350,10 +365,7 @@ class SnapshotSource:
             if group.resourceless and not (group.required or group.member_of):
                 continue
             if group.same_provider:
-                rows.extend(
-                    (position, provider, root, anchor, None, None)
-                    for provider, root, anchor in self._suffixed(group, anchors, window, sharing)
-                )
+                rows.extend(self._suffixed(position, group, anchors, window, sharing))
                 continue
             needs: tuple[int, ...] = ()
             if len(group.amounts) > 1:
