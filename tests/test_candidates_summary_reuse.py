@@ -4,6 +4,7 @@ each microversion gets its own summary shape."""
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +23,11 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _summaries(client: httpx.AsyncClient, version: str = "latest") -> dict[str, dict]:
+async def _summaries(client: httpx.AsyncClient, version: str = "latest") -> dict[str, Any]:
     response = await client.get("/allocation_candidates", params=QUERY,
                                 headers=microversion(version))
     assert response.status_code == 200, response.text
-    summaries: dict[str, dict] = response.json()["provider_summaries"]
+    summaries: dict[str, Any] = response.json()["provider_summaries"]
     return summaries
 
 
