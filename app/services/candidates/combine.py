@@ -17,6 +17,7 @@ one anchor this module
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import product
+from typing import NamedTuple
 
 from app.exceptions.candidates import CandidatesTooExpensive
 
@@ -46,9 +47,8 @@ class Budget:
             raise CandidatesTooExpensive(limit=self.limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Solution:
-    """How one group is satisfied at one anchor."""
+class Solution(NamedTuple):
+    """How one group is satisfied at one anchor (a tuple: built once per usable row)."""
 
     alloc: tuple[tuple[int, int, int], ...]  # (provider, class, amount)
     providers: frozenset[int]  # the group's mapping

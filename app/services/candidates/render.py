@@ -50,9 +50,29 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
     # and mappings in the query's group order (error texts echo bodies built from them).
     in_query_order = sorted(range(len(suffixes)), key=lambda i: result.groups[i].index)
     reorder = in_query_order != list(range(len(suffixes)))
+    body: dict[str, Any]
     out: list[Any] = []
     append = out.append
+    # With one group, a candidate of one provider allocates the group's amounts
+    # there: every such candidate shares one resources object (fewer objects to build).
+    shared: dict[str, Any] | None = None
+    suffix = suffixes[0] if suffixes else ""
     for candidate in result.candidates:
+        if len(candidate.mappings) == 1 and len(candidate.mappings[0]) == 1:
+            (provider,) = candidate.mappings[0]
+            uuid = uuids[provider]
+            if shared is None:
+                shared = {names[rc]: amount for (_, rc), amount in candidate.amounts.items()}
+            if dict_form:
+                body = {"allocations": {uuid: {"resources": shared}}}
+                if mappings:
+                    body["mappings"] = {suffix: [uuid]}
+            else:
+                body = {
+                    "allocations": [{"resource_provider": {"uuid": uuid}, "resources": shared}]
+                }
+            append(body)
+            continue
         by_provider: dict[str, dict[str, int]] = {}
         for (provider, rc), amount in candidate.amounts.items():
             uuid = uuids[provider]
@@ -63,7 +83,6 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                 resources[names[rc]] = amount
         if reorder:
             by_provider = _in_query_order(by_provider, candidate.mappings, in_query_order, uuids)
-        body: dict[str, Any]
         if dict_form:
             body = {
                 "allocations": {
@@ -86,6 +105,13 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
     return out
 
 
+# provider id -> (summary row, inventory rows, trait names, variant, class names, summary).
+# The snapshot source hands out the same row objects while a provider is unchanged
+# (:mod:`app.db.repositories.candidates.memory`), so an identical summary is reused
+# rather than rebuilt; rows built afresh (the SQL source) never match.
+_SUMMARIES: dict[int, tuple[Any, Any, Any, Any, Any, dict[str, Any]]] = {}
+
+
 def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:
     rows = result.summaries
     names = result.class_names
@@ -93,22 +119,39 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict
     requested = request.requested_classes
     with_traits = request.version >= CANDIDATES_REQUIRED_TRAITS
     nested = request.version >= NESTED_CANDIDATES
+    variant = (True, with_traits, nested) if all_classes else (requested, with_traits, nested)
     providers = rows.providers
+    inventories, traits_of = rows.inventories, rows.traits
     out: dict[str, Any] = {}
     for provider in sorted(providers):
-        uuid, parent, root = providers[provider]
+        info = providers[provider]
+        listed = inventories.get(provider)
+        traits = traits_of.get(provider) if with_traits else None
+        cached = _SUMMARIES.get(provider)
+        if (
+            cached is not None
+            and cached[0] is info
+            and cached[1] is listed
+            and cached[2] is traits
+            and cached[4] is names
+            and cached[3] == variant
+        ):
+            out[info[0]] = cached[5]
+            continue
+        uuid, parent, root = info
         resources = {}
-        for rc, capacity, used in rows.inventories.get(provider, ()):
+        for rc, capacity, used in listed or ():
             name = names[rc]
             if all_classes or name in requested:
                 resources[name] = {"capacity": capacity, "used": used}
         summary: dict[str, Any] = {"resources": resources}
         if with_traits:
-            summary["traits"] = rows.traits.get(provider, [])
+            summary["traits"] = traits if traits is not None else []
         if nested:
             summary["parent_provider_uuid"] = providers[parent][0] if parent is not None else None
             summary["root_provider_uuid"] = providers[root][0]
         out[uuid] = summary
+        _SUMMARIES[provider] = (info, listed, traits, variant, names, summary)
     return out
 
 

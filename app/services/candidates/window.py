@@ -29,6 +29,8 @@ class Window:
     solutions: dict[int, dict[int, list[Solution]]] = field(default_factory=dict)
     roots: dict[int, int] = field(default_factory=dict)  # provider -> its root
     stacked_providers: set[int] = field(default_factory=set)
+    # unsuffixed: anchors where some class has more than one provider to choose from
+    several: set[int] = field(default_factory=set)
 
 
 async def fetch(
@@ -51,8 +53,9 @@ async def fetch(
         for position, group in enumerate(groups)
         if group.same_provider and any(rc in stacked for rc, _ in group.amounts)
     }
-    roots = out.roots
-    rows = await source.group_rows( groups, anchors, window, sharing)
+    roots, several = out.roots, out.several
+    head_single = head.same_provider
+    rows = await source.group_rows(groups, anchors, window, sharing)
     for position, provider, root, anchor, classes, bits in rows:
         if position:
             roots[provider] = root
@@ -61,7 +64,7 @@ async def fetch(
             )
             if position in stacked_groups:
                 out.stacked_providers.add(provider)
-        elif head.same_provider:
+        elif head_single:
             roots[provider] = root
             suffixed[0][anchor].append(Combiner.provider_solution(provider, head.amounts))
             if 0 in stacked_groups:
@@ -69,11 +72,16 @@ async def fetch(
         elif classes:
             roots[provider] = root
             per_class = entries.get(anchor)
+            option = (provider, bits or 0)
             if per_class is None:
-                per_class = entries[anchor] = [[] for _ in range(width)]
-            for k in range(width):
-                if classes >> k & 1:
-                    per_class[k].append((provider, bits or 0))
+                entries[anchor] = [[option] if classes >> k & 1 else [] for k in range(width)]
+            else:
+                for k in range(width):
+                    if classes >> k & 1:
+                        options = per_class[k]
+                        if options:
+                            several.add(anchor)
+                        options.append(option)
             if classes & stacked_mask:
                 out.stacked_providers.add(provider)
     common: set[int] | None = None
@@ -86,8 +94,8 @@ async def fetch(
             out.solutions[position] = by_anchor
             usable = set(by_anchor)
         else:
-            for per_class in entries.values():
-                for options in per_class:
+            for anchor in several:
+                for options in entries[anchor]:
                     if len(options) > 1:
                         options.sort()
             out.entries = {
@@ -114,24 +122,6 @@ def candidates_at(
     anchor: int, groups: Sequence[GroupQuery], fetched: Window, combiner: Combiner
 ) -> Iterable[Candidate]:
     head = groups[0]
-    if len(groups) == 1 and not head.same_provider:
-        # The common case (e.g. flat compute nodes): one group, one choice per class.
-        per_class = fetched.entries[anchor]
-        if max(map(len, per_class)) == 1:
-            combiner.budget.spend()
-            bits = 0
-            amounts: dict[tuple[int, int], int] = {}
-            providers = []
-            for options, (rc, amount) in zip(per_class, head.amounts, strict=True):
-                provider, provider_bits = options[0]
-                bits |= provider_bits
-                amounts[provider, rc] = amount
-                providers.append(provider)
-            full_mask = (1 << len(head.required)) - 1
-            if bits & full_mask != full_mask:
-                return ()
-            candidate = combiner.finish(amounts, (frozenset(providers),))
-            return () if candidate is None else (candidate,)
     first = first_solutions(head, fetched, anchor, combiner.budget)
     others = [fetched.solutions[position][anchor] for position in range(1, len(groups))]
     return combiner.combine(first, others)
@@ -166,6 +156,8 @@ def one_provider_per_tree(candidate: Candidate, roots: dict[int, int]) -> bool:
 def estimated_steps(fetched: Window, groups: Sequence[GroupQuery]) -> int:
     """An upper bound of the combination steps of a window (stops counting past INLINE_STEPS)."""
     head = groups[0]
+    if len(groups) == 1 and not head.same_provider and not fetched.several:
+        return len(fetched.anchors)  # one solution per anchor
     total = 0
     for anchor in fetched.anchors:
         if head.same_provider:
@@ -199,8 +191,35 @@ class Collector:
         """Add the window's candidates; True when there are enough."""
         roots, found = self.roots, self.found
         nested_aware, limit, max_candidates = self.nested_aware, self.limit, self.max_candidates
+        head = groups[0]
+        one_group = len(groups) == 1 and not head.same_provider
+        full_mask = (1 << len(head.required)) - 1
+        classes = head.amounts
+        spend, finish = combiner.budget.spend, combiner.finish
+        entries, several = fetched.entries, fetched.several
+        bounded = combiner.budget.left >= 0
         for anchor in fetched.anchors:
-            for candidate in candidates_at(anchor, groups, fetched, combiner):
+            made: Iterable[Candidate]
+            if one_group and anchor not in several:
+                # The common case (e.g. flat compute nodes): one group, one choice per class.
+                per_class = entries[anchor]
+                if bounded:
+                    spend()
+                bits = 0
+                amounts: dict[tuple[int, int], int] = {}
+                providers = []
+                for options, (rc, amount) in zip(per_class, classes, strict=True):
+                    provider, provider_bits = options[0]
+                    bits |= provider_bits
+                    amounts[provider, rc] = amount
+                    providers.append(provider)
+                if bits & full_mask != full_mask:
+                    continue
+                candidate = finish(amounts, (frozenset(providers),))
+                made = () if candidate is None else (candidate,)
+            else:
+                made = candidates_at(anchor, groups, fetched, combiner)
+            for candidate in made:
                 self.generated += 1
                 if nested_aware or one_provider_per_tree(candidate, roots):
                     found.append(candidate)
@@ -209,5 +228,3 @@ class Collector:
                 ):
                     return True
         return False
-
-

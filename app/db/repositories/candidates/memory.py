@@ -11,9 +11,23 @@ from collections.abc import Iterable, Sequence
 
 from app.db.repositories.candidates.resolution import Resolved
 from app.db.repositories.candidates.shapes import AnchorFilter, GroupQuery, Sharing, Window
-from app.db.repositories.candidates.snapshot import EMPTY, Snapshot
+from app.db.repositories.candidates.snapshot import EMPTY, Inventory, ProviderInfo, Snapshot
 from app.db.repositories.candidates.source import GroupRow
 from app.db.repositories.candidates.summaries import SummaryRows
+
+# provider id -> (info, inventory, usage, classes wanted, summary row, inventory rows):
+# the summary rows last built for a provider, with the snapshot objects they came from.
+_ROWS: dict[
+    int,
+    tuple[
+        ProviderInfo,
+        dict[int, Inventory] | None,
+        dict[int, int] | None,
+        frozenset[int] | None,
+        tuple[str, int | None, int],
+        list[tuple[int, int, int]] | None,
+    ],
+] = {}
 
 
 class SnapshotSource:
@@ -112,28 +126,21 @@ class SnapshotSource:
             for member in self._members(snap.aggregates.get(provider, EMPTY))
         }
 
-    def _tree_has_any(self, root: int, any_of: Sequence[int]) -> bool:
-        """Some provider of the tree of ``root`` has one of the traits."""
-        traits = self.snap.traits
-        return any(
-            not traits.get(member, EMPTY).isdisjoint(any_of)
-            for member in self.snap.index.trees.get(root, ())
-        )
-
     @staticmethod
     def _in_window(anchor: int, window: Window) -> bool:
         return window is None or window[0] < anchor <= window[1]
 
     def _unsuffixed(
         self,
+        position: int,
         group: GroupQuery,
         anchors: AnchorFilter,
         window: Window,
         sharing: Sharing,
         needs: tuple[int, ...],
-    ) -> set[tuple[int, int, int, int, int]]:
+    ) -> list[GroupRow]:
         snap = self.snap
-        out: set[tuple[int, int, int, int, int]] = set()
+        out: list[GroupRow] = []
         if not group.amounts:
             return out  # class bits would be null: nothing usable
         single = len(group.amounts) == 1
@@ -151,56 +158,112 @@ class SnapshotSource:
                 1 << j for j, any_of in enumerate(group.required) if not traits.isdisjoint(any_of)
             )
 
+        need_frozen = [frozenset(any_of) for any_of in need_sets]
+        trees, traits_by_provider = snap.index.trees, snap.traits
+        root_filter = bool(anchors)
+
         def anchor_ok(anchor: int) -> bool:
             verdict = judged.get(anchor)
             if verdict is None:
-                verdict = judged[anchor] = (
-                    not (
-                        group.forbidden_aggs
-                        and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
-                    )
-                    and all(self._tree_has_any(anchor, any_of) for any_of in need_sets)
-                    and self._anchor_ok(anchor, anchors)
+                verdict = not (
+                    group.forbidden_aggs
+                    and not aggregates.get(anchor, EMPTY).isdisjoint(group.forbidden_aggs)
                 )
+                for any_of in need_frozen:
+                    if not verdict:
+                        break
+                    # Some provider of the anchor's tree has one of the traits.
+                    verdict = False
+                    for member in trees.get(anchor, ()):
+                        if not traits_by_provider.get(member, EMPTY).isdisjoint(any_of):
+                            verdict = True
+                            break
+                if verdict and root_filter:
+                    verdict = self._anchor_ok(anchor, anchors)
+                judged[anchor] = verdict
             return verdict
 
         by_class = snap.index.by_class
-        providers: set[int] = set()
-        for rc, _ in group.amounts:
-            index = by_class.get(rc)
-            if index is not None:
-                providers.update(index.in_window(window))
-        # The hot loop (every provider of the classes): locals, no method calls per check.
+        indexes = [by_class.get(rc) for rc, _ in group.amounts]
+        providers: Iterable[int]
+        if len(indexes) == 1:
+            providers = indexes[0].in_window(window) if indexes[0] is not None else ()
+        else:
+            union: set[int] = set()
+            for index in indexes:
+                if index is not None:
+                    union.update(index.in_window(window))
+            providers = union
+        # The hot loop (every provider of the classes): locals, no calls per check.
         infos = snap.providers
         traits_of = snap.traits.get
         aggregates_of = aggregates.get
-        in_tree, member_of = group.in_tree_root, group.member_of
-        forbidden, forbidden_aggs = group.forbidden, group.forbidden_aggs
-        class_bits, amounts = self._class_bits, group.amounts
+        inventories_of = snap.inventories.get
+        usages_of = snap.usages.get
+        in_tree, forbidden_aggs = group.in_tree_root, group.forbidden_aggs
+        member_sets = [frozenset(any_of) for any_of in group.member_of]
+        forbidden = frozenset(group.forbidden)
+        own_sets = [frozenset(any_of) for any_of in own_required]
+        bit_sets = [(1 << j, frozenset(any_of)) for j, any_of in enumerate(group.required)]
+        wanted = [(1 << k, rc, amount) for k, (rc, amount) in enumerate(group.amounts)]
+        no_usage: dict[int, int] = {}
+        add = out.append  # each provider once: no duplicates
         for provider in providers:
             root = infos[provider][2]
             if in_tree is not None and root != in_tree:
                 continue
-            if member_of:
+            if member_sets:
                 mine = aggregates_of(provider, EMPTY)
-                if any(mine.isdisjoint(any_of) for any_of in member_of):
-                    theirs = aggregates_of(root, EMPTY)
-                    if any(theirs.isdisjoint(any_of) for any_of in member_of):
-                        continue
+                member = True
+                for any_of in member_sets:
+                    if mine.isdisjoint(any_of):
+                        # A provider's tree is in an aggregate when its root is.
+                        theirs = aggregates_of(root, EMPTY)
+                        member = not any(theirs.isdisjoint(sets) for sets in member_sets)
+                        break
+                if not member:
+                    continue
+            traits = traits_of(provider, EMPTY)
+            lacking = False
+            for any_of in own_sets:
+                if traits.isdisjoint(any_of):
+                    lacking = True
+                    break
+            if lacking or (forbidden and not traits.isdisjoint(forbidden)):
+                continue
             verdict = judged.get(root)
             if not (anchor_ok(root) if verdict is None else verdict):
                 continue
-            traits = traits_of(provider, EMPTY)
-            if own_required and any(traits.isdisjoint(any_of) for any_of in own_required):
-                continue
-            if forbidden and not traits.isdisjoint(forbidden):
-                continue
             if forbidden_aggs and not aggregates_of(provider, EMPTY).isdisjoint(forbidden_aggs):
                 continue
-            classes = class_bits(provider, amounts)
+            inventory = inventories_of(provider)
+            if inventory is None:
+                continue
+            usage = usages_of(provider) or no_usage
+            classes = 0
+            for bit, rc, amount in wanted:
+                row = inventory.get(rc)
+                if row is None:
+                    continue
+                total, reserved, min_unit, max_unit, step, ratio = row
+                if (
+                    usage.get(rc, 0) + amount <= (total - reserved) * ratio
+                    and min_unit <= amount <= max_unit
+                    and amount % step == 0
+                ):
+                    classes |= bit
             if classes:
-                out.add((provider, root, root, classes, full if single else trait_bits(provider)))
+                if single:
+                    bits = full
+                else:
+                    bits = 0
+                    for bit, any_of in bit_sets:
+                        if not traits.isdisjoint(any_of):
+                            bits |= bit
+                add((position, provider, root, root, classes, bits))
         if sharing.ids and group.in_tree_root is None:
+            # A sharing provider may serve its own tree too: rows as a set from here.
+            seen = set(out)
             for provider in sharing.ids:
                 if group.member_of and not self._in_every(provider, group.member_of):
                     continue
@@ -212,12 +275,20 @@ class SnapshotSource:
                 root, bits = snap.root_of(provider), trait_bits(provider)
                 for anchor in self._sharing_anchors(provider):
                     if self._in_window(anchor, window) and anchor_ok(anchor):
-                        out.add((provider, root, anchor, classes, bits))
+                        row = (position, provider, root, anchor, classes, bits)
+                        if row not in seen:
+                            seen.add(row)
+                            out.append(row)
         return out
 
     def _suffixed(
-        self, group: GroupQuery, anchors: AnchorFilter, window: Window, sharing: Sharing
-    ) -> set[tuple[int, int, int]]:
+        self,
+        position: int,
+        group: GroupQuery,
+        anchors: AnchorFilter,
+        window: Window,
+        sharing: Sharing,
+    ) -> list[GroupRow]:
         snap = self.snap
         index = snap.index
         drive: Iterable[int]
@@ -230,28 +301,56 @@ class SnapshotSource:
             drive = self._members(group.member_of[0])
         all_classes = (1 << len(group.amounts)) - 1
 
-        def ok(provider: int) -> bool:
+        def ok(provider: int, own_checked: bool = False) -> bool:
             if group.amounts and group.in_tree_root is not None:
                 if snap.root_of(provider) != group.in_tree_root:
                     return False
             if group.member_of and not self._in_every(provider, group.member_of):
                 return False
-            if not self._own_ok(provider, group, group.required):
+            if not own_checked and not self._own_ok(provider, group, group.required):
+                return False
+            if group.forbidden_aggs and not snap.aggregates.get(provider, EMPTY).isdisjoint(
+                group.forbidden_aggs
+            ):
                 return False
             return self._class_bits(provider, group.amounts) == all_classes
 
-        out: set[tuple[int, int, int]] = set()
+        out: list[GroupRow] = []
+        # The hot loop: the provider's own traits first (they rule most out), each
+        # root judged once, capacity last. Each provider once: no duplicates.
+        infos, traits_of = snap.providers, snap.traits.get
+        required = [frozenset(any_of) for any_of in group.required]
+        forbidden = frozenset(group.forbidden)
+        judged: dict[int, bool] = {}
         for provider in drive:
-            root = snap.root_of(provider)
-            if self._in_window(root, window) and self._anchor_ok(root, anchors) and ok(provider):
-                out.add((provider, root, root))
-        for provider in sharing.ids:
-            if not ok(provider):
+            traits = traits_of(provider, EMPTY)
+            if forbidden and not traits.isdisjoint(forbidden):
                 continue
-            root = snap.root_of(provider)
-            for anchor in self._sharing_anchors(provider):
-                if self._in_window(anchor, window) and self._anchor_ok(anchor, anchors):
-                    out.add((provider, root, anchor))
+            for any_of in required:
+                if traits.isdisjoint(any_of):
+                    break
+            else:
+                root = infos[provider][2]
+                if window is not None and not window[0] < root <= window[1]:
+                    continue
+                verdict = judged.get(root)
+                if verdict is None:
+                    verdict = judged[root] = self._anchor_ok(root, anchors)
+                if verdict and ok(provider, own_checked=True):
+                    out.append((position, provider, root, root, None, None))
+        if sharing.ids:
+            # A sharing provider may serve its own tree too: rows as a set from here.
+            seen = set(out)
+            for provider in sharing.ids:
+                if not ok(provider):
+                    continue
+                root = snap.root_of(provider)
+                for anchor in self._sharing_anchors(provider):
+                    if self._in_window(anchor, window) and self._anchor_ok(anchor, anchors):
+                        row = (position, provider, root, anchor, None, None)
+                        if row not in seen:
+                            seen.add(row)
+                            out.append(row)
         return out
 
     async def group_rows(
@@ -266,10 +365,7 @@ class SnapshotSource:
             if group.resourceless and not (group.required or group.member_of):
                 continue
             if group.same_provider:
-                rows.extend(
-                    (position, provider, root, anchor, None, None)
-                    for provider, root, anchor in self._suffixed(group, anchors, window, sharing)
-                )
+                rows.extend(self._suffixed(position, group, anchors, window, sharing))
                 continue
             needs: tuple[int, ...] = ()
             if len(group.amounts) > 1:
@@ -278,9 +374,7 @@ class SnapshotSource:
                     for j, ids in enumerate(group.required)
                     if not sharing.traits.intersection(ids)
                 )
-            rows.extend(
-                (position, *row) for row in self._unsuffixed(group, anchors, window, sharing, needs)
-            )
+            rows.extend(self._unsuffixed(position, group, anchors, window, sharing, needs))
         return rows
 
     # -- lookups for combination and summaries --------------------------------------------
@@ -326,30 +420,50 @@ class SnapshotSource:
             members: Iterable[int] = [m for root in set(ids) for m in trees.get(root, ())]
         else:
             members = [p for p in set(ids) if p in snap.providers]
-        wanted = None if rc_ids is None else set(rc_ids)
+        wanted = None if rc_ids is None else frozenset(rc_ids)
         out = SummaryRows()
         names = snap.trait_names
         lists = snap.index.trait_lists
+        infos, inventories, usages, traits_of = (
+            snap.providers, snap.inventories, snap.usages, snap.traits
+        )
+        out_providers, out_inventories, out_traits = out.providers, out.inventories, out.traits
         for provider in members:
-            uuid, parent, root, _ = snap.providers[provider]
-            out.providers[provider] = (uuid, parent, root)
-            inventory = snap.inventories.get(provider)
-            if inventory:
-                usage = snap.usages.get(provider) or {}
-                listed = [
-                    (rc, int((total - reserved) * ratio), usage.get(rc, 0))
-                    for rc, (total, reserved, _, _, _, ratio) in inventory.items()
-                    if wanted is None or rc in wanted
-                ]
-                if listed:
-                    out.inventories[provider] = listed
+            info = infos[provider]
+            inventory = inventories.get(provider)
+            usage = usages.get(provider)
+            # The same snapshot objects give the same rows: the same objects are
+            # handed out again, so renderers can recognise what they built before.
+            cached = _ROWS.get(provider)
+            if (
+                cached is not None
+                and cached[0] is info
+                and cached[1] is inventory
+                and cached[2] is usage
+                and cached[3] == wanted
+            ):
+                row, listed = cached[4], cached[5]
+            else:
+                row = info[:3]
+                listed = None
+                if inventory:
+                    used = usage or {}
+                    listed = [
+                        (rc, int((total - reserved) * ratio), used.get(rc, 0))
+                        for rc, (total, reserved, _, _, _, ratio) in inventory.items()
+                        if wanted is None or rc in wanted
+                    ] or None
+                _ROWS[provider] = (info, inventory, usage, wanted, row, listed)
+            out_providers[provider] = row
+            if listed is not None:
+                out_inventories[provider] = listed
             if with_traits:
-                traits = snap.traits.get(provider)
+                traits = traits_of.get(provider)
                 if traits:
                     listed_names = lists.get(traits)
                     if listed_names is None:
                         listed_names = lists[traits] = [names[t] for t in sorted(traits)]
-                    out.traits[provider] = listed_names
+                    out_traits[provider] = listed_names
         return out
 
     async def provider_uuids(self, ids: Iterable[int]) -> dict[int, str]:

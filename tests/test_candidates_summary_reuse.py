@@ -1,0 +1,84 @@
+"""Provider summaries reused between answers from the snapshot: a provider's
+summary is built again as soon as its usage, inventory or traits change, and
+each microversion gets its own summary shape."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.api_helpers import ADMIN_LATEST, app_client, make_provider, microversion
+
+QUERY = {"resources": "VCPU:1"}
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=database_url, auth_strategy="noauth2",
+                        candidates_snapshot_max_age=0)
+    async with app_client(settings, ADMIN_LATEST) as client:
+        yield client
+
+
+async def _summaries(client: httpx.AsyncClient, version: str = "latest") -> dict[str, Any]:
+    response = await client.get("/allocation_candidates", params=QUERY,
+                                headers=microversion(version))
+    assert response.status_code == 200, response.text
+    summaries: dict[str, Any] = response.json()["provider_summaries"]
+    return summaries
+
+
+async def test_changed_providers_get_new_summaries(client: httpx.AsyncClient) -> None:
+    busy = await make_provider(client, {"VCPU": {"total": 8}}, name="busy")
+    idle = await make_provider(client, {"VCPU": {"total": 4}}, name="idle")
+    before = await _summaries(client)
+    assert before[busy]["resources"]["VCPU"] == {"capacity": 8, "used": 0}
+    assert before[idle]["traits"] == []
+
+    consumer = str(uuid.uuid4())
+    response = await client.put(f"/allocations/{consumer}", json={
+        "allocations": {busy: {"resources": {"VCPU": 3}}},
+        "project_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
+        "consumer_generation": None, "consumer_type": "INSTANCE",
+    })
+    assert response.status_code == 204, response.text
+    after = await _summaries(client)
+    assert after[busy]["resources"]["VCPU"] == {"capacity": 8, "used": 3}
+    assert after[idle] == before[idle]
+
+    response = await client.put(f"/resource_providers/{idle}/traits", json={
+        "resource_provider_generation": 1, "traits": ["HW_CPU_X86_AVX2"],
+    })
+    assert response.status_code == 200, response.text
+    response = await client.put(f"/resource_providers/{idle}/inventories", json={
+        "resource_provider_generation": 2, "inventories": {"VCPU": {"total": 6}},
+    })
+    assert response.status_code == 200, response.text
+    latest = await _summaries(client)
+    assert latest[idle] == {
+        "resources": {"VCPU": {"capacity": 6, "used": 0}},
+        "traits": ["HW_CPU_X86_AVX2"],
+        "parent_provider_uuid": None,
+        "root_provider_uuid": idle,
+    }
+    assert latest[busy] == after[busy]
+
+    # Older microversions: the same providers, the shape of their version.
+    assert await _summaries(client, "1.28") == {
+        busy: {"resources": {"VCPU": {"capacity": 8, "used": 3}}, "traits": []},
+        idle: {"resources": {"VCPU": {"capacity": 6, "used": 0}},
+               "traits": ["HW_CPU_X86_AVX2"]},
+    }
+    assert await _summaries(client, "1.12") == {
+        busy: {"resources": {"VCPU": {"capacity": 8, "used": 3}}},
+        idle: {"resources": {"VCPU": {"capacity": 6, "used": 0}}},
+    }
+    assert (await _summaries(client))[idle] == latest[idle]
+
+    # Deleting allocations bumps no generation: the usage alone tells.
+    response = await client.delete(f"/allocations/{consumer}")
+    assert response.status_code == 204, response.text
+    assert (await _summaries(client))[busy]["resources"]["VCPU"] == {"capacity": 8, "used": 0}
