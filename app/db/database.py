@@ -155,6 +155,7 @@ class Database:
         if self.dialect != "sqlite":
             self._committed_options["isolation_level"] = "READ COMMITTED"
         self._autocommit_options = {**self._write_options, "isolation_level": "AUTOCOMMIT"}
+        self._autocommit_read_options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -178,7 +179,7 @@ class Database:
                     if options:
                         conn = await raw.execution_options(**options)
                     await conn.begin()
-                    if autocommit:
+                    if autocommit and WRITE_OPTION in options:
                         # Each statement commits as it ends: its reply is the
                         # outcome, so a loss while it is in flight is ambiguous.
                         committing = True
@@ -318,6 +319,14 @@ class Database:
         while it runs is a 503 (its outcome is unknown); other failures are the
         caller's. Server databases only."""
         return await self._run(work, self._autocommit_options, Kind.WRITE)
+
+    async def single_read(self, work: Work[T]) -> T:
+        """``work``, one read statement run autocommitted (server databases): one
+        round trip, no BEGIN, COMMIT or statement limit beyond the session's
+        (the read kind's). Elsewhere (SQLite) an ordinary read."""
+        if self.dialect == "sqlite":
+            return await self.read(work)
+        return await self._run(work, self._autocommit_read_options, Kind.READ)
 
     async def guarded_write(self, work: Work[T]) -> T:
         """A write whose every change is guarded by a provider generation

@@ -26,8 +26,7 @@ import weakref
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories.candidates.snapshot import Snapshot, refresh
-from app.db.timeouts import Kind
+from app.db.repositories.candidates.snapshot import Snapshot, refresh, still_current
 from app.services.claim_queue import provider_queue
 
 # How long a candidates search waits for this worker's claims in flight
@@ -76,13 +75,22 @@ class SnapshotKeeper:
                 return snapshot
             started, writes_then = time.monotonic(), writer.stats.writes
 
+            async def probe(conn: AsyncConnection) -> Snapshot | None:
+                return await still_current(conn, snapshot) if snapshot is not None else None
+
             async def check(conn: AsyncConnection) -> Snapshot:
                 return await refresh(conn, self.snapshot)
 
-            snapshot = await db.read(check, kind=Kind.CANDIDATES)
-            self.snapshot, self.checked_at, self.writes_seen = snapshot, started, writes_then
+            # Most checks find nothing changed: one autocommitted statement says
+            # so. Otherwise (and straight away when this worker wrote since the
+            # last check) the rows are read in one REPEATABLE READ transaction
+            # (small statements: the read kind's time limit, no extra round trip).
+            unwritten = self.writes_seen >= writes_then
+            fresh = await db.single_read(probe) if snapshot is not None and unwritten else None
+            current = fresh if fresh is not None else await db.read(check)
+            self.snapshot, self.checked_at, self.writes_seen = current, started, writes_then
             self.checks += 1
-            return snapshot
+            return current
 
     def invalidate(self) -> None:
         """The next request checks the database (this worker wrote)."""

@@ -191,6 +191,17 @@ def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
     )
 
 
+async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
+    """``old`` when one statement (it may run autocommitted) shows nothing it
+    holds changed; None when :func:`refresh` must read."""
+    version, fingerprint = await load.probe(conn)
+    if version is not None and version == old.version:
+        return old
+    if fingerprint == old.fingerprint:
+        return old if version == old.version else replace(old, version=version)
+    return None
+
+
 async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     """The snapshot as of ``conn``'s transaction: ``old`` itself when nothing changed."""
     version = await load.database_version(conn)

@@ -30,7 +30,7 @@ transaction that wrote, on any table of the cluster, makes them differ.
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, Text, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -91,6 +91,23 @@ async def fingerprint(conn: AsyncConnection) -> Fingerprint:
 NAMES_PART = slice(5, 11)  # the name tables' part of a fingerprint
 # the number of allocations, then memberships (count, weighted sum)
 MARKS_PART = slice(11, 14)
+
+
+async def probe(conn: AsyncConnection) -> tuple[str | None, Fingerprint]:
+    """The database version (PostgreSQL) and the fingerprint in ONE statement, so
+    that it can run autocommitted: one round trip, no BEGIN, COMMIT or statement
+    limit. Its two parts come from the statement's one snapshot."""
+    if conn.dialect.name != "postgresql":
+        return None, await fingerprint(conn)
+    statement = cached(("snapshot-probe",), _probe_statement)
+    version, *row = (await conn.execute(statement)).one()
+    return str(version), tuple(int(value or 0) for value in row)
+
+
+def _probe_statement() -> Any:
+    fingerprint_only = _fingerprint_statement()
+    version = cast(literal_column("pg_current_snapshot()"), Text).label("version")
+    return fingerprint_only.with_only_columns(version, *fingerprint_only.selected_columns)
 
 
 async def database_version(conn: AsyncConnection) -> str | None:
