@@ -191,10 +191,11 @@ def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
     )
 
 
-async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
-    """``old`` when one statement (it may run autocommitted) shows nothing it
-    holds changed; None when :func:`refresh` must read."""
-    version, fingerprint = await load.probe(conn)
+def _unchanged(
+    old: Snapshot, version: str | None, fingerprint: load.Fingerprint
+) -> Snapshot | None:
+    """``old`` (with the version seen) when the version or the fingerprint says
+    nothing it holds changed; None otherwise."""
     if version is not None and version == old.version:
         return old
     if fingerprint == old.fingerprint:
@@ -202,16 +203,22 @@ async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None
     return None
 
 
+async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
+    """``old`` when one statement (it may run autocommitted) shows nothing it
+    holds changed; None when :func:`refresh` must read."""
+    version, fingerprint = await load.probe(conn)
+    return _unchanged(old, version, fingerprint)
+
+
 async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     """The snapshot as of ``conn``'s transaction: ``old`` itself when nothing changed."""
     version = await load.database_version(conn)
     if old is not None and version is not None and version == old.version:
-        return old
+        return old  # without reading the fingerprint
     fingerprint = await load.fingerprint(conn)
-    if old is not None and fingerprint == old.fingerprint:
-        if version != old.version:
-            old = replace(old, version=version)
-        return old
+    same = _unchanged(old, version, fingerprint) if old is not None else None
+    if same is not None:
+        return same
     snap = _next_version(old or Snapshot(), fingerprint)
     snap.version = version
     reindex = old is None
