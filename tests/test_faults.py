@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -178,3 +179,58 @@ async def test_healthcheck_keeps_its_time_limit_while_the_database_waits(
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["reason"] == "timeout"
     assert HEALTHCHECK_TIMEOUT <= waited < HEALTHCHECK_TIMEOUT + 2, waited
+
+
+async def test_statement_whose_session_the_server_ended_runs_again(database_url: str) -> None:
+    """An autocommitted statement whose backend is terminated while it runs
+    (PostgreSQL's 57P01, as in a restart or pg_terminate_backend) was rolled
+    back by the server before it said so: it runs again on a fresh connection
+    instead of answering 503 as an unknown outcome."""
+    if not is_postgresql(database_url):
+        pytest.skip("the server ending a session mid-statement is PostgreSQL's 57P01")
+    database = Database(make_engine(database_url))
+    runs: list[int] = []
+
+    async def terminate_soon(pid: int) -> None:
+        await asyncio.sleep(0.3)
+        async with database.engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await other.commit()
+
+    async def slow_statement(conn: AsyncConnection) -> int:
+        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        runs.append(pid)
+        ender = asyncio.create_task(terminate_soon(pid)) if len(runs) == 1 else None
+        await conn.execute(text("SELECT pg_sleep(2)" if ender else "SELECT 1"))
+        return len(runs)
+
+    try:
+        assert await database.single_statement(slow_statement) == 2
+        assert runs[0] != runs[1]
+        assert database.stats.reconnects == 1
+    finally:
+        await database.dispose()
+
+
+async def test_pooled_connection_the_server_ended_costs_no_statement(database_url: str) -> None:
+    """A pooled connection whose backend was terminated while it sat in the pool,
+    taken before the driver has noticed: the statement (autocommitted, so its
+    loss in flight would be an unknown outcome) runs on a fresh connection."""
+    if not is_postgresql(database_url):
+        pytest.skip("terminating an idle backend is PostgreSQL's pg_terminate_backend")
+    database = Database(make_engine(database_url))
+    ender = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+
+    async def pid(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    try:
+        for _ in range(12):
+            backend = await database.single_statement(pid)
+            await ender.execute("SELECT pg_terminate_backend($1)", backend)
+            # At once: the driver may not have read the server's goodbye yet.
+            assert await database.single_statement(pid) > 0
+        assert database.stats.reconnects >= 12
+    finally:
+        await ender.close()
+        await database.dispose()

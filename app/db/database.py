@@ -23,7 +23,11 @@ fresh transaction and owns everything about that transaction:
 A unit of work whose connection was lost before it sent COMMIT (a database
 restart, a terminated backend, a stale pooled connection) runs again, whole, on
 a fresh connection, a bounded number of times with a short backoff; a loss
-while COMMIT was in flight is ambiguous and never retried. What remains, and a
+while COMMIT (or an autocommitted statement) was in flight is ambiguous and
+never retried, unless the loss itself says nothing committed (the server ended
+the session and said so, or the driver never sent the statement:
+``is_lost_uncommitted``; a pooled connection whose backend a restart ended
+while it sat idle fails so). What remains, and a
 database that cannot answer now (a Galera node outside the primary component,
 a bound of ``app/db/timeouts.py`` exceeded, a SQLite file that cannot be
 written), is :class:`~app.exceptions.DatabaseUnavailable`, a 503 with
@@ -48,6 +52,7 @@ from app.db.engine import (
     STATEMENT_LIMIT_INFO,
     WRITE_OPTION,
     is_connection_lost,
+    is_lost_uncommitted,
     is_serialization_failure,
     is_timeout,
     is_unavailable,
@@ -201,12 +206,13 @@ class Database:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            if is_connection_lost(exc) and not committing:
+            if is_connection_lost(exc) and (not committing or is_lost_uncommitted(exc)):
                 raise _ConnectionLost() from exc
-            if committing:
-                LOG.warning("database connection lost during COMMIT, outcome unknown: %s", exc)
-            elif is_timeout(exc):
+            if is_timeout(exc):
+                # Cut off by a bound: rolled back (an autocommitted statement too).
                 LOG.warning("database wait bound exceeded (%s): %s", kind, exc)
+            elif committing:
+                LOG.warning("database connection lost during COMMIT, outcome unknown: %s", exc)
             else:
                 LOG.warning("database unavailable: %s", exc)
             raise DatabaseUnavailable() from exc
@@ -314,10 +320,11 @@ class Database:
 
     async def single_statement(self, work: Work[T]) -> T:
         """``work``, one statement that is its own transaction (autocommit):
-        no BEGIN and no COMMIT round trip, nothing held past its reply. Not
-        retried when the connection was known lost before it was sent; a loss
-        while it runs is a 503 (its outcome is unknown); other failures are the
-        caller's. Server databases only."""
+        no BEGIN and no COMMIT round trip, nothing held past its reply. Run
+        again on a fresh connection when the connection was lost before it was
+        sent or the server said it ended the session; any other loss while it
+        runs is a 503 (its outcome is unknown); other failures are the caller's.
+        Server databases only."""
         return await self._run(work, self._autocommit_options, Kind.WRITE)
 
     async def single_read(self, work: Work[T]) -> T:

@@ -52,6 +52,8 @@ MYSQL_TIMEOUTS = frozenset({1205, 1969, 3024})
 # accepting connections yet (57P01-57P03) ...
 POSTGRESQL_LOST_PREFIX = "08"
 POSTGRESQL_LOST = frozenset({"57P01", "57P02", "57P03"})
+# admin_shutdown: the server ended this session (and rolled back its work).
+POSTGRESQL_ENDED_SESSION = "57P01"
 # ... and statement_timeout (57014 query_canceled) or lock_timeout (55P03).
 POSTGRESQL_TIMEOUTS = frozenset({"57014", "55P03"})
 # SQLite: the busy timeout ran out, or the file cannot be written or read.
@@ -193,6 +195,8 @@ def is_connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     error = _driver_error(exc)
+    if any(_is_asyncpg_unsent(cause) for cause in _causes(error)):
+        return True
     if isinstance(error, OSError):  # refused, reset: below the DB-API
         return True
     state = _sqlstate(error)
@@ -204,6 +208,42 @@ def is_connection_lost(exc: BaseException) -> bool:
     number = _driver_error_number(error)
     # A driver's "not connected" (InterfaceError 0): a connection the server dropped.
     return number in MYSQL_LOST or (number == 0 and type(error).__name__ == "InterfaceError")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what caused it, and so on (drivers chain the server's own
+    message below their "connection closed" error)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8 and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_lost_uncommitted(exc: BaseException) -> bool:
+    """Whether a lost connection certainly committed nothing of what was in flight,
+    so that even a unit of work that had sent its COMMIT (or an autocommitted
+    statement) may run again:
+
+    * the server said it ended the session (PostgreSQL 57P01: a shutdown, a
+      restart, ``pg_terminate_backend``): it rolls back what was in progress
+      before saying so, and a statement it had committed was answered first;
+    * asyncpg refused to send (another operation in progress: the server's
+      goodbye, arrived on a pooled connection, is still being read).
+    """
+    for error in _causes(exc):
+        if _sqlstate(error) == POSTGRESQL_ENDED_SESSION:
+            return True
+        if _is_asyncpg_unsent(error):
+            return True
+    return False
+
+
+def _is_asyncpg_unsent(error: BaseException) -> bool:
+    # asyncpg checks its protocol state before it writes a message.
+    return (type(error).__name__ == "InternalClientError"
+            and "cannot switch to state" in str(error))
 
 
 def is_timeout(exc: BaseException) -> bool:
