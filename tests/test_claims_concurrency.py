@@ -51,10 +51,15 @@ Allocation = dict[str, dict[str, int]]
 
 
 def _server(database_url: str, workers: int, log: Path) -> LiveServer:
-    """Bare uvicorn; several answers before it counts as up, so every worker started."""
+    """Bare uvicorn; several answers before it counts as up, so every worker started.
+    Kept-alive connections stay open as placement-api keeps them (75 s): with
+    uvicorn's 5 s, a connection a finished scheduler left idle could be closed
+    by the server just as the final checks reused it (a client ReadError on a
+    loaded machine, nothing to do with claims)."""
     return LiveServer(
         database_url, log, launcher="uvicorn",
-        args=("--workers", str(workers), "--log-level", "warning"),
+        args=("--workers", str(workers), "--log-level", "warning",
+              "--timeout-keep-alive", "75"),
         ready_path="/resource_classes/VCPU", ready_answers=5, headers=HEADERS,
     )
 
