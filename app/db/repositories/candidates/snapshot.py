@@ -206,7 +206,9 @@ def _unchanged(
 async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
     """``old`` when one statement (it may run autocommitted) shows nothing it
     holds changed; None when :func:`refresh` must read."""
-    version, fingerprint = await load.probe(conn)
+    version, fingerprint = await load.probe(conn, old.version)
+    if fingerprint is None:  # the version is old's (the probe skipped the fingerprint)
+        return old
     return _unchanged(old, version, fingerprint)
 
 

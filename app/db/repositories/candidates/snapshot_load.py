@@ -30,7 +30,7 @@ transaction that wrote, on any table of the cluster, makes them differ.
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -93,21 +93,34 @@ NAMES_PART = slice(5, 11)  # the name tables' part of a fingerprint
 MARKS_PART = slice(11, 14)
 
 
-async def probe(conn: AsyncConnection) -> tuple[str | None, Fingerprint]:
+async def probe(
+    conn: AsyncConnection, last_version: str | None
+) -> tuple[str | None, Fingerprint | None]:
     """The database version (PostgreSQL) and the fingerprint in ONE statement, so
     that it can run autocommitted: one round trip, no BEGIN, COMMIT or statement
-    limit. Its two parts come from the statement's one snapshot."""
+    limit. Its two parts come from the statement's one snapshot. The
+    fingerprint is None when the version is ``last_version``: the statement
+    then skips it (its count of allocations is most of its cost)."""
     if conn.dialect.name != "postgresql":
         return None, await fingerprint(conn)
     statement = cached(("snapshot-probe",), _probe_statement)
-    version, *row = (await conn.execute(statement)).one()
+    version, *row = (await conn.execute(statement, {"last": last_version or ""})).one()
+    if row[0] is None:  # the version is the last one: no fingerprint row
+        return str(version), None
     return str(version), tuple(int(value or 0) for value in row)
 
 
 def _probe_statement() -> Any:
-    fingerprint_only = _fingerprint_statement()
-    version = cast(literal_column("pg_current_snapshot()"), Text).label("version")
-    return fingerprint_only.with_only_columns(version, *fingerprint_only.selected_columns)
+    # The fingerprint joined laterally under a condition on the version alone:
+    # PostgreSQL makes it a one-time filter, so an unchanged version scans no
+    # table, and the HAVING drops the aggregate's row before its scalar
+    # subqueries (the allocation count) are evaluated.
+    version = cast(literal_column("pg_current_snapshot()"), Text)
+    moved = version != bindparam("last", type_=Text)
+    fingerprint_only = _fingerprint_statement().where(moved).having(moved).lateral("fp")
+    return select(version.label("version"), *fingerprint_only.c).select_from(
+        select(literal_column("1")).subquery("one").outerjoin(fingerprint_only, true())
+    )
 
 
 async def database_version(conn: AsyncConnection) -> str | None:
