@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.snapshot import refresh
 from app.settings import Settings
 from tests.allocation_helpers import body
@@ -118,10 +119,49 @@ async def test_nothing_committed_reads_no_table(
                 assert any("FROM allocations" in statement for statement in seen)
                 seen.clear()
                 assert await refresh(conn, first) is first
-                assert seen  # the snapshot was asked for
-                assert not any("FROM" in statement for statement in seen), seen
+                # one statement, the probe, which then scans no table (see
+                # test_probe_of_an_unchanged_version_scans_no_table)
+                assert len(seen) == 1, seen
+                assert "pg_current_snapshot()" in seen[0]
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _scans(plan: dict[str, Any]) -> list[tuple[str, int]]:
+    """(table, times its scan ran) of every scan in an EXPLAIN ANALYZE plan."""
+    found = [(plan["Relation Name"], plan["Actual Loops"])] if "Relation Name" in plan else []
+    for child in plan.get("Plans", []):
+        found.extend(_scans(child))
+    return found
+
+
+async def test_probe_of_an_unchanged_version_scans_no_table(
+    strict: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """The probe's fingerprint (a count of every allocation) is skipped inside
+    the statement when the database version is the one passed."""
+    app, client = strict
+    engine: AsyncEngine = app.state.database.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the transaction snapshot is PostgreSQL's")
+    rp = await make_provider(client, {"VCPU": {"total": 4}})
+    await _claim_all(client, rp)
+    statement = load._probe_statement()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            version, fingerprint = await load.probe(conn, None)
+            assert fingerprint is not None
+            assert fingerprint[load.MARKS_PART][0] == 1  # one allocation
+            assert await load.probe(conn, version) == (version, None)
+            for last, ran in ((version, 0), ("other", 1)):
+                sql = statement.params(last=last).compile(
+                    engine.sync_engine, compile_kwargs={"literal_binds": True})
+                plan = (await conn.execute(
+                    text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))).scalar_one()[0]["Plan"]
+                scans = _scans(plan)
+                assert {table for table, _ in scans} >= {"allocations", "resource_providers"}
+                assert all(loops == ran for _, loops in scans), (last, scans)
 
 
 async def test_search_waits_for_the_claims_in_flight(

@@ -74,7 +74,7 @@ class Snapshot:
     max_provider_id: int = 0
     # The fingerprint's allocation and membership marks, as this snapshot's rows give them.
     marks: tuple[int, ...] = (0, 0, 0)
-    # The database's own mark of the committed state read (load.database_version).
+    # The database's own mark of the committed state read (load.probe).
     version: str | None = None
     index: Indexes = field(default_factory=Indexes)
 
@@ -118,11 +118,7 @@ def _apply_names(snap: Snapshot, rows: tuple[Sequence[Any], Sequence[Any], Seque
     snap.aggregate_ids = {uuid: id_ for id_, uuid in aggregates if uuid is not None}
 
 
-def _apply_details(
-    snap: Snapshot,
-    ids: Iterable[int],
-    rows: tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]],
-) -> bool:
+def _apply_details(snap: Snapshot, ids: Iterable[int], rows: load.Details) -> bool:
     """Replace the entries of ``ids`` with ``rows``; True when an index must be rebuilt."""
     inventory_rows, usage_rows, trait_rows, aggregate_rows = rows
     inventories: dict[int, dict[int, Inventory]] = {}
@@ -206,16 +202,19 @@ def _unchanged(
 async def still_current(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
     """``old`` when one statement (it may run autocommitted) shows nothing it
     holds changed; None when :func:`refresh` must read."""
-    version, fingerprint = await load.probe(conn)
+    version, fingerprint = await load.probe(conn, old.version)
+    if fingerprint is None:  # the version is old's (the probe skipped the fingerprint)
+        return old
     return _unchanged(old, version, fingerprint)
 
 
 async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     """The snapshot as of ``conn``'s transaction: ``old`` itself when nothing changed."""
-    version = await load.database_version(conn)
-    if old is not None and version is not None and version == old.version:
-        return old  # without reading the fingerprint
-    fingerprint = await load.fingerprint(conn)
+    # One statement for both (the fingerprint skipped when the version is old's).
+    version, read = await load.probe(conn, old.version if old is not None else None)
+    if read is None and old is not None:
+        return old
+    fingerprint = read or ()
     same = _unchanged(old, version, fingerprint) if old is not None else None
     if same is not None:
         return same

@@ -20,17 +20,32 @@ from providers whose generation did not move, so the snapshot then holds more
 allocations than the table. A count is one scan of the smallest index
 (PostgreSQL: an index-only scan), where sums of ids and amounts read the table.
 
-On PostgreSQL, :func:`database_version` goes first: the transaction's snapshot
-(``pg_current_snapshot()``: xmin, xmax and the transactions in progress). Two
-equal snapshots see the same committed transactions, hence the same rows, so
-a check whose snapshot equals the last one's reads nothing more (O(1)). Any
-transaction that wrote, on any table of the cluster, makes them differ.
+On PostgreSQL, :func:`probe` reads the fingerprint with the database version:
+the statement's snapshot (``pg_current_snapshot()``: xmin, xmax and the
+transactions in progress). Two equal snapshots see the same committed
+transactions, hence the same rows, so a check whose snapshot equals the last
+one's reads no table (the statement skips its fingerprint part). Any
+transaction that wrote, on any table of the cluster, makes them differ. Run
+first in a REPEATABLE READ transaction, its snapshot is the transaction's.
 """
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
@@ -93,30 +108,34 @@ NAMES_PART = slice(5, 11)  # the name tables' part of a fingerprint
 MARKS_PART = slice(11, 14)
 
 
-async def probe(conn: AsyncConnection) -> tuple[str | None, Fingerprint]:
+async def probe(
+    conn: AsyncConnection, last_version: str | None
+) -> tuple[str | None, Fingerprint | None]:
     """The database version (PostgreSQL) and the fingerprint in ONE statement, so
     that it can run autocommitted: one round trip, no BEGIN, COMMIT or statement
-    limit. Its two parts come from the statement's one snapshot."""
+    limit. Its two parts come from the statement's one snapshot. The
+    fingerprint is None when the version is ``last_version``: the statement
+    then skips it (its count of allocations is most of its cost)."""
     if conn.dialect.name != "postgresql":
         return None, await fingerprint(conn)
     statement = cached(("snapshot-probe",), _probe_statement)
-    version, *row = (await conn.execute(statement)).one()
+    version, *row = (await conn.execute(statement, {"last": last_version or ""})).one()
+    if row[0] is None:  # the version is the last one: no fingerprint row
+        return str(version), None
     return str(version), tuple(int(value or 0) for value in row)
 
 
 def _probe_statement() -> Any:
-    fingerprint_only = _fingerprint_statement()
-    version = cast(literal_column("pg_current_snapshot()"), Text).label("version")
-    return fingerprint_only.with_only_columns(version, *fingerprint_only.selected_columns)
-
-
-async def database_version(conn: AsyncConnection) -> str | None:
-    """What identifies the committed state ``conn``'s transaction sees, where the
-    database tells it cheaply (PostgreSQL); None elsewhere. Run it first in the
-    transaction: under REPEATABLE READ its snapshot is then the transaction's."""
-    if conn.dialect.name != "postgresql":
-        return None
-    return str((await conn.exec_driver_sql("SELECT pg_current_snapshot()::text")).scalar_one())
+    # The fingerprint joined laterally under a condition on the version alone:
+    # PostgreSQL makes it a one-time filter, so an unchanged version scans no
+    # table, and the HAVING drops the aggregate's row before its scalar
+    # subqueries (the allocation count) are evaluated.
+    version = cast(literal_column("pg_current_snapshot()"), Text)
+    moved = version != bindparam("last", type_=Text)
+    fingerprint_only = _fingerprint_statement().where(moved).having(moved).lateral("fp")
+    return select(version.label("version"), *fingerprint_only.c).select_from(
+        select(literal_column("1")).subquery("one").outerjoin(fingerprint_only, true())
+    )
 
 
 async def provider_rows(conn: AsyncConnection) -> Sequence[Any]:
@@ -145,51 +164,58 @@ async def name_rows(
     )
 
 
-def _detail_statements(dialect: str, some: bool) -> tuple[Any, Any, Any, Any]:
+# The kinds of row of the details statement (its first column).
+INVENTORY, USAGE, TRAIT, AGGREGATE = range(4)
+_WIDTH = 6  # the integer columns of a details row, after its kind and provider
+
+
+def _details_statement(dialect: str, some: bool) -> Any:
+    """Inventories, usages, traits and aggregates as ONE statement (one round
+    trip instead of four): rows of (kind, provider, six integers, a ratio),
+    padded with NULLs."""
+
     def only(column: Any) -> list[Any]:
         return [in_list_parameter(dialect, column, "ids")] if some else []
 
-    inventories = select(
-        _inv.c.resource_provider_id, _inv.c.resource_class_id, _inv.c.total, _inv.c.reserved,
-        _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size, _inv.c.allocation_ratio,
-    ).where(*only(_inv.c.resource_provider_id))
-    usages = (
-        select(
-            _alloc.c.resource_provider_id,
-            _alloc.c.resource_class_id,
-            func.sum(_alloc.c.used),
-            func.count(_alloc.c.id),
-            func.sum(_alloc.c.id),
-        )
-        .where(*only(_alloc.c.resource_provider_id))
-        .group_by(_alloc.c.resource_provider_id, _alloc.c.resource_class_id)
+    def row(kind: int, provider: Any, *values: Any, ratio: Any = None) -> Any:
+        nulls = [null()] * (_WIDTH - len(values))
+        last = null() if ratio is None else ratio
+        return select(literal(kind, Integer), provider, *values, *nulls, last).where(
+            *only(provider))
+
+    inventories = row(
+        INVENTORY, _inv.c.resource_provider_id, _inv.c.resource_class_id, _inv.c.total,
+        _inv.c.reserved, _inv.c.min_unit, _inv.c.max_unit, _inv.c.step_size,
+        ratio=_inv.c.allocation_ratio,
     )
-    traits = select(_rpt.c.resource_provider_id, _rpt.c.trait_id).where(
-        *only(_rpt.c.resource_provider_id)
-    )
-    aggregates = select(_rpa.c.resource_provider_id, _rpa.c.aggregate_id).where(
-        *only(_rpa.c.resource_provider_id)
-    )
-    return inventories, usages, traits, aggregates
+    usages = row(
+        USAGE, _alloc.c.resource_provider_id, _alloc.c.resource_class_id,
+        cast(func.sum(_alloc.c.used), BigInteger), func.count(_alloc.c.id),
+        cast(func.sum(_alloc.c.id), BigInteger),
+    ).group_by(_alloc.c.resource_provider_id, _alloc.c.resource_class_id)
+    traits = row(TRAIT, _rpt.c.resource_provider_id, _rpt.c.trait_id)
+    aggregates = row(AGGREGATE, _rpa.c.resource_provider_id, _rpa.c.aggregate_id)
+    return union_all(inventories, usages, traits, aggregates)
 
 
-async def detail_rows(
-    conn: AsyncConnection, ids: Iterable[int] | None
-) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any], Sequence[Any]]:
+Details = tuple[list[Any], list[Any], list[Any], list[Any]]
+
+
+async def detail_rows(conn: AsyncConnection, ids: Iterable[int] | None) -> Details:
     """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all).
 
-    A usage row is (provider, class, used, count of allocations, sum of their ids).
+    An inventory row is (provider, class, total, reserved, min_unit, max_unit,
+    step_size, allocation_ratio); a usage row (provider, class, used, count of
+    allocations, sum of their ids); a trait or aggregate row (provider, id).
     """
     dialect = conn.dialect.name
     some = ids is not None
-    statements = cached(
-        ("snapshot-details", dialect, some), lambda: _detail_statements(dialect, some)
+    statement = cached(
+        ("snapshot-details", dialect, some), lambda: _details_statement(dialect, some)
     )
     params = {"ids": list_parameter(dialect, ids)} if ids is not None else {}
-    inventories, usages, traits, aggregates = statements
-    return (
-        await fetch_all(conn, inventories, params),
-        await fetch_all(conn, usages, params),
-        await fetch_all(conn, traits, params),
-        await fetch_all(conn, aggregates, params),
-    )
+    found: Details = ([], [], [], [])
+    widths = (_WIDTH + 2, 5, 2, 2)  # the meaningful columns of each kind (after its kind)
+    for kind, *values in await fetch_all(conn, statement, params):
+        found[kind].append(values[: widths[kind]])
+    return found
