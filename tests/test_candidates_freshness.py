@@ -94,6 +94,45 @@ async def test_deletion_that_bumps_nothing_is_seen(
     assert await _candidates(client) == 1
 
 
+async def test_deletion_rereads_only_the_providers_it_touched(
+    strict: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """A generation-less deletion (and a membership set below 1.19) makes the
+    refresh read again the rows of the providers it touched, not every one."""
+    app, client = strict
+    engine: AsyncEngine = app.state.database.engine
+    # Five providers: one in five moved is under the share read again whole.
+    touched, other, *rest = [await make_provider(client, {"VCPU": {"total": 4}})
+                             for _ in range(5)]
+    for rp in (touched, other, *rest):
+        await _claim_all(client, rp)
+    async with engine.connect() as conn:
+        first = await refresh(conn, None)
+        await conn.rollback()
+    ids = first.provider_ids
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM allocations WHERE resource_provider_id = :id"),
+                           {"id": ids[touched]})
+    async with engine.connect() as conn:
+        second = await refresh(conn, first)
+        await conn.rollback()
+    assert second.usages.get(ids[touched]) is None  # the deletion is seen...
+    assert second.usages[ids[other]] == first.usages[ids[other]]
+    # ... and the other provider's entries were kept, not read again.
+    assert second.inventories[ids[other]] is first.inventories[ids[other]]
+    assert second.usages[ids[other]] is first.usages[ids[other]]
+    assert second.marks == second.fingerprint[load.MARKS_PART]
+    response = await client.put(f"/resource_providers/{touched}/aggregates",
+                                json=[new_uuid()],
+                                headers={"openstack-api-version": "placement 1.18"})
+    assert response.status_code == 200, response.text
+    async with engine.connect() as conn:
+        third = await refresh(conn, second)
+        await conn.rollback()
+    assert len(third.aggregates[ids[touched]]) == 1
+    assert third.inventories[ids[other]] is first.inventories[ids[other]]
+
+
 async def test_nothing_committed_reads_no_table(
     strict: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:

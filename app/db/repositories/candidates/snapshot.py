@@ -254,12 +254,36 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
             reindex = True
     if snap.marks != fingerprint[load.MARKS_PART]:
         # A write that bumps no generation (allocations deleted, aggregates set
-        # below 1.19) moved rows of unchanged providers: read every row again.
-        if _apply_details(snap, providers, await load.detail_rows(conn, None)):
-            reindex = True
+        # below 1.19) moved rows of unchanged providers: the per-provider marks
+        # say which, and only theirs are read again.
+        moved = _moved(snap, *await load.mark_rows(conn))
+        if moved and len(moved) <= FULL_RELOAD_SHARE * len(providers):
+            if _apply_details(snap, moved, await load.detail_rows(conn, moved)):
+                reindex = True
+        if snap.marks != fingerprint[load.MARKS_PART]:
+            # Many moved (or what moved escapes the marks): every row.
+            if _apply_details(snap, providers, await load.detail_rows(conn, None)):
+                reindex = True
     if reindex:
         snap.index = _build_indexes(snap)
     return snap
+
+
+def _moved(
+    snap: Snapshot, allocations: dict[int, int], memberships: dict[int, tuple[int, int]]
+) -> list[int]:
+    """The providers whose number of allocations or aggregate memberships in
+    ``snap`` differ from the database's (:func:`load.mark_rows`)."""
+    moved = []
+    marks, aggregates = snap.allocation_marks, snap.aggregates
+    for provider in snap.providers:
+        if marks.get(provider, (0, 0, 0))[0] != allocations.get(provider, 0):
+            moved.append(provider)
+            continue
+        mine = aggregates.get(provider, EMPTY)
+        if (len(mine), sum(mine)) != memberships.get(provider, (0, 0)):
+            moved.append(provider)
+    return moved
 
 
 def _count_marks(snap: Snapshot, provider: int, sign: int) -> None:

@@ -150,6 +150,36 @@ async def provider_rows(conn: AsyncConnection) -> Sequence[Any]:
     return await fetch_all(conn, statement)
 
 
+def _marks_statement() -> Any:
+    allocations = select(
+        literal(0, Integer), _alloc.c.resource_provider_id, func.count(),
+        cast(literal(0), BigInteger),
+    ).group_by(_alloc.c.resource_provider_id)
+    memberships = select(
+        literal(1, Integer), _rpa.c.resource_provider_id, func.count(),
+        cast(func.sum(_rpa.c.aggregate_id), BigInteger),
+    ).group_by(_rpa.c.resource_provider_id)
+    return union_all(allocations, memberships)
+
+
+async def mark_rows(
+    conn: AsyncConnection,
+) -> tuple[dict[int, int], dict[int, tuple[int, int]]]:
+    """Per provider: its number of allocations, and its number of aggregates with
+    the sum of their ids (providers with none left out). What a write that bumps
+    no generation (deleting allocations, aggregates set below 1.19) changes,
+    per provider, so that only those providers' rows need reading again."""
+    statement = cached(("snapshot-marks",), _marks_statement)
+    allocations: dict[int, int] = {}
+    memberships: dict[int, tuple[int, int]] = {}
+    for kind, provider, count, id_sum in await fetch_all(conn, statement):
+        if kind == 0:
+            allocations[provider] = int(count)
+        else:
+            memberships[provider] = (int(count), int(id_sum or 0))
+    return allocations, memberships
+
+
 async def name_rows(
     conn: AsyncConnection,
 ) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
