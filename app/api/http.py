@@ -3,7 +3,7 @@
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, TypeVar
@@ -203,6 +203,47 @@ def respond(
             cache_headers(request, last_modified, omit_last_modified=omit_last_modified)
         )
     return JSONResponse(content, status_code=status, headers=all_headers)
+
+
+class EncodedJSON(JSONResponse):
+    """A JSON response whose body is already encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return bytes(content)
+
+
+def respond_listing(
+    request: Request,
+    key: str,
+    items: Sequence[T],
+    represent: Callable[[T], Any],
+    *,
+    last_modified: datetime | None = None,
+) -> JSONResponse:
+    """``respond(request, {key: [represent(item) for item in items]})``, the same
+    bytes, encoded one item at a time.
+
+    A worker's small objects live in pymalloc arenas, which go back to the
+    system only once wholly free, and the few objects a request keeps (cached
+    statements and result descriptions) pin them: a listing built whole (1,800
+    providers, 1.4 MB of JSON, ~6 MB of dicts and strings) stayed resident after
+    the answer (issue 14). Here one item's dicts exist at a time, and the
+    bytes grow in one buffer, a single large block rather than small objects.
+    """
+    body = bytearray(b'{"' + key.encode() + b'":[')
+    try:
+        for index, item in enumerate(items):
+            if index:
+                body += b","
+            body += orjson.dumps(represent(item))
+    except orjson.JSONEncodeError:
+        # An integer beyond 64 bits: the whole document takes the exact path.
+        del body
+        content = {key: [represent(item) for item in items]}
+        return respond(request, content, last_modified=last_modified)
+    body += b"]}"
+    headers = cache_headers(request, last_modified, omit_last_modified=False)
+    return EncodedJSON(bytes(body), headers=headers)
 
 
 def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:

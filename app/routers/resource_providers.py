@@ -106,9 +106,11 @@ async def list_resource_providers(
     providers = await service.list_providers(db, wanted)
     if unsatisfiable:  # looked up all the same: an unknown class answers 400
         providers = []
-    return http.respond(
+    return http.respond_listing(
         request,
-        {"resource_providers": [represent(request, provider) for provider in providers]},
+        "resource_providers",
+        providers,
+        lambda provider: represent(request, provider),
         last_modified=http.max_time(*(provider.modified for provider in providers)),
     )
 
