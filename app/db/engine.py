@@ -165,12 +165,19 @@ def _skip_idle_round_trips(engine: AsyncEngine) -> None:
     """
     dialect = engine.sync_engine.dialect
     set_level = dialect.set_isolation_level
-    # Keyed by the driver's connection (the adapter cannot be weakly referenced):
-    # a reconnection is a new connection, whose level is then set.
+    # The session's transaction isolation level, per driver connection (the
+    # adapter cannot be weakly referenced): a reconnection is a new connection,
+    # whose level is then set. AUTOCOMMIT is the driver's flag, which leaves
+    # the session's level as it was: switching it on and off costs one round
+    # trip each (the driver skips it when the flag is already so).
     levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
     def set_isolation_level(dbapi_connection: Any, level: Any) -> None:
         driver = dbapi_connection.driver_connection
+        if level == "AUTOCOMMIT":
+            dbapi_connection.autocommit(True)
+            return
+        dbapi_connection.autocommit(False)
         if levels.get(driver) == level:
             return
         levels.pop(driver, None)  # unknown if setting it fails half-way
