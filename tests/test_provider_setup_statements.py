@@ -180,7 +180,7 @@ def _sent_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from asyncmy import connection
 
     sent: list[str] = []
-    send = connection.Connection._execute_command
+    send = connection.Connection._execute_command  # type: ignore[attr-defined]
 
     async def recorded(self: Any, command: int, sql: Any) -> Any:
         sent.append(sql if isinstance(sql, str) else bytes(sql).decode(errors="replace"))
