@@ -1,7 +1,11 @@
-"""Provider set-up writes on PostgreSQL in one autocommitted statement
-(app/db/repositories/provider_setup_postgresql.py): one round trip each, and
-a writer that commits between that statement's snapshot and its row lock
-makes it write nothing (the ordinary unit of work then answers)."""
+"""Provider set-up writes in few round trips (app/db/repositories/provider_setup*.py).
+
+PostgreSQL: one autocommitted statement each, and a writer that commits
+between that statement's snapshot and its row lock makes it write nothing (the
+ordinary unit of work then answers). MySQL/MariaDB: a short transaction for a
+provider's first inventories, traits and aggregates, nothing sent on the
+connection but its statements and COMMIT; names compare exactly there too.
+"""
 
 import asyncio
 import uuid
@@ -16,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 from tests.api_helpers import ADMIN_LATEST, asgi_client, make_provider, running_app
+from tests.databases import is_server
 
 V1_18 = {"openstack-api-version": "placement 1.18"}
 
@@ -30,6 +35,22 @@ async def pg_app(postgresql_url: str) -> AsyncIterator[FastAPI]:
 async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(pg_app, ADMIN_LATEST) as client:
         yield client
+
+
+@pytest.fixture
+async def server_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on the configured server database (PostgreSQL or MySQL)."""
+    if not is_server(database_url):
+        pytest.skip("needs a server database: set PLACEMENT_TEST_DATABASE_URL")
+    async with running_app(Settings(database_url=database_url, auth_strategy="noauth2")) as app:
+        async with asgi_client(app, ADMIN_LATEST) as client:
+            yield client
+
+
+@pytest.fixture
+async def mysql_app(mysql_url: str) -> AsyncIterator[FastAPI]:
+    async with running_app(Settings(database_url=mysql_url, auth_strategy="noauth2")) as app:
+        yield app
 
 
 def _statements(app: FastAPI) -> list[str]:
@@ -81,9 +102,10 @@ async def test_each_populate_write_is_one_statement(
     assert sorted(traits["traits"]) == ["CUSTOM_X", "HW_CPU_X86_AVX2"]
 
 
-async def test_failures_are_worded_by_the_ordinary_path(pg_client: httpx.AsyncClient) -> None:
-    """What the one statement does not write (taken name, stale generation,
+async def test_failures_are_worded_by_the_ordinary_path(server_client: httpx.AsyncClient) -> None:
+    """What the short forms do not write (taken name, stale generation,
     unknown class, class in use) answers as before."""
+    pg_client = server_client
     rp = await make_provider(pg_client, {"VCPU": {"total": 8}})
     taken = await pg_client.post("/resource_providers", json={"name": f"rp-{rp}"})
     assert taken.status_code == 409
@@ -150,3 +172,119 @@ async def test_a_pre_1_19_aggregates_writer_is_not_lost(
     assert listed["resource_provider_generation"] == 1
     old = (await pg_client.get(path, headers=V1_18)).json()
     assert old["aggregates"] == [second]
+
+
+def _sent_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every command the MySQL driver sends from now on (SQLAlchemy's own
+    isolation, COMMIT and rollback statements included)."""
+    from asyncmy import connection
+
+    sent: list[str] = []
+    send = connection.Connection._execute_command  # type: ignore[attr-defined]
+
+    async def recorded(self: Any, command: int, sql: Any) -> Any:
+        sent.append(sql if isinstance(sql, str) else bytes(sql).decode(errors="replace"))
+        return await send(self, command, sql)
+
+    monkeypatch.setattr(connection.Connection, "_execute_command", recorded)
+    return sent
+
+
+async def test_populate_writes_are_short_transactions_on_mysql(
+    mysql_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with asgi_client(mysql_app, ADMIN_LATEST) as client:
+        known = str(uuid.uuid4())
+        other = await make_provider(client)
+        created = await client.put(f"/resource_providers/{other}/aggregates",
+                                   json={"resource_provider_generation": 0, "aggregates": [known]})
+        assert created.status_code == 200, created.text
+        assert (await client.put("/traits/CUSTOM_X")).status_code == 201
+        sent = _sent_on_the_wire(monkeypatch)
+        root, child = str(uuid.uuid4()), str(uuid.uuid4())
+        steps: list[tuple[str, str, dict[str, Any], int]] = [
+            ("POST", "/resource_providers", {"uuid": root, "name": f"rp-{root}"}, 3),
+            ("POST", "/resource_providers",
+             {"uuid": child, "name": f"rp-{child}", "parent_provider_uuid": root}, 3),
+            ("PUT", f"/resource_providers/{root}/inventories",
+             {"resource_provider_generation": 0,
+              "inventories": {"VCPU": {"total": 8}, "DISK_GB": {"total": 100, "min_unit": 5}}},
+             3),
+            ("PUT", f"/resource_providers/{root}/aggregates",
+             {"resource_provider_generation": 1, "aggregates": [known, known.upper()]}, 3),
+            ("PUT", f"/resource_providers/{root}/traits",
+             {"resource_provider_generation": 2, "traits": ["HW_CPU_X86_AVX2", "CUSTOM_X"]}, 4),
+        ]
+        for method, path, body, round_trips in steps:
+            sent.clear()
+            response = await client.request(method, path, json=body)
+            assert response.status_code == 200, response.text
+            assert len(sent) == round_trips, (path, sent)
+            assert sent[-1] == "COMMIT"
+
+        # A set that is not empty: the ordinary path replaces it.
+        replaced = await client.put(f"/resource_providers/{root}/inventories", json={
+            "resource_provider_generation": 3,
+            "inventories": {"VCPU": {"total": 16}, "MEMORY_MB": {"total": 512}}})
+        assert replaced.status_code == 200, replaced.text
+        assert replaced.json()["resource_provider_generation"] == 4
+        shown = (await client.get(f"/resource_providers/{child}")).json()
+        assert (shown["parent_provider_uuid"], shown["root_provider_uuid"]) == (root, root)
+        inventories = (await client.get(f"/resource_providers/{root}/inventories")).json()
+        assert {name: inv["total"] for name, inv in inventories["inventories"].items()} == {
+            "VCPU": 16, "MEMORY_MB": 512}
+        aggregates = (await client.get(f"/resource_providers/{root}/aggregates")).json()
+        assert aggregates["aggregates"] == [known]
+        traits = (await client.get(f"/resource_providers/{root}/traits")).json()
+        assert sorted(traits["traits"]) == ["CUSTOM_X", "HW_CPU_X86_AVX2"]
+        assert traits["resource_provider_generation"] == 4
+
+
+async def test_names_compare_exactly_on_mysql(mysql_app: FastAPI) -> None:
+    """MySQL's collation ignores case; a trait or class named in another case
+    is unknown, as in the reference's (and the ordinary path's) answers."""
+    async with asgi_client(mysql_app, ADMIN_LATEST) as client:
+        rp = await make_provider(client)
+        path = f"/resource_providers/{rp}"
+        traits = await client.put(f"{path}/traits", json={
+            "resource_provider_generation": 0, "traits": ["hw_cpu_x86_avx2"]})
+        assert traits.status_code == 400, traits.text
+        inventories = await client.put(f"{path}/inventories", json={
+            "resource_provider_generation": 0, "inventories": {"vcpu": {"total": 4}}})
+        assert inventories.status_code == 400, inventories.text
+        assert (await client.get(path)).json()["generation"] == 0
+
+
+async def test_mysql_sessions_keep_the_level_each_unit_of_work_asks(
+    mysql_app: FastAPI, mysql_url: str
+) -> None:
+    """Levels set only when they change still apply: a read's snapshot level, an
+    autocommitted read, then a write at READ COMMITTED again, on one pooled
+    connection; and nothing is left open on a returned connection."""
+    from app.db.database import Database
+    from app.db.engine import make_engine
+
+    db = Database(make_engine(mysql_url, pool_size=1, max_overflow=0))
+
+    async def level(conn: Any) -> tuple[str, int]:
+        row = (await conn.execute(text("SELECT @@tx_isolation, @@autocommit"))).one()
+        return str(row[0]), int(row[1])
+
+    try:
+        for _ in range(2):
+            assert await db.write(level, keyed=True) == ("READ-COMMITTED", 0)
+            assert await db.read(level) == ("REPEATABLE-READ", 0)
+            assert await db.single_read(level) == ("READ-COMMITTED", 1)
+            assert await db.write(level, keyed=True) == ("READ-COMMITTED", 0)
+            assert await db.single_read(level) == ("READ-COMMITTED", 1)
+            assert await db.write(level) == ("REPEATABLE-READ", 0)
+
+        # A transaction the driver opened behind SQLAlchemy's back is rolled
+        # back on return.
+        async with db.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            await driver.query("SELECT id FROM traits LIMIT 1")
+            assert driver.get_transaction_status()
+        assert not driver.get_transaction_status()
+    finally:
+        await db.dispose()

@@ -12,6 +12,7 @@ not changed, rows (the compare-and-swap counts rely on it; SQLAlchemy's MySQL
 dialects ask for ``CLIENT_FOUND_ROWS``).
 """
 
+import weakref
 from typing import Any
 
 from sqlalchemy import event
@@ -19,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
 from app.db.timeouts import Timeouts, mysql_session_limits, postgresql_server_settings
 from app.db.urls import async_url
@@ -112,6 +114,9 @@ def make_engine(
         pool_pre_ping=False,
         # MySQL: a connection dropped by the server's wait_timeout is replaced.
         pool_recycle=3600 if mysql else -1,
+        # MySQL: the pool's own rollback on return is replaced by one sent only
+        # when the driver reports a transaction open (_configure_mysql).
+        pool_reset_on_return=None if mysql else "rollback",
         isolation_level="READ COMMITTED",
         connect_args=connect_args,
     )
@@ -143,6 +148,53 @@ def _configure_mysql(engine: AsyncEngine, limits: Timeouts) -> None:
         cursor.close()
         # What the session's statement bound is now (Database sets another per kind).
         record.info[STATEMENT_LIMIT_INFO] = limits.read
+
+    _skip_idle_round_trips(engine)
+
+
+def _skip_idle_round_trips(engine: AsyncEngine) -> None:
+    """Spare a MySQL connection the round trips that change nothing.
+
+    SQLAlchemy sets a unit of work's isolation level on checkout and puts the
+    default back on return, each ``SET SESSION TRANSACTION ...`` plus
+    ``COMMIT`` (four round trips), and rolls back on return even after a
+    COMMIT (a fifth). Here the level a session holds is remembered per driver
+    connection, so setting the level it already has sends nothing (the units
+    of work at READ COMMITTED, the engine's default, then send none); and the
+    rollback on return is sent only when the driver's last reply said a
+    transaction was open. A unit of work that failed is rolled back by
+    ``Database`` (or by closing its connection) before it gets here.
+    """
+    dialect = engine.sync_engine.dialect
+    set_level = dialect.set_isolation_level
+    # The session's transaction isolation level, per driver connection (the
+    # adapter cannot be weakly referenced): a reconnection is a new connection,
+    # whose level is then set. AUTOCOMMIT is the driver's flag, which leaves
+    # the session's level as it was: switching it on and off costs one round
+    # trip each (the driver skips it when the flag is already so).
+    levels: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+    def set_isolation_level(dbapi_connection: Any, level: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if level == "AUTOCOMMIT":
+            dbapi_connection.autocommit(True)
+            return
+        dbapi_connection.autocommit(False)
+        if levels.get(driver) == level:
+            return
+        levels.pop(driver, None)  # unknown if setting it fails half-way
+        set_level(dbapi_connection, level)
+        levels[driver] = level
+
+    # An instance attribute: SQLAlchemy calls it as self.set_isolation_level.
+    setattr(dialect, "set_isolation_level", set_isolation_level)  # noqa: B010
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return
+        if dbapi_connection.driver_connection.get_transaction_status():
+            dbapi_connection.rollback()
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import provider_setup_postgresql as one_statement
+from app.db.repositories import provider_setup
 from app.db.repositories.aggregates import AggregateRepository
 from app.db.repositories.providers_core import bump_generation, lock_provider_row
 from app.exceptions import PlacementError, ProviderGenerationConflict, judged
@@ -68,14 +68,9 @@ async def replace_provider_aggregates(
         await AggregateRepository(conn).set_for_provider(provider.id, valid.aggregates, now)
         return ProviderAggregateSet(valid.aggregates, generation)
 
-    if (
-        not isinstance(update, PlacementError)
-        and update.seen_generation is not None
-        and one_statement.applies(db, uuid, *update.aggregates)
-    ):
-        seen, wanted = update.seen_generation, update.aggregates
-        generation = await one_statement.attempt(
-            db, lambda conn: one_statement.replace_aggregates(conn, uuid, seen, wanted, now))
+    if not isinstance(update, PlacementError) and update.seen_generation is not None:
+        generation = await provider_setup.replace_aggregates(
+            db, uuid, update.seen_generation, update.aggregates, now)
         if generation is not None:
             return ProviderAggregateSet(update.aggregates, generation)
     # Writers of one provider queue on its row, so READ COMMITTED suffices:

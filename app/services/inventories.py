@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import provider_setup_postgresql as one_statement
+from app.db.repositories import provider_setup
 from app.db.repositories.inventories import InventoryNotFound, InventoryRepository, InventoryRow
 from app.exceptions import (
     CannotCreateInventory,
@@ -180,12 +180,11 @@ async def replace_inventories(
             raise InventoryUpdateConflict(reason=exc.message, code=exc.code) from None
         return Written(provider.uuid, generation, put)
 
-    if not isinstance(body, PlacementError) and one_statement.applies(db, uuid):
+    if not isinstance(body, PlacementError):
         records = body.records()
         if capacity_error(records, uuid, version) is None:
-            seen = body.resource_provider_generation
-            generation = await one_statement.attempt(
-                db, lambda conn: one_statement.replace_inventories(conn, uuid, seen, records, now))
+            generation = await provider_setup.replace_inventories(
+                db, uuid, body.resource_provider_generation, records, now)
             if generation is not None:
                 return Written(uuid, generation, body)
     return await db.guarded_write(write)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import provider_setup_postgresql as one_statement
+from app.db.repositories import provider_setup
 from app.db.repositories.providers_core import find_provider
 from app.db.repositories.resource_classes import require_class_ids
 from app.db.repositories.resource_providers import (
@@ -131,13 +131,8 @@ async def create_provider(
             raise ProviderNameExists(name=name)
         return await repo.insert(name, new_uuid, parent, now)
 
-    if (
-        name
-        and parent_uuid != new_uuid
-        and one_statement.applies(db, new_uuid, name, parent_uuid or "")
-    ):
-        created = await one_statement.attempt(
-            db, lambda conn: one_statement.create_provider(conn, name, new_uuid, parent_uuid, now))
+    if name and parent_uuid != new_uuid:
+        created = await provider_setup.create_provider(db, name, new_uuid, parent_uuid, now)
         if created is not None:
             return created
     # Correct under READ COMMITTED: the uuid and name are unique keys (a

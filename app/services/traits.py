@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories import provider_setup_postgresql as one_statement
+from app.db.repositories import provider_setup, provider_setup_postgresql
 from app.db.repositories.providers_core import bump_generation
 from app.db.repositories.traits import CUSTOM_PREFIX, TraitRepository, TraitRow
 from app.exceptions import (
@@ -79,7 +79,7 @@ async def ensure_custom_trait(db: Database, name: str, now: datetime) -> Ensured
     """Create the custom trait unless it exists (400 for a name not ``CUSTOM_*``)."""
     if not is_custom_trait_name(name):
         raise InvalidCustomTraitName()
-    if one_statement.applies(db, name):
+    if provider_setup_postgresql.applies(db, name):
         # Usually there already: one autocommitted read, no transaction.
         existing = await db.single_statement(lambda c: TraitRepository(c).find(name))
         if existing is not None:
@@ -150,13 +150,11 @@ async def replace_provider_traits(
         traits = sorted(found.values(), key=lambda row: row.name)
         return ProviderTraitNames(TraitNames.of(traits), generation)
 
-    if names and one_statement.applies(db, uuid, *names):
-        written = await one_statement.attempt(
-            db, lambda conn: one_statement.replace_traits(conn, uuid, seen_generation, names, now))
-        if written is not None:
-            new_generation, stamps = written
-            rows = sorted((TraitRow(0, *stamp) for stamp in stamps), key=lambda row: row.name)
-            return ProviderTraitNames(TraitNames.of(rows), new_generation)
+    written = await provider_setup.replace_traits(db, uuid, seen_generation, names, now)
+    if written is not None:
+        new_generation, stamps = written
+        rows = sorted((TraitRow(0, *stamp) for stamp in stamps), key=lambda row: row.name)
+        return ProviderTraitNames(TraitNames.of(rows), new_generation)
     return await db.guarded_write(write)
 
 
