@@ -40,6 +40,23 @@ def _in_query_order(
     return {uuid: by_provider[uuid] for uuid in ordered}
 
 
+def _mappings(
+    mapped: tuple[frozenset[int], ...],
+    in_query_order: list[int],
+    suffixes: list[str],
+    uuids: dict[int, str],
+) -> dict[str, list[str]]:
+    """Each group's providers (uuids, sorted), in the query's group order."""
+    out = {}
+    for index in in_query_order:
+        providers = mapped[index]
+        if len(providers) == 1:
+            out[suffixes[index]] = [uuids[provider] for provider in providers]
+        else:
+            out[suffixes[index]] = sorted(uuids[provider] for provider in providers)
+    return out
+
+
 def _allocation_requests(request: CandidateRequest, result: SearchResult) -> list[Any]:
     uuids = result.uuids
     names = result.class_names
@@ -73,6 +90,21 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                 }
             append(body)
             continue
+        if dict_form and not reorder:
+            # The common nested case, built in one pass (no intermediate maps).
+            allocations: dict[str, dict[str, dict[str, int]]] = {}
+            for (provider, rc), amount in candidate.amounts.items():
+                uuid = uuids[provider]
+                entry = allocations.get(uuid)
+                if entry is None:
+                    allocations[uuid] = {"resources": {names[rc]: amount}}
+                else:
+                    entry["resources"][names[rc]] = amount
+            body = {"allocations": allocations}
+            if mappings:
+                body["mappings"] = _mappings(candidate.mappings, in_query_order, suffixes, uuids)
+            append(body)
+            continue
         by_provider: dict[str, dict[str, int]] = {}
         for (provider, rc), amount in candidate.amounts.items():
             uuid = uuids[provider]
@@ -90,10 +122,7 @@ def _allocation_requests(request: CandidateRequest, result: SearchResult) -> lis
                 }
             }
             if mappings:
-                body["mappings"] = {
-                    suffixes[index]: sorted(uuids[p] for p in candidate.mappings[index])
-                    for index in in_query_order
-                }
+                body["mappings"] = _mappings(candidate.mappings, in_query_order, suffixes, uuids)
         else:
             body = {
                 "allocations": [
