@@ -79,7 +79,6 @@ class Combiner:
     seen: set[tuple[frozenset[tuple[tuple[int, int], int]], tuple[frozenset[int], ...]]] = (
         field(default_factory=set)
     )
-    _ancestors: dict[int, frozenset[int]] = field(default_factory=dict)
 
     # -- unsuffixed group ---------------------------------------------------------
 
@@ -145,14 +144,45 @@ class Combiner:
                 if candidate is not None:
                     yield candidate
             return
-        spend = self.budget.spend
+        budget = self.budget
+        spend = budget.spend
+        # Without isolate and stacked classes nothing prunes a partial combination
+        # and no two groups allocate the same (provider, class): every head then
+        # costs a known number of steps, and its combinations are a plain product.
+        plain = not self.isolate and not self.stacked_classes
+        steps, width = 1, 1
+        for solutions in others:
+            width *= len(solutions)
+            steps += width
         for head in first:
+            if plain and (budget.left < 0 or budget.left >= steps):
+                spend(steps)
+                if width:
+                    yield from self._products(head, others)
+                continue
             spend()
             amounts: Amounts = {}
             if not self._add(amounts, head):
                 continue
             singles = [head.single] if head.single is not None else []
             yield from self._extend(amounts, [head], singles, others, 0)
+
+    def _products(
+        self, head: Solution, others: Sequence[Sequence[Solution]]
+    ) -> Iterator[Candidate]:
+        """``head`` with every combination of the other groups (no pruning possible)."""
+        subtrees, keep = self.subtrees, self._keep
+        for rest in product(*others):
+            mappings = (head.providers, *[solution.providers for solution in rest])
+            if subtrees and not self._fits(mappings):
+                continue
+            amounts = {(provider, rc): amount for provider, rc, amount in head.alloc}
+            for solution in rest:
+                for provider, rc, amount in solution.alloc:
+                    amounts[provider, rc] = amount
+            candidate = keep(amounts, mappings)
+            if candidate is not None:
+                yield candidate
 
     def _add(self, amounts: Amounts, solution: Solution) -> bool:
         """Add the solution's amounts; False when a stacked class runs out of room."""
@@ -200,12 +230,24 @@ class Combiner:
         self, amounts: Amounts, mappings: tuple[frozenset[int], ...]
     ) -> Candidate | None:
         """The candidate, unless ``same_subtree`` fails or it was produced before."""
+        if self.subtrees and not self._fits(mappings):
+            return None
+        return self._keep(amounts, mappings)
+
+    def _fits(self, mappings: tuple[frozenset[int], ...]) -> bool:
+        """Every ``same_subtree`` holds."""
         for groups in self.subtrees:
             members: set[int] = set()
             for index in groups:
                 members |= mappings[index]
             if len(members) > 1 and not self._one_subtree(members):
-                return None
+                return False
+        return True
+
+    def _keep(
+        self, amounts: Amounts, mappings: tuple[frozenset[int], ...]
+    ) -> Candidate | None:
+        """The candidate, unless it was produced before."""
         if self.dedupe:
             key = (frozenset(amounts.items()), mappings)
             if key in self.seen:
@@ -215,22 +257,16 @@ class Combiner:
 
     def _one_subtree(self, members: set[int]) -> bool:
         """Some member is an ancestor-or-self of every member."""
-        common: frozenset[int] | None = None
-        for member in members:
-            lineage = self._lineage(member)
-            common = lineage if common is None else common & lineage
-            if not common:
-                return False
-        return bool(common and common & members)
-
-    def _lineage(self, provider: int) -> frozenset[int]:
-        cached = self._ancestors.get(provider)
-        if cached is None:
-            chain = [provider]
-            parent = self.parents.get(provider)
-            while parent is not None:
-                chain.append(parent)
-                parent = self.parents.get(parent)
-            cached = frozenset(chain)
-            self._ancestors[provider] = cached
-        return cached
+        # Members are few and trees shallow: walking up the parents beats
+        # building ancestor sets.
+        parents = self.parents
+        for top in members:
+            for member in members:
+                node: int | None = member
+                while node is not None and node != top:
+                    node = parents.get(node)
+                if node is None:
+                    break
+            else:
+                return True
+        return False

@@ -9,25 +9,12 @@ window of anchors is a range of the per-class index ordered by root.
 
 from collections.abc import Iterable, Sequence
 
+from app.db.repositories.candidates.memory_summaries import snapshot_summary_rows
 from app.db.repositories.candidates.resolution import Resolved
 from app.db.repositories.candidates.shapes import AnchorFilter, GroupQuery, Sharing, Window
-from app.db.repositories.candidates.snapshot import EMPTY, Inventory, ProviderInfo, Snapshot
+from app.db.repositories.candidates.snapshot import EMPTY, Snapshot
 from app.db.repositories.candidates.source import GroupRow
 from app.db.repositories.candidates.summaries import SummaryRows
-
-# provider id -> (info, inventory, usage, classes wanted, summary row, inventory rows):
-# the summary rows last built for a provider, with the snapshot objects they came from.
-_ROWS: dict[
-    int,
-    tuple[
-        ProviderInfo,
-        dict[int, Inventory] | None,
-        dict[int, int] | None,
-        frozenset[int] | None,
-        tuple[str, int | None, int],
-        list[tuple[int, int, int]] | None,
-    ],
-] = {}
 
 
 class SnapshotSource:
@@ -138,7 +125,9 @@ class SnapshotSource:
         window: Window,
         sharing: Sharing,
         needs: tuple[int, ...],
+        only: set[int] | None = None,
     ) -> list[GroupRow]:
+        """``only``: the anchors worth rows (None: all of them)."""
         snap = self.snap
         out: list[GroupRow] = []
         if not group.amounts:
@@ -212,6 +201,8 @@ class SnapshotSource:
             root = infos[provider][2]
             if in_tree is not None and root != in_tree:
                 continue
+            if only is not None and root not in only:
+                continue
             if member_sets:
                 mine = aggregates_of(provider, EMPTY)
                 member = True
@@ -274,6 +265,8 @@ class SnapshotSource:
                     continue
                 root, bits = snap.root_of(provider), trait_bits(provider)
                 for anchor in self._sharing_anchors(provider):
+                    if only is not None and anchor not in only:
+                        continue
                     if self._in_window(anchor, window) and anchor_ok(anchor):
                         row = (position, provider, root, anchor, classes, bits)
                         if row not in seen:
@@ -295,6 +288,13 @@ class SnapshotSource:
         if group.amounts:
             by_class = index.by_class.get(group.amounts[0][0])
             drive = by_class.in_window(window) if by_class is not None else ()
+            if group.required and drive:
+                # A rare required trait (CUSTOM_FOO on one NUMA node of each tree)
+                # drives better than a class every compute node has; the window is
+                # checked on each provider's root below.
+                having = {p for t in group.required[0] for p in index.by_trait.get(t, EMPTY)}
+                if len(having) < len(drive):
+                    drive = having
         elif group.required:
             drive = {p for t in group.required[0] for p in index.by_trait.get(t, EMPTY)}
         else:
@@ -317,10 +317,19 @@ class SnapshotSource:
 
         out: list[GroupRow] = []
         # The hot loop: the provider's own traits first (they rule most out), each
-        # root judged once, capacity last. Each provider once: no duplicates.
+        # root judged once, capacity last; what ``ok`` checks, inlined (locals, no
+        # calls per check). Each provider once: no duplicates.
         infos, traits_of = snap.providers, snap.traits.get
+        aggregates_of, inventories_of, usages_of = (
+            snap.aggregates.get, snap.inventories.get, snap.usages.get
+        )
         required = [frozenset(any_of) for any_of in group.required]
         forbidden = frozenset(group.forbidden)
+        member_sets = [frozenset(any_of) for any_of in group.member_of]
+        forbidden_aggs = frozenset(group.forbidden_aggs)
+        in_tree = group.in_tree_root if group.amounts else None
+        wanted = group.amounts
+        no_usage: dict[int, int] = {}
         judged: dict[int, bool] = {}
         for provider in drive:
             traits = traits_of(provider, EMPTY)
@@ -333,11 +342,41 @@ class SnapshotSource:
                 root = infos[provider][2]
                 if window is not None and not window[0] < root <= window[1]:
                     continue
+                if in_tree is not None and root != in_tree:
+                    continue
                 verdict = judged.get(root)
                 if verdict is None:
                     verdict = judged[root] = self._anchor_ok(root, anchors)
-                if verdict and ok(provider, own_checked=True):
-                    out.append((position, provider, root, root, None, None))
+                if not verdict:
+                    continue
+                if member_sets or forbidden_aggs:
+                    mine = aggregates_of(provider, EMPTY)
+                    if any(mine.isdisjoint(any_of) for any_of in member_sets):
+                        continue
+                    if forbidden_aggs and not mine.isdisjoint(forbidden_aggs):
+                        continue
+                if wanted:
+                    inventory = inventories_of(provider)
+                    if inventory is None:
+                        continue
+                    usage = usages_of(provider) or no_usage
+                    fits = True
+                    for rc, amount in wanted:
+                        stock = inventory.get(rc)
+                        if stock is None:
+                            fits = False
+                            break
+                        total, reserved, min_unit, max_unit, step, ratio = stock
+                        if not (
+                            usage.get(rc, 0) + amount <= (total - reserved) * ratio
+                            and min_unit <= amount <= max_unit
+                            and amount % step == 0
+                        ):
+                            fits = False
+                            break
+                    if not fits:
+                        continue
+                out.append((position, provider, root, root, None, None))
         if sharing.ids:
             # A sharing provider may serve its own tree too: rows as a set from here.
             seen = set(out)
@@ -360,12 +399,29 @@ class SnapshotSource:
         window: Window,
         sharing: Sharing,
     ) -> Sequence[GroupRow]:
+        # The one-provider groups first: only anchors every one of them can serve
+        # can make a candidate (window.fetch keeps those), so the unsuffixed group,
+        # often the one with the most usable providers (DISK_GB on every compute
+        # node), is only looked at in those trees. Rows of other anchors would be
+        # dropped by the caller anyway.
+        per_group: list[list[GroupRow]] = [[] for _ in groups]
+        common: set[int] | None = None
+        for position, group in enumerate(groups):
+            if group.same_provider and not (
+                group.resourceless and not (group.required or group.member_of)
+            ):
+                found = self._suffixed(position, group, anchors, window, sharing)
+                per_group[position] = found
+                served = {row[3] for row in found}
+                common = served if common is None else common & served
         rows: list[GroupRow] = []
         for position, group in enumerate(groups):
             if group.resourceless and not (group.required or group.member_of):
                 continue
             if group.same_provider:
-                rows.extend(self._suffixed(position, group, anchors, window, sharing))
+                rows.extend(per_group[position])
+                continue
+            if common is not None and not common:
                 continue
             needs: tuple[int, ...] = ()
             if len(group.amounts) > 1:
@@ -374,7 +430,9 @@ class SnapshotSource:
                     for j, ids in enumerate(group.required)
                     if not sharing.traits.intersection(ids)
                 )
-            rows.extend(self._unsuffixed(position, group, anchors, window, sharing, needs))
+            rows.extend(
+                self._unsuffixed(position, group, anchors, window, sharing, needs, common)
+            )
         return rows
 
     # -- lookups for combination and summaries --------------------------------------------
@@ -414,57 +472,9 @@ class SnapshotSource:
         with_traits: bool = True,
         rc_ids: Sequence[int] | None = None,
     ) -> SummaryRows:
-        snap = self.snap
-        if whole_trees:
-            trees = snap.index.trees
-            members: Iterable[int] = [m for root in set(ids) for m in trees.get(root, ())]
-        else:
-            members = [p for p in set(ids) if p in snap.providers]
-        wanted = None if rc_ids is None else frozenset(rc_ids)
-        out = SummaryRows()
-        names = snap.trait_names
-        lists = snap.index.trait_lists
-        infos, inventories, usages, traits_of = (
-            snap.providers, snap.inventories, snap.usages, snap.traits
+        return snapshot_summary_rows(
+            self.snap, ids, whole_trees=whole_trees, with_traits=with_traits, rc_ids=rc_ids
         )
-        out_providers, out_inventories, out_traits = out.providers, out.inventories, out.traits
-        for provider in members:
-            info = infos[provider]
-            inventory = inventories.get(provider)
-            usage = usages.get(provider)
-            # The same snapshot objects give the same rows: the same objects are
-            # handed out again, so renderers can recognise what they built before.
-            cached = _ROWS.get(provider)
-            if (
-                cached is not None
-                and cached[0] is info
-                and cached[1] is inventory
-                and cached[2] is usage
-                and cached[3] == wanted
-            ):
-                row, listed = cached[4], cached[5]
-            else:
-                row = info[:3]
-                listed = None
-                if inventory:
-                    used = usage or {}
-                    listed = [
-                        (rc, int((total - reserved) * ratio), used.get(rc, 0))
-                        for rc, (total, reserved, _, _, _, ratio) in inventory.items()
-                        if wanted is None or rc in wanted
-                    ] or None
-                _ROWS[provider] = (info, inventory, usage, wanted, row, listed)
-            out_providers[provider] = row
-            if listed is not None:
-                out_inventories[provider] = listed
-            if with_traits:
-                traits = traits_of.get(provider)
-                if traits:
-                    listed_names = lists.get(traits)
-                    if listed_names is None:
-                        listed_names = lists[traits] = [names[t] for t in sorted(traits)]
-                    out_traits[provider] = listed_names
-        return out
 
     async def provider_uuids(self, ids: Iterable[int]) -> dict[int, str]:
         providers = self.snap.providers

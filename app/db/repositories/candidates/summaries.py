@@ -39,6 +39,22 @@ class SummaryRows:
     inventories: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     # id -> trait names, in trait id order
     traits: dict[int, list[str]] = field(default_factory=dict)
+    # The same rows cut by tree, (root, tree rows) in ascending ids, when every tree
+    # holds a range of ids none other holds (None: no such cut). A source hands out
+    # the same TreeRows object while a tree is unchanged, so renderers may keep
+    # what they built from one (see :mod:`.memory`).
+    trees: "list[tuple[int, TreeRows]] | None" = None
+
+
+@dataclass(frozen=True, eq=False)
+class TreeRows:
+    """The summary rows of one tree's providers (never changed once built)."""
+
+    providers: dict[int, tuple[str, int | None, int]]
+    inventories: dict[int, list[tuple[int, int, int]]]
+    traits: dict[int, list[str]]
+    first: int  # the smallest and the largest provider id of the tree
+    last: int
 
 
 def _summary_statement(dialect: str, whole_trees: bool, some_classes: bool) -> Any:
