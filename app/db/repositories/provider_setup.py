@@ -7,8 +7,12 @@ reference's order). PostgreSQL: one autocommitted statement
 common case (``provider_setup_mysql``); SQLite: always the ordinary path.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from types import ModuleType
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
 from app.db.repositories import provider_setup_mysql as mysql
@@ -16,19 +20,30 @@ from app.db.repositories import provider_setup_postgresql as postgresql
 from app.records import InventoryRecord, ProviderRow
 
 TraitStamp = postgresql.TraitStamp
+T = TypeVar("T")
+
+
+async def _short_form(
+    db: Database,
+    values: Sequence[str],
+    write: Callable[[Any, AsyncConnection], Awaitable[T | None]],
+) -> T | None:
+    """``write`` with the form of ``db``'s dialect (the module, which names the
+    same functions in both), when it takes ``values``; ``None`` otherwise."""
+    forms: tuple[ModuleType, ...] = (postgresql, mysql)
+    form = next((form for form in forms if form.applies(db, *values)), None)
+    if form is None:
+        return None
+    written: T | None = await form.attempt(db, lambda conn: write(form, conn))
+    return written
 
 
 async def create_provider(
     db: Database, name: str, uuid: str, parent_uuid: str | None, now: datetime
 ) -> ProviderRow | None:
-    values = (uuid, name, parent_uuid or "")
-    if postgresql.applies(db, *values):
-        return await postgresql.attempt(
-            db, lambda conn: postgresql.create_provider(conn, name, uuid, parent_uuid, now))
-    if mysql.applies(db, *values):
-        return await mysql.attempt(
-            db, lambda conn: mysql.create_provider(conn, name, uuid, parent_uuid, now))
-    return None
+    return await _short_form(
+        db, (uuid, name, parent_uuid or ""),
+        lambda form, conn: form.create_provider(conn, name, uuid, parent_uuid, now))
 
 
 async def replace_inventories(
@@ -38,14 +53,9 @@ async def replace_inventories(
     records: Mapping[str, InventoryRecord],
     now: datetime,
 ) -> int | None:
-    if postgresql.applies(db, uuid):
-        return await postgresql.attempt(
-            db, lambda conn: postgresql.replace_inventories(conn, uuid, seen_generation, records,
-                                                            now))
-    if mysql.applies(db, uuid, *records):
-        return await mysql.attempt(
-            db, lambda conn: mysql.replace_inventories(conn, uuid, seen_generation, records, now))
-    return None
+    return await _short_form(
+        db, (uuid, *records),
+        lambda form, conn: form.replace_inventories(conn, uuid, seen_generation, records, now))
 
 
 async def replace_traits(
@@ -53,23 +63,14 @@ async def replace_traits(
 ) -> tuple[int, list[TraitStamp]] | None:
     if not names:
         return None
-    if postgresql.applies(db, uuid, *names):
-        return await postgresql.attempt(
-            db, lambda conn: postgresql.replace_traits(conn, uuid, seen_generation, names, now))
-    if mysql.applies(db, uuid, *names):
-        return await mysql.attempt(
-            db, lambda conn: mysql.replace_traits(conn, uuid, seen_generation, names, now))
-    return None
+    return await _short_form(
+        db, (uuid, *names),
+        lambda form, conn: form.replace_traits(conn, uuid, seen_generation, names, now))
 
 
 async def replace_aggregates(
     db: Database, uuid: str, seen_generation: int, uuids: Sequence[str], now: datetime
 ) -> int | None:
-    if postgresql.applies(db, uuid, *uuids):
-        return await postgresql.attempt(
-            db, lambda conn: postgresql.replace_aggregates(conn, uuid, seen_generation, uuids,
-                                                           now))
-    if mysql.applies(db, uuid, *uuids):
-        return await mysql.attempt(
-            db, lambda conn: mysql.replace_aggregates(conn, uuid, seen_generation, uuids, now))
-    return None
+    return await _short_form(
+        db, (uuid, *uuids),
+        lambda form, conn: form.replace_aggregates(conn, uuid, seen_generation, uuids, now))
