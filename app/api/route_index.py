@@ -1,12 +1,12 @@
-"""Routing by the first segment of the path: one dictionary look-up per request.
+"""Routing by the shape of the path: two dictionary look-ups per request.
 
 FastAPI tries the routes of an app in turn, and each included router wraps its
 routes in a layer that costs ~10 us a router tried before the match; ``PUT
 /resource_providers/{uuid}/traits`` tried about eight. No two declared paths
 overlap (``RouteTable``), and every path starts with a literal segment, so the
-routes that can match a request are those declared under its first segment:
-:class:`RouteIndex` is the app's only route and tries just those, in their
-order. A path matching no route, or only with another method, gets the answer
+routes that can match a request are the few of its shape (first segment,
+length, last segment): :class:`RouteIndex` is the app's only route and tries
+just those. A path matching no route, or only with another method, gets the answer
 it got before (404, or 405 through the ``Match.PARTIAL`` of Starlette's router).
 """
 
@@ -23,28 +23,42 @@ from app.api.http import route_path
 _MATCHED = "placement.matched_route"
 
 
-def _first_segment(path: str) -> str:
-    return path[1:].partition("/")[0]
+# The key of a template segment that is (or holds) a parameter.
+_ANY = "{}"
+
+
+def _key(segments: list[str], last: str) -> tuple[str, int, str]:
+    return segments[0], len(segments), last
 
 
 class RouteIndex(BaseRoute):
-    """The routes of an app, grouped by the literal first segment of their paths."""
+    """The routes of an app, grouped by the shape of their paths.
+
+    A template's key is its first segment, its number of segments and its last
+    segment (``{}`` for a parameter): a ``str`` parameter never holds a ``/``,
+    so a request path can only match the templates of its own key or of the
+    same key with a parameter last.
+    """
 
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self.routes = list(routes)
-        self._by_segment: dict[str, list[BaseRoute]] = {}
+        self._by_key: dict[tuple[str, int, str], list[BaseRoute]] = {}
         for route in self.routes:
             path: str = getattr(route, "path", "")
-            segment = _first_segment(path)
-            if not path.startswith("/") or "{" in segment:
-                # An index needs a literal first segment; none is declared otherwise.
-                raise ValueError(f"route {path!r} cannot be indexed by its first segment")
-            self._by_segment.setdefault(segment, []).append(route)
+            segments = path[1:].split("/")
+            if not path.startswith("/") or "{" in segments[0] or ":" in path:
+                # Declared paths start with a literal and use plain parameters.
+                raise ValueError(f"route {path!r} cannot be indexed by its shape")
+            last = _ANY if "{" in segments[-1] else segments[-1]
+            self._by_key.setdefault(_key(segments, last), []).append(route)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
-        candidates = self._by_segment.get(_first_segment(route_path(scope)), ())
+        segments = route_path(scope)[1:].split("/")
+        found = self._by_key.get
+        candidates = (*found(_key(segments, segments[-1]), ()),
+                      *found(_key(segments, _ANY), ()))
         partial: tuple[BaseRoute, Scope] | None = None
         for route in candidates:
             match, child_scope = route.matches(scope)
