@@ -4,7 +4,8 @@ PostgreSQL: one autocommitted statement each, and a writer that commits
 between that statement's snapshot and its row lock makes it write nothing (the
 ordinary unit of work then answers). MySQL/MariaDB: a short transaction for a
 provider's first inventories, traits and aggregates, nothing sent on the
-connection but its statements and COMMIT; names compare exactly there too.
+connection but its statements (together, one round trip) and COMMIT; names
+compare exactly there too.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
@@ -203,17 +205,17 @@ async def test_populate_writes_are_short_transactions_on_mysql(
         sent = _sent_on_the_wire(monkeypatch)
         root, child = str(uuid.uuid4()), str(uuid.uuid4())
         steps: list[tuple[str, str, dict[str, Any], int]] = [
-            ("POST", "/resource_providers", {"uuid": root, "name": f"rp-{root}"}, 3),
+            ("POST", "/resource_providers", {"uuid": root, "name": f"rp-{root}"}, 2),
             ("POST", "/resource_providers",
-             {"uuid": child, "name": f"rp-{child}", "parent_provider_uuid": root}, 3),
+             {"uuid": child, "name": f"rp-{child}", "parent_provider_uuid": root}, 2),
             ("PUT", f"/resource_providers/{root}/inventories",
              {"resource_provider_generation": 0,
               "inventories": {"VCPU": {"total": 8}, "DISK_GB": {"total": 100, "min_unit": 5}}},
-             3),
+             2),
             ("PUT", f"/resource_providers/{root}/aggregates",
-             {"resource_provider_generation": 1, "aggregates": [known, known.upper()]}, 3),
+             {"resource_provider_generation": 1, "aggregates": [known, known.upper()]}, 2),
             ("PUT", f"/resource_providers/{root}/traits",
-             {"resource_provider_generation": 2, "traits": ["HW_CPU_X86_AVX2", "CUSTOM_X"]}, 4),
+             {"resource_provider_generation": 2, "traits": ["HW_CPU_X86_AVX2", "CUSTOM_X"]}, 2),
         ]
         for method, path, body, round_trips in steps:
             sent.clear()
@@ -288,3 +290,38 @@ async def test_mysql_sessions_keep_the_level_each_unit_of_work_asks(
         assert not driver.get_transaction_status()
     finally:
         await db.dispose()
+
+
+async def test_mysql_batches_answer_each_statement_and_stop_at_an_error(
+    mysql_app: FastAPI,
+) -> None:
+    """A batch (app/db/mysql_batch.py) answers each statement's outcome; an error
+    raises as for one statement, the statements after it do not run, and the
+    connection stays usable."""
+    from app.db import mysql_batch
+
+    engine: AsyncEngine = mysql_app.state.database.engine
+    names = ["HW_CPU_X86_AVX2", "HW_CPU_X86_SSE2"]
+    reads = mysql_batch.compose(
+        "SELECT 1",
+        "UPDATE traits SET name = name WHERE 1 = 0",
+        "SELECT name FROM traits WHERE name IN :names ORDER BY name",
+        expanding=("names",),
+    )
+    insert = "INSERT INTO traits (name, created_at) VALUES ({}, NOW())"
+    failing = mysql_batch.compose(
+        insert.format(":first"), insert.format(":first"), insert.format(":second"))
+    first, second = f"CUSTOM_BATCH_{uuid.uuid4().hex[:8]}", f"CUSTOM_BATCH_{uuid.uuid4().hex[:8]}"
+    async with engine.connect() as conn:
+        selected, updated, found = await mysql_batch.run(conn, reads, {"names": names})
+        assert selected.rows == [(1,)]
+        assert updated.rowcount == 0
+        assert updated.rows == []
+        assert found.rows == [(name,) for name in names]
+        with pytest.raises(IntegrityError):
+            await mysql_batch.run(conn, failing, {"first": first, "second": second})
+        await conn.rollback()
+        stored = await conn.execute(
+            text("SELECT name FROM traits WHERE name IN (:first, :second)"),
+            {"first": first, "second": second})
+        assert stored.all() == []

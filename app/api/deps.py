@@ -10,6 +10,7 @@ call :func:`database` and :func:`settings` directly instead: each declared
 dependency is one more pass of FastAPI's dependency solver per request.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends
@@ -50,3 +51,12 @@ async def _settings(request: Request) -> Settings:
 DatabaseDep = Annotated[Database, Depends(_database)]
 ReadDatabaseDep = Annotated[Database, Depends(_read_database)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+# What the route wrapper resolves by itself (app/api/routing.py): the declared
+# dependency's function -> the plain function giving the same value.
+PLAIN_DEPENDENCIES: dict[object, Callable[[Request], object]] = {
+    _database: database,
+    _read_database: read_database,
+    _settings: settings,
+}

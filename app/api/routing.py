@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, compile_path
 from starlette.types import Scope
 
-from app.api import http
+from app.api import deps, http
 from app.exceptions import MethodNotAllowed, NotFound
 from app.microversion import BASE, MAX_VERSION, Version, format_version
 from app.schemas.versioned import ByVersion, Model
@@ -137,7 +137,7 @@ class VersionedRoute(APIRoute):
         return match, child
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        inner = super().get_route_handler()
+        inner = _direct_call(self) or super().get_route_handler()
         spec = self.spec
 
         async def handler(request: Request) -> Response:
@@ -156,6 +156,44 @@ class VersionedRoute(APIRoute):
             return await inner(request)
 
         return handler
+
+
+def _direct_call(route: APIRoute) -> Callable[[Request], Awaitable[Response]] | None:
+    """The handler called with its arguments taken straight from the request,
+    when they are all plain (the request, ``str`` path parameters, the
+    dependencies of ``deps.PLAIN_DEPENDENCIES``): FastAPI's dependency solver
+    and its response handling cost ~0.1 ms a request. ``None`` otherwise."""
+    dependant = route.dependant
+    if (dependant.query_params or dependant.header_params or dependant.cookie_params
+            or dependant.body_params or dependant.response_param_name
+            or dependant.background_tasks_param_name or dependant.http_connection_param_name
+            or dependant.websocket_param_name or dependant.security_scopes_param_name):
+        return None
+    if any(field.field_info.annotation is not str or field.alias != field.name
+           for field in dependant.path_params):
+        return None
+    resolvers: list[tuple[str, Callable[[Request], object]]] = []
+    for dependency in dependant.dependencies:
+        resolve = deps.PLAIN_DEPENDENCIES.get(dependency.call)
+        if resolve is None or dependency.name is None:
+            return None
+        resolvers.append((dependency.name, resolve))
+    path_names = [field.name for field in dependant.path_params]
+    request_name = dependant.request_param_name
+    endpoint: Handler = route.endpoint
+
+    async def call(request: Request) -> Response:
+        arguments: dict[str, object] = {}
+        if request_name is not None:
+            arguments[request_name] = request
+        path_params = request.path_params
+        for name in path_names:
+            arguments[name] = path_params[name]
+        for name, resolve in resolvers:
+            arguments[name] = resolve(request)
+        return await endpoint(**arguments)
+
+    return call
 
 
 def _check_media(spec: Endpoint, request: Request) -> None:

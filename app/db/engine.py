@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
+from app.db import mysql_batch
 from app.db.timeouts import Timeouts, mysql_session_limits, postgresql_server_settings
 from app.db.urls import async_url
 
@@ -122,6 +123,7 @@ def make_engine(
     )
     if mysql:
         _configure_mysql(engine, limits)
+        mysql_batch.install(engine)
     _mark_lost_connections(engine)
     return engine
 
