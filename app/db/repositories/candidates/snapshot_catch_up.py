@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, cast, func, or_, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ARRAY, Integer, Text, bindparam, cast, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
