@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.repositories.candidates import snapshot_catch_up
 from app.db.repositories.candidates.snapshot import Snapshot, catch_up, refresh
 from app.settings import Settings
 from tests.allocation_helpers import body
@@ -150,3 +151,71 @@ async def test_what_the_changed_rows_miss_falls_back_to_the_full_refresh(
                                 headers={"openstack-api-version": "placement 1.7"})
     assert response.status_code == 201, response.text
     assert await _caught_up(engine, old) is None
+
+
+def _scans(plan: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(table, times its scan ran, rows it returned) of every scan in an EXPLAIN ANALYZE plan."""
+    found = ([(plan["Relation Name"], plan["Actual Loops"], plan["Actual Rows"])]
+             if "Relation Name" in plan else [])
+    for child in plan.get("Plans", []):
+        found.extend(_scans(child))
+    return found
+
+
+async def test_an_unchanged_version_reads_nothing_and_a_changed_one_reads_only_the_written(
+    workers: tuple[Pair, Pair],
+) -> None:
+    """Nothing but the version is read when it is the last one's; otherwise only
+    the providers written since are returned (found by their row versions, with
+    nothing sent but the last snapshot's text)."""
+    (one, first), (_, second) = workers
+    engine = _engine(one)
+    providers = [await make_provider(first, {"VCPU": {"total": 4}}) for _ in range(3)]
+    old = await _full(engine)
+    assert old.version is not None
+    await _claim(second, providers[1], 1)
+    statement = snapshot_catch_up._statement()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            now = await conn.scalar(text("SELECT pg_current_snapshot()::text"))
+            for last, ran in ((now, 0), (old.version, 1)):
+                sql = statement.params(last=last).compile(
+                    engine.sync_engine, compile_kwargs={"literal_binds": True})
+                plan = (await conn.execute(
+                    text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}"))).scalar_one()[0]["Plan"]
+                scans = _scans(plan)
+                assert "resource_providers" in {table for table, _, _ in scans}
+                assert all(loops <= ran for _, loops, _ in scans), (last, scans)
+                assert ran or all(loops == 0 for _, loops, _ in scans), scans
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        read = await snapshot_catch_up.catch_up(conn, old.version)
+    assert [row[1] for row in read.providers] == [providers[1]]
+
+
+async def test_a_write_under_a_savepoint_is_never_missed(workers: tuple[Pair, Pair]) -> None:
+    """A row written in a subtransaction carries an id the snapshot's text does
+    not list: the catch-up either reads it or gives way to the full refresh,
+    never an answer without the write."""
+    (one, first), (two, _) = workers
+    engine = _engine(one)
+    rp = await make_provider(first, {"VCPU": {"total": 4}})
+    async with _engine(two).connect() as writer:
+        await writer.begin()
+        await writer.execute(text("SELECT txid_current()"))  # the top transaction's id
+        await writer.begin_nested()
+        # Written (under the subtransaction's id) before the snapshot is taken,
+        # committed after: the snapshot's text lists only the top id.
+        await writer.execute(text(
+            "UPDATE inventories SET total = 8 WHERE resource_provider_id ="
+            " (SELECT id FROM resource_providers WHERE uuid = :rp)"), {"rp": rp})
+        await writer.execute(text(
+            "UPDATE resource_providers SET generation = generation + 1 WHERE uuid = :rp"),
+            {"rp": rp})
+        old = await _full(engine)
+        await writer.commit()
+    caught = await _caught_up(engine, old)
+    if caught is not None:
+        assert _state(caught) == _state(await _full(engine))
+    assert await _count(first, "VCPU:8") == 1

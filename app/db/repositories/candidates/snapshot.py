@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.resolution import SHARING_TRAIT
-from app.db.repositories.candidates.snapshot_catch_up import Known
 from app.db.repositories.candidates.snapshot_catch_up import catch_up as catch_up_statement
 
 # (total, reserved, min_unit, max_unit, step_size, allocation_ratio)
@@ -79,8 +78,6 @@ class Snapshot:
     # The database's own mark of the committed state read (load.probe).
     version: str | None = None
     index: Indexes = field(default_factory=Indexes)
-    # The providers as arrays for the catch-up statement (known_of), once built.
-    known: Known | None = field(default=None, compare=False, repr=False)
 
     def root_of(self, provider: int) -> int:
         return self.providers[provider][2]
@@ -283,23 +280,14 @@ def _apply_providers(snap: Snapshot, rows: Iterable[Sequence[Any]]) -> tuple[lis
     return changed, reindex
 
 
-def known_of(snap: Snapshot) -> Known:
-    """The snapshot's providers as the catch-up statement takes them (built
-    once per snapshot: a published snapshot never changes)."""
-    if snap.known is None:
-        ids = list(snap.providers)
-        infos = snap.providers.values()
-        snap.known = (ids, [info[3] for info in infos], [info[1] for info in infos],
-                      [info[2] for info in infos])
-    return snap.known
-
-
 async def catch_up(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
     """PostgreSQL: ``old`` brought up to date by ONE statement (it may run
     autocommitted), when what changed is providers whose rows moved (claims,
     inventories, traits: the common case); None when :func:`refresh` must read
     (providers gone, names added, a write that bumped no generation)."""
-    read = await catch_up_statement(conn, old.version, known_of(old))
+    if old.version is None:
+        return None
+    read = await catch_up_statement(conn, old.version)
     if read.fingerprint is None:
         return old
     fingerprint = read.fingerprint
