@@ -26,7 +26,7 @@ import weakref
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.database import Database
-from app.db.repositories.candidates.snapshot import Snapshot, refresh, still_current
+from app.db.repositories.candidates.snapshot import Snapshot, catch_up, refresh, still_current
 from app.services.claim_queue import provider_queue
 
 # How long a candidates search waits for this worker's claims in flight
@@ -75,17 +75,26 @@ class SnapshotKeeper:
                 return snapshot
             started, writes_then = time.monotonic(), writer.stats.writes
 
+            one_statement = db.dialect == "postgresql"
+
             async def probe(conn: AsyncConnection) -> Snapshot | None:
-                return await still_current(conn, snapshot) if snapshot is not None else None
+                if snapshot is None:
+                    return None
+                if one_statement:
+                    return await catch_up(conn, snapshot)
+                return await still_current(conn, snapshot)
 
             async def check(conn: AsyncConnection) -> Snapshot:
                 return await refresh(conn, self.snapshot)
 
             # Most checks find nothing changed: one autocommitted statement says
-            # so. Otherwise (and straight away when this worker wrote since the
-            # last check) the rows are read in one REPEATABLE READ transaction
-            # (small statements: the read kind's time limit, no extra round trip).
-            unwritten = self.writes_seen >= writes_then
+            # so; on PostgreSQL the same statement also reads the providers whose
+            # rows moved (claims: with several workers, the others' claims move
+            # the snapshot on nearly every check). Otherwise (and, elsewhere,
+            # straight away when this worker wrote since the last check) the rows
+            # are read in one REPEATABLE READ transaction (small statements: the
+            # read kind's time limit, no extra round trip).
+            unwritten = self.writes_seen >= writes_then or one_statement
             fresh = await db.single_read(probe) if snapshot is not None and unwritten else None
             current = fresh if fresh is not None else await db.read(check)
             self.snapshot, self.checked_at, self.writes_seen = current, started, writes_then

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.resolution import SHARING_TRAIT
+from app.db.repositories.candidates.snapshot_catch_up import catch_up as catch_up_statement
 
 # (total, reserved, min_unit, max_unit, step_size, allocation_ratio)
 Inventory = tuple[int, int, int, int, int, float]
@@ -224,20 +225,11 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     if old is None or fingerprint[load.NAMES_PART] != old.fingerprint[load.NAMES_PART]:
         _apply_names(snap, await load.name_rows(conn))
         reindex = True
-    changed: list[int] = []
-    seen: set[int] = set()
+    provider_rows = await load.provider_rows(conn)
+    changed, moved_in_tree = _apply_providers(snap, provider_rows)
+    reindex = reindex or moved_in_tree
     providers = snap.providers
-    for id_, uuid, parent, root, generation in await load.provider_rows(conn):
-        seen.add(id_)
-        info = (uuid, parent, root, generation or 0)
-        before = providers.get(id_)
-        if before != info:
-            changed.append(id_)
-            if before is None or before[1:3] != info[1:3]:
-                reindex = True
-            providers[id_] = info
-            snap.provider_ids[uuid] = id_
-    gone = providers.keys() - seen
+    gone = providers.keys() - {row[0] for row in provider_rows}
     for id_ in gone:
         _count_marks(snap, id_, -1)
         snap.provider_ids.pop(providers.pop(id_)[0], None)
@@ -267,6 +259,64 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     if reindex:
         snap.index = _build_indexes(snap)
     return snap
+
+
+def _apply_providers(snap: Snapshot, rows: Iterable[Sequence[Any]]) -> tuple[list[int], bool]:
+    """Put the (id, uuid, parent, root, generation) rows that differ into
+    ``snap``: their ids, and whether one is new or changed its place in a tree
+    (the indexes must be rebuilt)."""
+    changed: list[int] = []
+    reindex = False
+    providers = snap.providers
+    for id_, uuid, parent, root, generation in rows:
+        info = (uuid, parent, root, generation or 0)
+        before = providers.get(id_)
+        if before != info:
+            changed.append(id_)
+            if before is None or before[1:3] != info[1:3]:
+                reindex = True
+            providers[id_] = info
+            snap.provider_ids[uuid] = id_
+    return changed, reindex
+
+
+async def catch_up(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
+    """PostgreSQL: ``old`` brought up to date by ONE statement (it may run
+    autocommitted), when what changed is providers whose rows moved (claims,
+    inventories, traits: the common case); None when :func:`refresh` must read
+    (providers gone, names added, a write that bumped no generation)."""
+    if old.version is None:
+        return None
+    read = await catch_up_statement(conn, old.version)
+    if read.fingerprint is None:
+        return old
+    fingerprint = read.fingerprint
+    same = _unchanged(old, read.version, fingerprint)
+    if same is not None:
+        return same
+    if fingerprint[load.NAMES_PART] != old.fingerprint[load.NAMES_PART]:
+        return None
+    snap = _next_version(old, fingerprint)
+    snap.version = read.version
+    changed, reindex = _apply_providers(snap, read.providers)
+    snap.max_provider_id = max(snap.providers, default=0)
+    if changed and _apply_details(snap, changed, read.details):
+        reindex = True
+    if _provider_sums(snap) != fingerprint[:5] or snap.marks != fingerprint[load.MARKS_PART]:
+        return None  # something the changed rows do not account for
+    if reindex:
+        snap.index = _build_indexes(snap)
+    return snap
+
+
+def _provider_sums(snap: Snapshot) -> tuple[int, ...]:
+    """The fingerprint's provider part as ``snap`` gives it (count, sums of ids,
+    generations, roots, parents)."""
+    infos = snap.providers.values()
+    return (
+        len(snap.providers), sum(snap.providers), sum(info[3] for info in infos),
+        sum(info[2] for info in infos), sum(info[1] or 0 for info in infos),
+    )
 
 
 def _moved(

@@ -29,7 +29,7 @@ transaction that wrote, on any table of the cluster, makes them differ. Run
 first in a REPEATABLE READ transaction, its snapshot is the transaction's.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -66,7 +66,7 @@ Fingerprint = tuple[int, ...]
 MEMBERSHIP_WEIGHT = 1 << 20
 
 
-def _fingerprint_statement() -> Any:
+def fingerprint_statement() -> Any:
     def sized(table: Any) -> list[Any]:
         return [
             select(func.count()).select_from(table).scalar_subquery(),
@@ -98,7 +98,7 @@ def _fingerprint_statement() -> Any:
 
 async def fingerprint(conn: AsyncConnection) -> Fingerprint:
     """One row that changes whenever a provider, class, trait or aggregate does."""
-    statement = cached(("snapshot-fingerprint",), _fingerprint_statement)
+    statement = cached(("snapshot-fingerprint",), fingerprint_statement)
     row = (await conn.execute(statement)).one()
     return tuple(int(value or 0) for value in row)
 
@@ -132,7 +132,7 @@ def _probe_statement() -> Any:
     # subqueries (the allocation count) are evaluated.
     version = cast(literal_column("pg_current_snapshot()"), Text)
     moved = version != bindparam("last", type_=Text)
-    fingerprint_only = _fingerprint_statement().where(moved).having(moved).lateral("fp")
+    fingerprint_only = fingerprint_statement().where(moved).having(moved).lateral("fp")
     return select(version.label("version"), *fingerprint_only.c).select_from(
         select(literal_column("1")).subquery("one").outerjoin(fingerprint_only, true())
     )
@@ -207,6 +207,13 @@ def _details_statement(dialect: str, some: bool) -> Any:
     def only(column: Any) -> list[Any]:
         return [in_list_parameter(dialect, column, "ids")] if some else []
 
+    return details_union(only)
+
+
+def details_union(only: Callable[[Any], list[Any]]) -> Any:
+    """The details rows of the providers ``only(provider column)`` keeps (its
+    conditions; none: every provider)."""
+
     def row(kind: int, provider: Any, *values: Any, ratio: Any = None) -> Any:
         nulls = [null()] * (_WIDTH - len(values))
         last = null() if ratio is None else ratio
@@ -244,8 +251,13 @@ async def detail_rows(conn: AsyncConnection, ids: Iterable[int] | None) -> Detai
         ("snapshot-details", dialect, some), lambda: _details_statement(dialect, some)
     )
     params = {"ids": list_parameter(dialect, ids)} if ids is not None else {}
+    return split_details(await fetch_all(conn, statement, params))
+
+
+def split_details(rows: Iterable[Sequence[Any]]) -> Details:
+    """Rows of :func:`details_union` by kind, each cut to its meaningful columns."""
     found: Details = ([], [], [], [])
     widths = (_WIDTH + 2, 5, 2, 2)  # the meaningful columns of each kind (after its kind)
-    for kind, *values in await fetch_all(conn, statement, params):
+    for kind, *values in rows:
         found[kind].append(values[: widths[kind]])
     return found
