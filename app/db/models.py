@@ -5,6 +5,8 @@ Names, types, nullability, unique constraints and indexes match the reference
 other created.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     DateTime,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 # SQLAlchemy Core tables only: the ORM (declarative classes) would load about
 # 7 MB of code into every worker for queries that never use it.
@@ -33,6 +36,18 @@ def _table(name: str, *items: SchemaItem) -> Table:
         *items,
         Column("created_at", DateTime, nullable=True),
         Column("updated_at", DateTime, nullable=True),
+    )
+
+
+def _keyed_table(
+    name: str, column: str, column_type: TypeEngine[Any], *, nullable: bool = False
+) -> Table:
+    """A table of ``id`` and one unique column (``uniq_<table>0<column>``)."""
+    return _table(
+        name,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(column, column_type, nullable=nullable),
+        UniqueConstraint(column, name=f"uniq_{name}0{column}"),
     )
 
 
@@ -93,12 +108,7 @@ allocations = _table(
     Index("allocations_consumer_id_idx", "consumer_id"),
 )
 
-placement_aggregates = _table(
-    "placement_aggregates",
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uuid", String(36), nullable=True),
-    UniqueConstraint("uuid", name="uniq_placement_aggregates0uuid"),
-)
+placement_aggregates = _keyed_table("placement_aggregates", "uuid", String(36), nullable=True)
 
 resource_provider_aggregates = _table(
     "resource_provider_aggregates",
@@ -107,12 +117,7 @@ resource_provider_aggregates = _table(
     Index("resource_provider_aggregates_aggregate_id_idx", "aggregate_id"),
 )
 
-traits = _table(
-    "traits",
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", Unicode(255), nullable=False),
-    UniqueConstraint("name", name="uniq_traits0name"),
-)
+traits = _keyed_table("traits", "name", Unicode(255))
 
 resource_provider_traits = _table(
     "resource_provider_traits",
@@ -125,26 +130,11 @@ resource_provider_traits = _table(
     ),
 )
 
-projects = _table(
-    "projects",
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("external_id", String(255), nullable=False),
-    UniqueConstraint("external_id", name="uniq_projects0external_id"),
-)
+projects = _keyed_table("projects", "external_id", String(255))
 
-users = _table(
-    "users",
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("external_id", String(255), nullable=False),
-    UniqueConstraint("external_id", name="uniq_users0external_id"),
-)
+users = _keyed_table("users", "external_id", String(255))
 
-consumer_types = _table(
-    "consumer_types",
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", Unicode(255), nullable=False),
-    UniqueConstraint("name", name="uniq_consumer_types0name"),
-)
+consumer_types = _keyed_table("consumer_types", "name", Unicode(255))
 
 consumers = _table(
     "consumers",
