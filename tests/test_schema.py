@@ -5,7 +5,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from app.db.engine import make_engine
-from app.db.models import Base
+from app.db.models import metadata
 from app.db.schema import VERSION_TABLE, current_revision, head_revision, sync_database
 from app.settings import Settings
 from tests.api_helpers import app_client
@@ -14,7 +14,7 @@ from tests.api_helpers import app_client
 def _differences(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     return [
-        diff for diff in compare_metadata(context, Base.metadata)
+        diff for diff in compare_metadata(context, metadata)
         if not (diff[0] == "remove_table" and diff[1].name in (VERSION_TABLE, "alembic_version"))
     ]
 
@@ -35,7 +35,7 @@ async def test_reference_created_database_is_adopted(database_url: str) -> None:
     try:
         async with engine.begin() as conn:
             # What the reference's own migrations leave behind.
-            await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(metadata.create_all)
             await conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
             await conn.execute(text("INSERT INTO alembic_version VALUES ('a082b8bb98d0')"))
     finally:

@@ -3,7 +3,7 @@
 Each worker holds every module it imports for its whole life: alembic (the
 schema sync, only when the database is not current), httpx (Keystone only)
 and requests (oslo.policy's http: checks, only when a rule uses one) stay out,
-as do the SQLAlchemy dialects of the databases it does not use.
+as do the SQLAlchemy dialects of the databases it does not use and the ORM.
 """
 
 import os
@@ -21,8 +21,9 @@ from app.db.engine import make_engine
 from tests.databases import sqlite_url
 
 DEFERRED = ("alembic", "mako", "httpx", "requests")
-# A SQLite worker's unused dialects (about 1.5 MB a worker).
-OTHER_DIALECTS = ("sqlalchemy.dialects.mysql", "sqlalchemy.dialects.postgresql")
+# A SQLite worker's unused dialects (about 1.5 MB a worker) and SQLAlchemy's ORM
+# (about 6 MB: Core tables only, app/db/async_import.py).
+OTHER_DIALECTS = ("sqlalchemy.dialects.mysql", "sqlalchemy.dialects.postgresql", "sqlalchemy.orm")
 
 
 def test_a_noauth2_worker_on_a_current_database_imports_none_of_them(tmp_path: Path) -> None:
@@ -48,7 +49,7 @@ def test_a_noauth2_worker_on_a_current_database_imports_none_of_them(tmp_path: P
 
     # The first start creates the schema (alembic); the next finds it current.
     # (alembic brings every dialect along.)
-    assert loaded().splitlines()[0] == "['alembic', 'mako']"
+    assert loaded().splitlines()[0] == "['alembic', 'mako']"  # alembic loads the ORM too
     assert loaded() == "[]\n[]"
 
 
@@ -93,3 +94,20 @@ async def test_a_child_process_syncs_the_schema_and_reports_failures(tmp_path: P
         await engine.dispose()
     with pytest.raises(sync_child.SchemaSyncFailed, match="the schema sync failed"):
         await sync_child.sync_in_child(sqlite_url(tmp_path / "no" / "such" / "dir.sqlite"))
+
+
+def test_the_asyncio_package_still_offers_the_orm_session_when_asked() -> None:
+    program = (
+        "import sys\n"
+        "import app\n"
+        "from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine\n"
+        "print('sqlalchemy.orm' in sys.modules)\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker\n"
+        "import sqlalchemy.ext.asyncio as package\n"
+        "print(package.AsyncConnection is AsyncConnection, AsyncSession.__name__,"
+        " async_sessionmaker.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "AsyncSession", "async_sessionmaker"]

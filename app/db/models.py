@@ -5,10 +5,10 @@ Names, types, nullability, unique constraints and indexes match the reference
 other created.
 """
 
-from datetime import datetime
-from typing import cast
+from typing import Any
 
 from sqlalchemy import (
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -20,184 +20,137 @@ from sqlalchemy import (
     Unicode,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
+
+# SQLAlchemy Core tables only: the ORM (declarative classes) would load about
+# 7 MB of code into every worker for queries that never use it.
+metadata = MetaData()
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-class TimestampMixin:
-    created_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-
-
-class ResourceClass(TimestampMixin, Base):
-    __tablename__ = "resource_classes"
-    __table_args__ = (UniqueConstraint("name", name="uniq_resource_classes0name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
-
-
-class ResourceProvider(TimestampMixin, Base):
-    __tablename__ = "resource_providers"
-    __table_args__ = (
-        UniqueConstraint("uuid", name="uniq_resource_providers0uuid"),
-        UniqueConstraint("name", name="uniq_resource_providers0name"),
-        Index("resource_providers_root_provider_id_idx", "root_provider_id"),
-        Index("resource_providers_parent_provider_id_idx", "parent_provider_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
-    name: Mapped[str | None] = mapped_column(Unicode(200), nullable=True)
-    generation: Mapped[int | None] = mapped_column(Integer, default=0)
-    root_provider_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("resource_providers.id"), nullable=True
-    )
-    parent_provider_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("resource_providers.id"), nullable=True
+def _table(name: str, *items: SchemaItem) -> Table:
+    """A table with the reference's trailing timestamp columns."""
+    return Table(
+        name,
+        metadata,
+        *items,
+        Column("created_at", DateTime, nullable=True),
+        Column("updated_at", DateTime, nullable=True),
     )
 
 
-class Inventory(TimestampMixin, Base):
-    __tablename__ = "inventories"
-    __table_args__ = (
-        UniqueConstraint(
-            "resource_provider_id",
-            "resource_class_id",
-            name="uniq_inventories0resource_provider_resource_class",
-        ),
-        Index("inventories_resource_class_id_idx", "resource_class_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    resource_provider_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    resource_class_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    total: Mapped[int] = mapped_column(Integer, nullable=False)
-    reserved: Mapped[int] = mapped_column(Integer, nullable=False)
-    min_unit: Mapped[int] = mapped_column(Integer, nullable=False)
-    max_unit: Mapped[int] = mapped_column(Integer, nullable=False)
-    step_size: Mapped[int] = mapped_column(Integer, nullable=False)
-    allocation_ratio: Mapped[float] = mapped_column(Float, nullable=False)
-
-
-class Allocation(TimestampMixin, Base):
-    __tablename__ = "allocations"
-    __table_args__ = (
-        Index(
-            "allocations_resource_provider_class_used_idx",
-            "resource_provider_id",
-            "resource_class_id",
-            "used",
-        ),
-        Index("allocations_resource_class_id_idx", "resource_class_id"),
-        Index("allocations_consumer_id_idx", "consumer_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    resource_provider_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    consumer_id: Mapped[str] = mapped_column(String(36), nullable=False)
-    resource_class_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    used: Mapped[int] = mapped_column(Integer, nullable=False)
-
-
-class PlacementAggregate(TimestampMixin, Base):
-    __tablename__ = "placement_aggregates"
-    __table_args__ = (UniqueConstraint("uuid", name="uniq_placement_aggregates0uuid"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
-
-
-class ResourceProviderAggregate(TimestampMixin, Base):
-    __tablename__ = "resource_provider_aggregates"
-    __table_args__ = (
-        Index("resource_provider_aggregates_aggregate_id_idx", "aggregate_id"),
-    )
-
-    resource_provider_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    aggregate_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-
-
-class Trait(TimestampMixin, Base):
-    __tablename__ = "traits"
-    __table_args__ = (UniqueConstraint("name", name="uniq_traits0name"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(Unicode(255), nullable=False)
-
-
-class ResourceProviderTrait(TimestampMixin, Base):
-    __tablename__ = "resource_provider_traits"
-    __table_args__ = (
-        Index(
-            "resource_provider_traits_resource_provider_trait_idx",
-            "resource_provider_id",
-            "trait_id",
-        ),
-    )
-
-    trait_id: Mapped[int] = mapped_column(Integer, ForeignKey("traits.id"), primary_key=True)
-    resource_provider_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("resource_providers.id"), primary_key=True
+def _keyed_table(
+    name: str, column: str, column_type: TypeEngine[Any], *, nullable: bool = False
+) -> Table:
+    """A table of ``id`` and one unique column (``uniq_<table>0<column>``)."""
+    return _table(
+        name,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(column, column_type, nullable=nullable),
+        UniqueConstraint(column, name=f"uniq_{name}0{column}"),
     )
 
 
-class Project(TimestampMixin, Base):
-    __tablename__ = "projects"
-    __table_args__ = (UniqueConstraint("external_id", name="uniq_projects0external_id"),)
+resource_classes = _table(
+    "resource_classes",
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    UniqueConstraint("name", name="uniq_resource_classes0name"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    external_id: Mapped[str] = mapped_column(String(255), nullable=False)
+resource_providers = _table(
+    "resource_providers",
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False),
+    Column("name", Unicode(200), nullable=True),
+    Column("generation", Integer, default=0),
+    Column("root_provider_id", Integer, ForeignKey("resource_providers.id"), nullable=True),
+    Column("parent_provider_id", Integer, ForeignKey("resource_providers.id"), nullable=True),
+    UniqueConstraint("uuid", name="uniq_resource_providers0uuid"),
+    UniqueConstraint("name", name="uniq_resource_providers0name"),
+    Index("resource_providers_root_provider_id_idx", "root_provider_id"),
+    Index("resource_providers_parent_provider_id_idx", "parent_provider_id"),
+)
 
+inventories = _table(
+    "inventories",
+    Column("id", Integer, primary_key=True),
+    Column("resource_provider_id", Integer, nullable=False),
+    Column("resource_class_id", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("min_unit", Integer, nullable=False),
+    Column("max_unit", Integer, nullable=False),
+    Column("step_size", Integer, nullable=False),
+    Column("allocation_ratio", Float, nullable=False),
+    UniqueConstraint(
+        "resource_provider_id",
+        "resource_class_id",
+        name="uniq_inventories0resource_provider_resource_class",
+    ),
+    Index("inventories_resource_class_id_idx", "resource_class_id"),
+)
 
-class User(TimestampMixin, Base):
-    __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("external_id", name="uniq_users0external_id"),)
+allocations = _table(
+    "allocations",
+    Column("id", Integer, primary_key=True),
+    Column("resource_provider_id", Integer, nullable=False),
+    Column("consumer_id", String(36), nullable=False),
+    Column("resource_class_id", Integer, nullable=False),
+    Column("used", Integer, nullable=False),
+    Index(
+        "allocations_resource_provider_class_used_idx",
+        "resource_provider_id",
+        "resource_class_id",
+        "used",
+    ),
+    Index("allocations_resource_class_id_idx", "resource_class_id"),
+    Index("allocations_consumer_id_idx", "consumer_id"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    external_id: Mapped[str] = mapped_column(String(255), nullable=False)
+placement_aggregates = _keyed_table("placement_aggregates", "uuid", String(36), nullable=True)
 
+resource_provider_aggregates = _table(
+    "resource_provider_aggregates",
+    Column("resource_provider_id", Integer, primary_key=True),
+    Column("aggregate_id", Integer, primary_key=True),
+    Index("resource_provider_aggregates_aggregate_id_idx", "aggregate_id"),
+)
 
-class ConsumerType(TimestampMixin, Base):
-    __tablename__ = "consumer_types"
-    __table_args__ = (UniqueConstraint("name", name="uniq_consumer_types0name"),)
+traits = _keyed_table("traits", "name", Unicode(255))
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(Unicode(255), nullable=False)
+resource_provider_traits = _table(
+    "resource_provider_traits",
+    Column("trait_id", Integer, ForeignKey("traits.id"), primary_key=True),
+    Column("resource_provider_id", Integer, ForeignKey("resource_providers.id"), primary_key=True),
+    Index(
+        "resource_provider_traits_resource_provider_trait_idx",
+        "resource_provider_id",
+        "trait_id",
+    ),
+)
 
+projects = _keyed_table("projects", "external_id", String(255))
 
-class Consumer(TimestampMixin, Base):
-    __tablename__ = "consumers"
-    __table_args__ = (
-        UniqueConstraint("uuid", name="uniq_consumers0uuid"),
-        Index("consumers_project_id_uuid_idx", "project_id", "uuid"),
-        Index("consumers_project_id_user_id_uuid_idx", "project_id", "user_id", "uuid"),
-        Index("consumers_consumer_type_id_idx", "consumer_type_id"),
-    )
+users = _keyed_table("users", "external_id", String(255))
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(String(36), nullable=False)
-    project_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
-    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    consumer_type_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("consumer_types.id", name="consumers_consumer_type_id_fkey"),
+consumer_types = _keyed_table("consumer_types", "name", Unicode(255))
+
+consumers = _table(
+    "consumers",
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False),
+    Column("project_id", Integer, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    Column(
+        "consumer_type_id",
+        Integer,
+        ForeignKey("consumer_types.id", name="consumers_consumer_type_id_fkey"),
         nullable=True,
-    )
-
-
-resource_classes = cast(Table, ResourceClass.__table__)
-resource_providers = cast(Table, ResourceProvider.__table__)
-inventories = cast(Table, Inventory.__table__)
-allocations = cast(Table, Allocation.__table__)
-placement_aggregates = cast(Table, PlacementAggregate.__table__)
-resource_provider_aggregates = cast(Table, ResourceProviderAggregate.__table__)
-traits = cast(Table, Trait.__table__)
-resource_provider_traits = cast(Table, ResourceProviderTrait.__table__)
-projects = cast(Table, Project.__table__)
-users = cast(Table, User.__table__)
-consumer_types = cast(Table, ConsumerType.__table__)
-consumers = cast(Table, Consumer.__table__)
+    ),
+    UniqueConstraint("uuid", name="uniq_consumers0uuid"),
+    Index("consumers_project_id_uuid_idx", "project_id", "uuid"),
+    Index("consumers_project_id_user_id_uuid_idx", "project_id", "user_id", "uuid"),
+    Index("consumers_consumer_type_id_idx", "consumer_type_id"),
+)

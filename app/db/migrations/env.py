@@ -2,13 +2,13 @@
 
 from alembic import context
 
-from app.db.models import Base
+from app.db.models import metadata
 from app.db.schema import VERSION_TABLE
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )

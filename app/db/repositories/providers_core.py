@@ -9,15 +9,14 @@ from typing import Any
 
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 
 from app.db import models
 from app.db.database import RowMoved
 from app.records import ProviderRow
 
 _rp = models.resource_providers
-_parent = aliased(_rp, name="parent")
-_root = aliased(_rp, name="root")
+_parent = _rp.alias("parent")
+_root = _rp.alias("root")
 
 
 def provider_select() -> Select[Any]:
