@@ -111,3 +111,24 @@ def test_the_asyncio_package_still_offers_the_orm_session_when_asked() -> None:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "AsyncSession", "async_sessionmaker"]
+
+
+def test_an_unexpected_sqlalchemy_layout_falls_back_to_the_ordinary_import() -> None:
+    """Should a SQLAlchemy release move what the engine-only import relies on,
+    the app still starts, with the package imported the ordinary way."""
+    program = (
+        "from sqlalchemy.util import concurrency\n"
+        "real = concurrency._concurrency_shim\n"
+        "class Moved:  # fails the first call (the engine-only import's), as a\n"
+        "    def _initialize(self):  # release without it would\n"
+        "        concurrency._concurrency_shim = real\n"
+        "        raise AttributeError('_initialize')\n"
+        "concurrency._concurrency_shim = Moved()\n"
+        "import sys, app\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine\n"
+        "print('sqlalchemy.orm' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -61,9 +61,11 @@ def install() -> None:
         from sqlalchemy.util import concurrency
 
         concurrency._concurrency_shim._initialize()
-    except BaseException:
+    except Exception:
+        # A SQLAlchemy laid out otherwise than this expects (another release):
+        # the ordinary import, ORM and all, instead of a failed start.
         del sys.modules[PACKAGE]
-        raise
+        return
     # Only now: the submodules' own relative imports must not complete the package.
     module.__getattr__ = complete  # type: ignore[method-assign]
     sys.modules["sqlalchemy.ext"].asyncio = module  # type: ignore[attr-defined]
