@@ -32,6 +32,25 @@ _TREES: tuple[
 ] = (lambda: None, {})
 
 
+# Equal inventory rows of several providers are one list (read-only once built):
+# hosts of one hardware model, idle or equally loaded. Bounded: past _SHARED_MAX
+# entries the table starts afresh.
+_SHARED: dict[tuple[tuple[int, int, int], ...], list[tuple[int, int, int]]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared_list(rows: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
+    if not rows:
+        return None
+    key = tuple(rows)
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        shared = _SHARED[key] = rows
+    return shared
+
+
 def snapshot_summary_rows(
     snap: Snapshot,
     ids: Iterable[int],
@@ -136,11 +155,11 @@ def _add_rows(
             listed = None
             if inventory:
                 used = usage or {}
-                listed = [
+                listed = _shared_list([
                     (rc, int((total - reserved) * ratio), used.get(rc, 0))
                     for rc, (total, reserved, _, _, _, ratio) in inventory.items()
                     if wanted is None or rc in wanted
-                ] or None
+                ])
             _ROWS[provider] = (info, inventory, usage, wanted, row, listed)
         out_providers[provider] = row
         if listed is not None:
