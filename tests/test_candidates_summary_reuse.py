@@ -82,3 +82,28 @@ async def test_changed_providers_get_new_summaries(client: httpx.AsyncClient) ->
     response = await client.delete(f"/allocations/{consumer}")
     assert response.status_code == 204, response.text
     assert (await _summaries(client))[busy]["resources"]["VCPU"] == {"capacity": 8, "used": 0}
+
+
+async def test_equal_providers_then_one_changes(client: httpx.AsyncClient) -> None:
+    """Summaries of equal providers may share their resources objects (render.py
+    interns them): a claim on one changes that provider's summary only, in this
+    answer and the next, with a tree of several providers in between."""
+    twins = [await make_provider(client, {"VCPU": {"total": 4}}, name=f"twin-{i}")
+             for i in range(3)]
+    root = await make_provider(client, {"VCPU": {"total": 4}}, name="root")
+    child = await make_provider(client, {"VCPU": {"total": 4}}, name="child", parent=root)
+    before = await _summaries(client)
+    for provider in (*twins, root, child):
+        assert before[provider]["resources"] == {"VCPU": {"capacity": 4, "used": 0}}
+    response = await client.put(f"/allocations/{uuid.uuid4()}", json={
+        "allocations": {twins[1]: {"resources": {"VCPU": 2}}},
+        "project_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
+        "consumer_generation": None, "consumer_type": "INSTANCE",
+    })
+    assert response.status_code == 204, response.text
+    for _ in range(2):
+        after = await _summaries(client)
+        assert list(after) == list(before)
+        assert after[twins[1]]["resources"] == {"VCPU": {"capacity": 4, "used": 2}}
+        for provider in (twins[0], twins[2], root, child):
+            assert after[provider] == before[provider]

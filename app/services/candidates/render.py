@@ -160,7 +160,14 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict
     # Whole trees, each a range of ids: a tree's summaries are kept while the
     # source hands out the same rows for it (in id order, as above).
     out = {}
+    singles: list[int] = []  # a run of one-provider trees: per-provider summaries only
     for root, part in rows.trees:
+        if part is None:
+            singles.append(root)
+            continue
+        if singles:
+            _summarize(shape, singles, rows.inventories, rows.traits, out)
+            singles = []
         cached = _TREE_SUMMARIES.get(root)
         if (
             cached is not None
@@ -174,6 +181,8 @@ def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict
         _summarize(shape, sorted(part.providers), part.inventories, part.traits, built)
         _TREE_SUMMARIES[root] = (part, names, variant, built)
         out.update(built)
+    if singles:
+        _summarize(shape, singles, rows.inventories, rows.traits, out)
     return out
 
 
@@ -212,12 +221,12 @@ def _summarize(
             out[info[0]] = cached[5]
             continue
         uuid, parent, root = info
-        resources = {}
-        for rc, capacity, used in listed or ():
-            name = names[rc]
-            if all_classes or name in requested:
-                resources[name] = {"capacity": capacity, "used": used}
-        summary: dict[str, Any] = {"resources": resources}
+        shown = tuple(
+            (names[rc], capacity, used)
+            for rc, capacity, used in listed or ()
+            if all_classes or names[rc] in requested
+        )
+        summary: dict[str, Any] = {"resources": _resources(shown)}
         if with_traits:
             summary["traits"] = traits if traits is not None else []
         if nested:
@@ -225,6 +234,32 @@ def _summarize(
             summary["root_provider_uuid"] = providers[root][0]
         out[uuid] = summary
         _SUMMARIES[provider] = (info, listed, traits, variant, names, summary)
+
+
+# Equal resources objects of summaries are one object (read-only once built: they
+# are only serialised): hosts of one hardware model, idle or equally loaded, share
+# theirs. Bounded: past _INTERNED_MAX entries the table starts afresh.
+_RESOURCES: dict[tuple[tuple[str, int, int], ...], dict[str, dict[str, int]]] = {}
+_AMOUNTS: dict[tuple[int, int], dict[str, int]] = {}
+_INTERNED_MAX = 4096
+
+
+def _resources(shown: tuple[tuple[str, int, int], ...]) -> dict[str, dict[str, int]]:
+    """The one resources object for these (class name, capacity, used)."""
+    resources = _RESOURCES.get(shown)
+    if resources is None:
+        if len(_RESOURCES) >= _INTERNED_MAX:
+            _RESOURCES.clear()
+        if len(_AMOUNTS) >= _INTERNED_MAX:
+            _AMOUNTS.clear()
+        resources = {}
+        for name, capacity, used in shown:
+            amounts = _AMOUNTS.get((capacity, used))
+            if amounts is None:
+                amounts = _AMOUNTS[(capacity, used)] = {"capacity": capacity, "used": used}
+            resources[name] = amounts
+        _RESOURCES[shown] = resources
+    return resources
 
 
 def render_body(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:

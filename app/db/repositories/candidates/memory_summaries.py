@@ -32,6 +32,25 @@ _TREES: tuple[
 ] = (lambda: None, {})
 
 
+# Equal inventory rows of several providers are one list (read-only once built):
+# hosts of one hardware model, idle or equally loaded. Bounded: past _SHARED_MAX
+# entries the table starts afresh.
+_SHARED: dict[tuple[tuple[int, int, int], ...], list[tuple[int, int, int]]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared_list(rows: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
+    if not rows:
+        return None
+    key = tuple(rows)
+    shared = _SHARED.get(key)
+    if shared is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        shared = _SHARED[key] = rows
+    return shared
+
+
 def snapshot_summary_rows(
     snap: Snapshot,
     ids: Iterable[int],
@@ -52,36 +71,53 @@ def snapshot_summary_rows(
 def _tree_rows(
     snap: Snapshot, roots: list[int], with_traits: bool, wanted: frozenset[int] | None
 ) -> SummaryRows:
-    """Whole trees, each tree's rows built once per snapshot and shape."""
+    """Whole trees, each tree's rows built once per snapshot and shape.
+
+    A tree of one provider keeps no rows of its own (a TreeRows and its three
+    maps would cost more than that provider's rows): its rows go straight into
+    the answer's maps from ``_ROWS``, and its entry in ``trees`` is ``None``.
+    """
     global _TREES
     if _TREES[0]() is not snap:
         _TREES = (weakref.ref(snap), {})
     built = _TREES[1]
     trees = snap.index.trees
     out = SummaryRows()
-    parts: list[tuple[int, TreeRows]] | None = []
+    parts: list[tuple[int, TreeRows | None]] | None = []
+    singles: list[int] = []  # a run of one-provider trees, added at once
     last = 0
     for root in roots:
-        key = (root, with_traits, wanted)
-        part = built.get(key)
-        if part is None:
-            members = trees.get(root, ())
-            if not members:
-                continue
-            rows = SummaryRows()
-            _add_rows(snap, rows, members, with_traits, wanted)
-            part = built[key] = TreeRows(
-                rows.providers, rows.inventories, rows.traits, members[0], members[-1]
-            )
-        out.providers.update(part.providers)
-        out.inventories.update(part.inventories)
-        out.traits.update(part.traits)
+        members = trees.get(root, ())
+        if not members:
+            continue
+        if len(members) == 1:
+            singles.append(root)
+            first = final = root
+            part = None
+        else:
+            if singles:
+                _add_rows(snap, out, singles, with_traits, wanted)
+                singles = []
+            key = (root, with_traits, wanted)
+            part = built.get(key)
+            if part is None:
+                rows = SummaryRows()
+                _add_rows(snap, rows, members, with_traits, wanted)
+                part = built[key] = TreeRows(
+                    rows.providers, rows.inventories, rows.traits, members[0], members[-1]
+                )
+            out.providers.update(part.providers)
+            out.inventories.update(part.inventories)
+            out.traits.update(part.traits)
+            first, final = part.first, part.last
         if parts is not None:
-            if part.first > last:
+            if first > last:
                 parts.append((root, part))
-                last = part.last
+                last = final
             else:
                 parts = None  # trees interleave: ids cannot be cut by tree
+    if singles:
+        _add_rows(snap, out, singles, with_traits, wanted)
     out.trees = parts
     return out
 
@@ -119,11 +155,11 @@ def _add_rows(
             listed = None
             if inventory:
                 used = usage or {}
-                listed = [
+                listed = _shared_list([
                     (rc, int((total - reserved) * ratio), used.get(rc, 0))
                     for rc, (total, reserved, _, _, _, ratio) in inventory.items()
                     if wanted is None or rc in wanted
-                ] or None
+                ])
             _ROWS[provider] = (info, inventory, usage, wanted, row, listed)
         out_providers[provider] = row
         if listed is not None:

@@ -129,6 +129,11 @@ def _apply_details(snap: Snapshot, ids: Iterable[int], rows: load.Details) -> bo
         inventories.setdefault(provider, {})[rc] = (
             total, reserved, min_unit, max_unit, step, float(ratio),
         )
+    # Equal entries of several providers are one object (hosts of one hardware
+    # model, one trait set): entries are never changed in place, only replaced.
+    shared: dict[Any, Any] = {}
+    for provider, classes in inventories.items():
+        inventories[provider] = shared.setdefault(tuple(classes.items()), classes)
     usages: dict[int, dict[int, int]] = {}
     marks: dict[int, tuple[int, int, int]] = {}
     for provider, rc, used, count, id_sum in usage_rows:
@@ -152,6 +157,7 @@ def _apply_details(snap: Snapshot, ids: Iterable[int], rows: load.Details) -> bo
         _put(snap.allocation_marks, provider, marks.get(provider))
         for mine, found in ((snap.traits, traits), (snap.aggregates, aggregates)):
             new = frozenset(found.get(provider, ()))
+            new = shared.setdefault(new, new)
             if mine.get(provider, EMPTY) != new:
                 reindex = True
             _put(mine, provider, new or None)

@@ -42,11 +42,12 @@ class SummaryRows:
     # The same rows cut by tree, (root, tree rows) in ascending ids, when every tree
     # holds a range of ids none other holds (None: no such cut). A source hands out
     # the same TreeRows object while a tree is unchanged, so renderers may keep
-    # what they built from one (see :mod:`.memory`).
-    trees: "list[tuple[int, TreeRows]] | None" = None
+    # what they built from one (see :mod:`.memory`). A tree of one provider may
+    # come as (root, None): its rows are only in the maps above.
+    trees: "list[tuple[int, TreeRows | None]] | None" = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class TreeRows:
     """The summary rows of one tree's providers (never changed once built)."""
 
