@@ -101,6 +101,14 @@ async def test_a_child_process_syncs_the_schema_and_reports_failures(tmp_path: P
         await sync_child.sync_in_child(sqlite_url(tmp_path / "no" / "such" / "dir.sqlite"))
 
 
+def _python(program: str) -> str:
+    """What ``program`` prints, run by a fresh interpreter (nothing imported yet)."""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_the_asyncio_package_still_offers_the_orm_session_when_asked() -> None:
     program = (
         "import sys\n"
@@ -112,10 +120,7 @@ def test_the_asyncio_package_still_offers_the_orm_session_when_asked() -> None:
         "print(package.AsyncConnection is AsyncConnection, AsyncSession.__name__,"
         " async_sessionmaker.__name__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True", "AsyncSession", "async_sessionmaker"]
+    assert _python(program).split() == ["False", "True", "AsyncSession", "async_sessionmaker"]
 
 
 def test_an_unexpected_sqlalchemy_layout_falls_back_to_the_ordinary_import() -> None:
@@ -133,7 +138,4 @@ def test_an_unexpected_sqlalchemy_layout_falls_back_to_the_ordinary_import() -> 
         "from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine\n"
         "print('sqlalchemy.orm' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "True"
+    assert _python(program) == "True"
