@@ -3,9 +3,8 @@
 Each worker holds every module it imports for its whole life: alembic (the
 schema sync, only when the database is not current), httpx (Keystone only)
 and requests (oslo.policy's http: checks, only when a rule uses one) stay out,
-as do prometheus-client (until /metrics is scraped), the SQLAlchemy dialects of
-the databases it does not use and the ORM; PyYAML, netaddr and rfc3986 are
-registered but not run (app/deferred_import.py).
+as do the SQLAlchemy dialects of the databases it does not use and the ORM;
+PyYAML, netaddr and rfc3986 are registered but not run (app/deferred_import.py).
 """
 
 import os
@@ -22,7 +21,7 @@ from app.db import schema, schema_state, sync_child
 from app.db.engine import make_engine
 from tests.databases import sqlite_url
 
-DEFERRED = ("alembic", "mako", "httpx", "requests", "prometheus_client")
+DEFERRED = ("alembic", "mako", "httpx", "requests")
 NOT_RUN = ("yaml", "netaddr", "rfc3986")
 # A SQLite worker's unused dialects (about 1.5 MB a worker) and SQLAlchemy's ORM
 # (about 6 MB: Core tables only, app/db/async_import.py).

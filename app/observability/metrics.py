@@ -9,18 +9,22 @@ carries their growth into the counters here.
 import os
 from typing import Any
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
 from app.db.database import DatabaseStats
 
-# Several workers share their metrics through prometheus-client's files; a single
-# process keeps plain numbers and imports the library at its first scrape.
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-if MULTIPROCESS:
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # prometheus-client writes its per-process files there from the first sample on.
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-    from prometheus_client import Counter, Gauge, Histogram
-else:
-    from app.observability.series import Counter, Gauge, Histogram  # type: ignore[assignment]
 
 REQUESTS = Counter(
     "placement_http_requests",
@@ -106,27 +110,11 @@ def export_database_stats(stats: DatabaseStats | None) -> None:
         exported.claim_retries = stats.claim_retries
 
 
-_PLAIN_REGISTERED = False
-
-
 def render_metrics(stats: DatabaseStats | None = None) -> tuple[bytes, str]:
     """The exposition text of this process, or of all workers in multiprocess mode."""
-    global _PLAIN_REGISTERED
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-
     export_database_stats(stats)
-    if MULTIPROCESS:
-        from prometheus_client import CollectorRegistry
-        from prometheus_client import multiprocess as prometheus_multiprocess
-
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
-    if not _PLAIN_REGISTERED:
-        # After the library's default collectors (process, platform, gc), as the
-        # library's own metric objects would have been.
-        from app.observability.series import collector
-
-        REGISTRY.register(collector())
-        _PLAIN_REGISTERED = True
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
