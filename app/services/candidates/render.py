@@ -13,6 +13,7 @@ Plain dicts serialised by orjson: writing the JSON text directly in Python
 
 from typing import Any, NamedTuple
 
+from app.interning import Interned
 from app.microversion import (
     ALL_CLASSES_IN_SUMMARIES,
     ALLOCATIONS_DICT_FORM,
@@ -238,28 +239,20 @@ def _summarize(
 
 # Equal resources objects of summaries are one object (read-only once built: they
 # are only serialised): hosts of one hardware model, idle or equally loaded, share
-# theirs. Bounded: past _INTERNED_MAX entries the table starts afresh.
-_RESOURCES: dict[tuple[tuple[str, int, int], ...], dict[str, dict[str, int]]] = {}
-_AMOUNTS: dict[tuple[int, int], dict[str, int]] = {}
-_INTERNED_MAX = 4096
+# theirs.
+_RESOURCES: Interned[tuple[tuple[str, int, int], ...], dict[str, dict[str, int]]] = Interned()
+_AMOUNTS: Interned[tuple[int, int], dict[str, int]] = Interned()
 
 
 def _resources(shown: tuple[tuple[str, int, int], ...]) -> dict[str, dict[str, int]]:
     """The one resources object for these (class name, capacity, used)."""
-    resources = _RESOURCES.get(shown)
-    if resources is None:
-        if len(_RESOURCES) >= _INTERNED_MAX:
-            _RESOURCES.clear()
-        if len(_AMOUNTS) >= _INTERNED_MAX:
-            _AMOUNTS.clear()
-        resources = {}
-        for name, capacity, used in shown:
-            amounts = _AMOUNTS.get((capacity, used))
-            if amounts is None:
-                amounts = _AMOUNTS[(capacity, used)] = {"capacity": capacity, "used": used}
-            resources[name] = amounts
-        _RESOURCES[shown] = resources
-    return resources
+    return _RESOURCES.get(shown, lambda: {
+        name: _amounts(capacity, used) for name, capacity, used in shown
+    })
+
+
+def _amounts(capacity: int, used: int) -> dict[str, int]:
+    return _AMOUNTS.get((capacity, used), lambda: {"capacity": capacity, "used": used})
 
 
 def render_body(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from app.db.repositories.candidates.snapshot import Inventory, ProviderInfo, Snapshot
 from app.db.repositories.candidates.summaries import SummaryRows, TreeRows
+from app.interning import Interned
 
 # provider id -> (info, inventory, usage, classes wanted, summary row, inventory rows):
 # the summary rows last built for a provider, with the snapshot objects they came from.
@@ -33,22 +34,12 @@ _TREES: tuple[
 
 
 # Equal inventory rows of several providers are one list (read-only once built):
-# hosts of one hardware model, idle or equally loaded. Bounded: past _SHARED_MAX
-# entries the table starts afresh.
-_SHARED: dict[tuple[tuple[int, int, int], ...], list[tuple[int, int, int]]] = {}
-_SHARED_MAX = 4096
+# hosts of one hardware model, idle or equally loaded.
+_SHARED: Interned[tuple[tuple[int, int, int], ...], list[tuple[int, int, int]]] = Interned()
 
 
 def _shared_list(rows: list[tuple[int, int, int]]) -> list[tuple[int, int, int]] | None:
-    if not rows:
-        return None
-    key = tuple(rows)
-    shared = _SHARED.get(key)
-    if shared is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        shared = _SHARED[key] = rows
-    return shared
+    return _SHARED.get(tuple(rows), lambda: rows) if rows else None
 
 
 def snapshot_summary_rows(
