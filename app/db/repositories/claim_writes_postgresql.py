@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.repositories.claims_in_flight import MARK_CLAIM
 from app.exceptions import ConcurrentUpdate
 
 LOG = logging.getLogger(__name__)
@@ -113,14 +114,17 @@ async def write_claim(
 # (:func:`fast_check` takes them only when they pass), so that a refused claim
 # does not queue on its providers.
 
-# The checks of the fast path (the CTEs req, inv, wanted, ok).
-_FAST_CHECKS = """
+# The checks of the fast path (the CTEs req, inv, wanted, ok), after the
+# claim's mark (claims_in_flight): the request rows read it, so it is taken
+# before the row locks.
+_FAST_CHECKS = MARK_CLAIM + """,
   req AS (
     SELECT r.ord, r.consumer, rp.id AS rp_id, rp.generation AS rp_gen, rc.id AS rc_id,
            r.amount
     FROM unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
                 CAST(:r_rc AS VARCHAR[]), CAST(:r_amount AS INTEGER[]))
          WITH ORDINALITY AS r(consumer, rp_uuid, rc_name, amount, ord)
+    CROSS JOIN claim_mark
     LEFT JOIN resource_providers rp ON rp.uuid = r.rp_uuid
     LEFT JOIN resource_classes rc ON rc.name = r.rc_name),
   inv AS (
