@@ -67,10 +67,35 @@ def _statements(app: FastAPI) -> list[str]:
     return sent
 
 
+def _sent_through_asyncpg(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement sent through asyncpg from now on, by SQLAlchemy (prepared
+    statements; BEGIN and COMMIT) or on the driver's connection directly."""
+    import asyncpg
+    from asyncpg.prepared_stmt import PreparedStatement
+
+    sent: list[str] = []
+    for owner, name in ((asyncpg.Connection, "execute"), (asyncpg.Connection, "fetch"),
+                        (asyncpg.Connection, "fetchrow"), (asyncpg.Connection, "fetchval"),
+                        (PreparedStatement, "fetch"), (PreparedStatement, "fetchrow")):
+        original = getattr(owner, name)
+
+        def recorded(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            query = self.get_query() if isinstance(self, PreparedStatement) else args[0]
+            sent.append(str(query))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, recorded)
+    return sent
+
+
 async def test_each_populate_write_is_one_statement(
-    pg_app: FastAPI, pg_client: httpx.AsyncClient
+    pg_app: FastAPI, pg_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent = _statements(pg_app)
+    """One statement on the wire for each (no BEGIN, no COMMIT), and none of
+    them through SQLAlchemy's execution: on asyncpg they run on the driver's
+    own connection (app/db/driver_statement.py)."""
+    through_sqlalchemy = _statements(pg_app)
+    sent = _sent_through_asyncpg(monkeypatch)
     root, child = str(uuid.uuid4()), str(uuid.uuid4())
     steps: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/resource_providers", {"uuid": root, "name": f"rp-{root}"}),
@@ -90,9 +115,11 @@ async def test_each_populate_write_is_one_statement(
     assert (await pg_client.put("/traits/CUSTOM_X")).status_code == 201
     for method, path, body in steps:
         sent.clear()
+        through_sqlalchemy.clear()
         response = await pg_client.request(method, path, json=body)
         assert response.status_code == 200, response.text
         assert len(sent) == 1, (path, sent)
+        assert through_sqlalchemy == [], (path, through_sqlalchemy)
 
     shown = (await pg_client.get(f"/resource_providers/{child}")).json()
     assert (shown["parent_provider_uuid"], shown["root_provider_uuid"]) == (root, root)

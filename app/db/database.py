@@ -40,14 +40,16 @@ The retry counters live here; the metrics read them.
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db import driver_statement
+from app.db.driver_statement import ClosedBeforeSending, DriverStatements, Refused
 from app.db.engine import (
     STATEMENT_LIMIT_INFO,
     WRITE_OPTION,
@@ -83,6 +85,18 @@ class RowMoved(Exception):
     the new row and answers as it should (usually a generation conflict)."""
 
 
+async def _all_rows(
+    conn: AsyncConnection, clause: TextClause, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    try:
+        return (await conn.execute(clause, dict(params))).all()
+    except DBAPIError as exc:
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and not is_unavailable(exc):
+            raise Refused(sqlstate, str(exc)) from exc
+        raise
+
+
 class _ProbeDone(Exception):
     """Ends the write probe's unit of work: it is rolled back."""
 
@@ -99,6 +113,22 @@ def _known_closed(conn: AsyncConnection) -> bool:
     driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     is_closed = getattr(driver, "is_closed", None)
     return bool(is_closed()) if callable(is_closed) else False
+
+
+def _unanswered(exc: Exception, committing: bool, kind: Kind) -> Exception:
+    """What an unavailable database's ``exc`` (``is_unavailable``) makes of a
+    unit of work: run again (:class:`_ConnectionLost`, when nothing can have
+    committed) or a 503."""
+    if is_connection_lost(exc) and (not committing or is_lost_uncommitted(exc)):
+        return _ConnectionLost()
+    if is_timeout(exc):
+        # Cut off by a bound: rolled back (an autocommitted statement too).
+        LOG.warning("database wait bound exceeded (%s): %s", kind, exc)
+    elif committing:
+        LOG.warning("database connection lost during COMMIT, outcome unknown: %s", exc)
+    else:
+        LOG.warning("database unavailable: %s", exc)
+    return DatabaseUnavailable()
 
 
 def reconnect_delays(window: float) -> tuple[float, ...]:
@@ -161,6 +191,7 @@ class Database:
             self._committed_options["isolation_level"] = "READ COMMITTED"
         self._autocommit_options = {**self._write_options, "isolation_level": "AUTOCOMMIT"}
         self._autocommit_read_options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+        self._driver = DriverStatements(engine) if driver_statement.applies(engine) else None
 
     async def _attempt(self, work: Work[T], options: dict[str, Any], kind: Kind) -> T:
         """``work`` once, in a fresh transaction on a pooled connection.
@@ -206,16 +237,7 @@ class Database:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            if is_connection_lost(exc) and (not committing or is_lost_uncommitted(exc)):
-                raise _ConnectionLost() from exc
-            if is_timeout(exc):
-                # Cut off by a bound: rolled back (an autocommitted statement too).
-                LOG.warning("database wait bound exceeded (%s): %s", kind, exc)
-            elif committing:
-                LOG.warning("database connection lost during COMMIT, outcome unknown: %s", exc)
-            else:
-                LOG.warning("database unavailable: %s", exc)
-            raise DatabaseUnavailable() from exc
+            raise _unanswered(exc, committing, kind) from exc
 
     async def _limit_statements(self, conn: AsyncConnection, kind: Kind) -> None:
         """Bound this unit of work's statements when its kind's limit is not the
@@ -240,17 +262,24 @@ class Database:
     ) -> T:
         """``work`` in one transaction, run again on a fresh connection when the
         connection was lost before COMMIT (a bounded number of times)."""
+        return await self._reconnecting(lambda: self._attempt(work, options, kind), delays)
+
+    async def _reconnecting(
+        self, attempt: Callable[[], Awaitable[T]], delays: tuple[float, ...] | None = None
+    ) -> T:
+        """``attempt`` (one unit of work), made again when it raised
+        :class:`_ConnectionLost` (a bounded number of times)."""
         delays = delays or self.reconnect_delays
-        for attempt, delay in enumerate(delays):
+        for attempt_number, delay in enumerate(delays):
             if delay:
                 await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             try:
-                return await self._attempt(work, options, kind)
+                return await attempt()
             except _ConnectionLost as lost:
                 cause = lost.__cause__
-                if attempt == len(delays) - 1:
+                if attempt_number == len(delays) - 1:
                     LOG.warning("database unavailable after %d attempts: %s",
-                                attempt + 1, cause)
+                                attempt_number + 1, cause)
                     raise DatabaseUnavailable() from cause
                 self.stats.reconnects += 1
                 LOG.info("database connection lost before COMMIT, running the unit of "
@@ -326,6 +355,34 @@ class Database:
         runs is a 503 (its outcome is unknown); other failures are the caller's.
         Server databases only."""
         return await self._run(work, self._autocommit_options, Kind.WRITE)
+
+    async def single_rows(
+        self, clause: TextClause, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of ``clause``, one statement run as ``single_statement``
+        runs it (same reconnection, 503s and time limits); on asyncpg through
+        the driver's own connection (``app/db/driver_statement.py``). What the
+        database refused (nothing written) raises :class:`Refused`."""
+        driver = self._driver
+        if driver is None:
+            return await self.single_statement(lambda conn: _all_rows(conn, clause, params))
+
+        async def attempt() -> Sequence[Sequence[Any]]:
+            try:
+                rows = await driver.rows(clause, params)
+            except ClosedBeforeSending as exc:
+                raise _ConnectionLost() from exc
+            except Refused:
+                raise
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # Autocommitted: a loss in flight leaves the outcome unknown.
+                raise _unanswered(exc, True, Kind.WRITE) from exc
+            self.stats.writes += 1
+            return rows
+
+        return await self._reconnecting(attempt)
 
     async def single_read(self, work: Work[T]) -> T:
         """``work``, one read statement run autocommitted (server databases): one

@@ -12,8 +12,6 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.db.database import Database
 from app.db.repositories import provider_setup_mysql as mysql
 from app.db.repositories import provider_setup_postgresql as postgresql
@@ -26,10 +24,12 @@ T = TypeVar("T")
 async def _short_form(
     db: Database,
     values: Sequence[str],
-    write: Callable[[Any, AsyncConnection], Awaitable[T | None]],
+    write: Callable[[Any, Any], Awaitable[T | None]],
 ) -> T | None:
     """``write`` with the form of ``db``'s dialect (the module, which names the
-    same functions in both), when it takes ``values``; ``None`` otherwise."""
+    same functions in both), when it takes ``values``; ``None`` otherwise. The
+    form's ``attempt`` hands ``write`` what its statements run on (a connection,
+    or PostgreSQL's one-statement runner)."""
     forms: tuple[ModuleType, ...] = (postgresql, mysql)
     form = next((form for form in forms if form.applies(db, *values)), None)
     if form is None:

@@ -3,8 +3,9 @@
 Creating a provider and replacing its inventories, traits or aggregates (with
 the generation the client saw) are, when nothing is wrong, a few rows guarded
 by the provider generation. Each function here is that write as ONE statement
-(data-modifying CTEs), run by ``Database.single_statement``: no BEGIN, no
-COMMIT, one round trip instead of five or six. The generation compare-and-swap
+(data-modifying CTEs), run by ``Database.single_rows`` (on asyncpg through the
+driver's own connection): no BEGIN, no COMMIT, one round trip instead of five
+or six. The generation compare-and-swap
 is an ``UPDATE ... WHERE generation = seen`` whose rows every other CTE reads,
 so nothing is written unless it succeeded; PostgreSQL re-checks that condition
 on the latest row version after waiting for its lock, so a writer that
@@ -26,15 +27,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import TextClause, text
 
 from app.db.database import Database
-from app.db.engine import is_serialization_failure
+from app.db.driver_statement import Refused
+from app.db.engine import POSTGRESQL_KEY_VIOLATIONS, SERIALIZATION_FAILURES
 from app.records import InventoryRecord, ProviderRow
 
 T = TypeVar("T")
+# Runs one statement autocommitted and answers its rows (``Database.single_rows``).
+Rows = Callable[[TextClause, Mapping[str, Any]], Awaitable[Sequence[Sequence[Any]]]]
+# Refusals meaning "not written, the ordinary path answers": a key (class 23,
+# integrity; a uuid, name or aggregate taken meanwhile), a lock race or a deadlock.
+_LOST_RACES = frozenset(SERIALIZATION_FAILURES) | POSTGRESQL_KEY_VIOLATIONS
 
 
 def applies(db: Database, *values: str) -> bool:
@@ -43,15 +48,13 @@ def applies(db: Database, *values: str) -> bool:
     return db.dialect == "postgresql" and not any("\x00" in value for value in values)
 
 
-async def attempt(db: Database, work: Callable[[AsyncConnection], Awaitable[T | None]]) -> T | None:
+async def attempt(db: Database, work: Callable[[Rows], Awaitable[T | None]]) -> T | None:
     """``work`` as one autocommitted statement; ``None`` when it wrote nothing or
     lost a race on a key, a lock or a deadlock (the statement is undone whole)."""
     try:
-        return await db.single_statement(work)
-    except IntegrityError:
-        return None
-    except DBAPIError as exc:
-        if is_serialization_failure(exc):
+        return await work(db.single_rows)
+    except Refused as exc:
+        if exc.sqlstate.startswith("23") or exc.sqlstate in _LOST_RACES:
             return None
         raise
 
@@ -84,26 +87,22 @@ FROM created, parent JOIN resource_providers root ON root.id = parent.root_id
 
 
 async def create_provider(
-    conn: AsyncConnection, name: str, uuid: str, parent_uuid: str | None, now: datetime
+    rows: Rows, name: str, uuid: str, parent_uuid: str | None, now: datetime
 ) -> ProviderRow | None:
     """A new provider as the ordinary path writes it (a root is its own root and
     has ``updated_at`` set); ``None`` if the uuid or name is taken or the parent
     missing."""
     if parent_uuid is None:
-        new_id = (
-            await conn.execute(_CREATE_ROOT, {"uuid": uuid, "name": name, "now": now})
-        ).scalar()
-        if new_id is None:
+        created = await rows(_CREATE_ROOT, {"uuid": uuid, "name": name, "now": now})
+        if not created:
             return None
+        new_id = created[0][0]
         return ProviderRow(new_id, uuid, name, 0, None, new_id, None, uuid, now, now)
-    row = (
-        await conn.execute(
-            _CREATE_CHILD, {"uuid": uuid, "name": name, "parent": parent_uuid, "now": now}
-        )
-    ).first()
-    if row is None:
+    found = await rows(
+        _CREATE_CHILD, {"uuid": uuid, "name": name, "parent": parent_uuid, "now": now})
+    if not found:
         return None
-    new_id, parent_id, root_id, parent_uuid_stored, root_uuid = row
+    new_id, parent_id, root_id, parent_uuid_stored, root_uuid = found[0]
     return ProviderRow(
         new_id, uuid, name, 0, parent_id, root_id, parent_uuid_stored, root_uuid, now, None
     )
@@ -158,7 +157,7 @@ SELECT generation FROM bumped
 
 
 async def replace_inventories(
-    conn: AsyncConnection,
+    rows: Rows,
     uuid: str,
     seen_generation: int,
     records: Mapping[str, InventoryRecord],
@@ -181,8 +180,7 @@ async def replace_inventories(
         "step_sizes": [int(r.step_size) for r in values],
         "ratios": [float(r.allocation_ratio) for r in values],
     }
-    generation: int | None = (await conn.execute(_REPLACE_INVENTORIES, params)).scalar()
-    return generation
+    return _generation(await rows(_REPLACE_INVENTORIES, params))
 
 
 # ------------------------------------------------------------------- traits
@@ -220,22 +218,20 @@ TraitStamp = tuple[str, datetime | None, datetime | None]
 
 
 async def replace_traits(
-    conn: AsyncConnection, uuid: str, seen_generation: int, names: Sequence[str], now: datetime
+    rows: Rows, uuid: str, seen_generation: int, names: Sequence[str], now: datetime
 ) -> tuple[int, list[TraitStamp]] | None:
     """A changed, non-empty trait set behind the client's generation: the new
     generation and the traits' (name, created_at, updated_at); ``None``
     otherwise (an unchanged set included: the ordinary path answers it)."""
     wanted = sorted(set(names))
-    rows = (
-        await conn.execute(
-            _REPLACE_TRAITS,
-            {"uuid": uuid, "generation": seen_generation, "count": len(wanted),
-             "names": wanted, "now": now},
-        )
-    ).all()
-    if not rows:
+    found = await rows(
+        _REPLACE_TRAITS,
+        {"uuid": uuid, "generation": seen_generation, "count": len(wanted),
+         "names": wanted, "now": now},
+    )
+    if not found:
         return None
-    return rows[0][0], [(name, created, updated) for _, name, created, updated in rows]
+    return found[0][0], [(name, created, updated) for _, name, created, updated in found]
 
 
 # --------------------------------------------------------------- aggregates
@@ -279,16 +275,18 @@ SELECT generation FROM bumped
 
 
 async def replace_aggregates(
-    conn: AsyncConnection, uuid: str, seen_generation: int, uuids: Sequence[str], now: datetime
+    rows: Rows, uuid: str, seen_generation: int, uuids: Sequence[str], now: datetime
 ) -> int | None:
     """``AggregateRepository.set_for_provider`` behind the client's generation
     (aggregates never seen are created): the new generation, or ``None``."""
     wanted = sorted(set(uuids))
-    generation: int | None = (
-        await conn.execute(
-            _REPLACE_AGGREGATES,
-            {"uuid": uuid, "generation": seen_generation, "count": len(wanted),
-             "uuids": wanted, "now": now},
-        )
-    ).scalar()
-    return generation
+    return _generation(await rows(
+        _REPLACE_AGGREGATES,
+        {"uuid": uuid, "generation": seen_generation, "count": len(wanted),
+         "uuids": wanted, "now": now},
+    ))
+
+
+def _generation(found: Sequence[Sequence[Any]]) -> int | None:
+    """The new generation a replacing statement answers (no row: not written)."""
+    return int(found[0][0]) if found else None
