@@ -12,31 +12,20 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.repositories.candidates import snapshot_catch_up
 from app.db.repositories.candidates.snapshot import Snapshot, catch_up, refresh
-from app.settings import Settings
 from tests.allocation_helpers import body
-from tests.api_helpers import ADMIN_LATEST, asgi_client, make_provider, new_uuid, running_app
-
-Pair = tuple[FastAPI, httpx.AsyncClient]
+from tests.api_helpers import make_provider, new_uuid
+from tests.two_workers import Pair, engine_of, two_workers
 
 
 @pytest.fixture
 async def workers(postgresql_url: str) -> AsyncIterator[tuple[Pair, Pair]]:
-    settings = Settings(database_url=postgresql_url, auth_strategy="noauth2",
-                        candidates_snapshot_max_age=0.0)
-    async with running_app(settings) as one, asgi_client(one, ADMIN_LATEST) as first, \
-            running_app(settings) as two, asgi_client(two, ADMIN_LATEST) as second:
-        yield (one, first), (two, second)
-
-
-def _engine(app: FastAPI) -> AsyncEngine:
-    engine: AsyncEngine = app.state.database.engine
-    return engine
+    async with two_workers(postgresql_url) as pair:
+        yield pair
 
 
 async def _count(client: httpx.AsyncClient, resources: str = "VCPU:1") -> int:
@@ -75,7 +64,7 @@ def _state(snap: Snapshot) -> tuple[Any, ...]:
 
 async def test_catch_up_gives_what_a_full_refresh_reads(workers: tuple[Pair, Pair]) -> None:
     (one, first), (_, second) = workers
-    engine = _engine(one)
+    engine = engine_of(one)
     rp = await make_provider(first, {"VCPU": {"total": 8}})
     aggregate = new_uuid()
     response = await first.put(f"/resource_providers/{rp}/aggregates", json={
@@ -106,7 +95,7 @@ async def test_catch_up_gives_what_a_full_refresh_reads(workers: tuple[Pair, Pai
 
 async def test_another_workers_claim_costs_one_statement(workers: tuple[Pair, Pair]) -> None:
     (one, first), (_, second) = workers
-    engine = _engine(one)
+    engine = engine_of(one)
     rp = await make_provider(first, {"VCPU": {"total": 4}})
     assert await _count(first, "VCPU:4") == 1  # the snapshot is loaded
     await _claim(second, rp, 4)
@@ -130,7 +119,7 @@ async def test_what_the_changed_rows_miss_falls_back_to_the_full_refresh(
     workers: tuple[Pair, Pair],
 ) -> None:
     (one, first), (two, second) = workers
-    engine = _engine(one)
+    engine = engine_of(one)
     rp = await make_provider(first, {"VCPU": {"total": 4}})
     gone = await make_provider(first, {"VCPU": {"total": 4}})
     await _claim(first, rp, 4)
@@ -143,7 +132,7 @@ async def test_what_the_changed_rows_miss_falls_back_to_the_full_refresh(
     assert await _count(first, "VCPU:4") == 0
     # Allocations deleted as another server would: no generation bumped.
     old = await _full(engine)
-    async with _engine(two).begin() as conn:
+    async with engine_of(two).begin() as conn:
         await conn.execute(text("DELETE FROM allocations"))
     assert await _caught_up(engine, old) is None
     assert await _count(first, "VCPU:4") == 1
@@ -171,7 +160,7 @@ async def test_an_unchanged_version_reads_nothing_and_a_changed_one_reads_only_t
     the providers written since are returned (found by their row versions, with
     nothing sent but the last snapshot's text)."""
     (one, first), (_, second) = workers
-    engine = _engine(one)
+    engine = engine_of(one)
     providers = [await make_provider(first, {"VCPU": {"total": 4}}) for _ in range(3)]
     old = await _full(engine)
     assert old.version is not None
@@ -201,9 +190,9 @@ async def test_a_write_under_a_savepoint_is_never_missed(workers: tuple[Pair, Pa
     not list: the catch-up either reads it or gives way to the full refresh,
     never an answer without the write."""
     (one, first), (two, _) = workers
-    engine = _engine(one)
+    engine = engine_of(one)
     rp = await make_provider(first, {"VCPU": {"total": 4}})
-    async with _engine(two).connect() as writer:
+    async with engine_of(two).connect() as writer:
         await writer.begin()
         await writer.execute(text("SELECT txid_current()"))  # the top transaction's id
         await writer.begin_nested()
