@@ -58,6 +58,7 @@ from app.db.engine import (
     is_serialization_failure,
     is_timeout,
     is_unavailable,
+    sqlstate_of,
 )
 from app.db.timeouts import (
     Kind,
@@ -91,8 +92,8 @@ async def _all_rows(
     try:
         return (await conn.execute(clause, dict(params))).all()
     except DBAPIError as exc:
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if isinstance(sqlstate, str) and not is_unavailable(exc):
+        sqlstate = sqlstate_of(exc.orig)
+        if sqlstate is not None and not is_unavailable(exc):
             raise Refused(sqlstate, str(exc)) from exc
         raise
 

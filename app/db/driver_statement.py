@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_, greenlet_spawn
 
-from app.db.engine import is_connection_lost, is_unavailable
+from app.db.engine import is_connection_lost, is_unavailable, sqlstate_of
 
 DRIVER = "asyncpg"
 
@@ -96,8 +96,8 @@ class DriverStatements:
             if isinstance(exc, asyncio.CancelledError) or is_unavailable(exc):
                 self._drop(pooled, exc)
             else:
-                sqlstate = getattr(exc, "sqlstate", None)
-                if isinstance(sqlstate, str):
+                sqlstate = sqlstate_of(exc)
+                if sqlstate is not None:
                     raise Refused(sqlstate, str(exc)) from exc
             raise
         finally:

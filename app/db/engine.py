@@ -238,7 +238,8 @@ def _driver_error(exc: BaseException) -> BaseException:
     return (exc.orig or exc) if isinstance(exc, DBAPIError) else exc
 
 
-def _sqlstate(error: BaseException) -> str | None:
+def sqlstate_of(error: BaseException | None) -> str | None:
+    """The SQLSTATE a driver error carries (asyncpg's ``sqlstate``, psycopg's ``pgcode``)."""
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     return state if isinstance(state, str) else None
 
@@ -253,7 +254,7 @@ def is_connection_lost(exc: BaseException) -> bool:
         return True
     if isinstance(error, OSError):  # refused, reset: below the DB-API
         return True
-    state = _sqlstate(error)
+    state = sqlstate_of(error)
     if state is not None and (state.startswith(POSTGRESQL_LOST_PREFIX) or state in POSTGRESQL_LOST):
         return True
     text = str(error).lower()
@@ -287,7 +288,7 @@ def is_lost_uncommitted(exc: BaseException) -> bool:
       goodbye, arrived on a pooled connection, is still being read).
     """
     for error in _causes(exc):
-        if _sqlstate(error) == POSTGRESQL_ENDED_SESSION:
+        if sqlstate_of(error) == POSTGRESQL_ENDED_SESSION:
             return True
         if _is_asyncpg_unsent(error):
             return True
@@ -305,7 +306,7 @@ def is_timeout(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection in time
         return True
     error = _driver_error(exc)
-    if _sqlstate(error) in POSTGRESQL_TIMEOUTS or _driver_error_number(error) in MYSQL_TIMEOUTS:
+    if sqlstate_of(error) in POSTGRESQL_TIMEOUTS or _driver_error_number(error) in MYSQL_TIMEOUTS:
         return True
     return "database is locked" in str(error).lower()
 
@@ -327,6 +328,5 @@ def is_unavailable(exc: BaseException) -> bool:
 def is_serialization_failure(exc: DBAPIError) -> bool:
     if mysql_error_number(exc) in MYSQL_RETRYABLE:
         return True
-    orig = getattr(exc, "orig", None)
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    sqlstate = sqlstate_of(exc.orig)
     return sqlstate in SERIALIZATION_FAILURES or sqlstate in POSTGRESQL_KEY_VIOLATIONS

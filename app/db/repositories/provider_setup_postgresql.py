@@ -31,15 +31,16 @@ from sqlalchemy import TextClause, text
 
 from app.db.database import Database
 from app.db.driver_statement import Refused
-from app.db.engine import POSTGRESQL_KEY_VIOLATIONS, SERIALIZATION_FAILURES
+from app.db.engine import SERIALIZATION_FAILURES
 from app.records import InventoryRecord, ProviderRow
 
 T = TypeVar("T")
 # Runs one statement autocommitted and answers its rows (``Database.single_rows``).
 Rows = Callable[[TextClause, Mapping[str, Any]], Awaitable[Sequence[Sequence[Any]]]]
-# Refusals meaning "not written, the ordinary path answers": a key (class 23,
-# integrity; a uuid, name or aggregate taken meanwhile), a lock race or a deadlock.
-_LOST_RACES = frozenset(SERIALIZATION_FAILURES) | POSTGRESQL_KEY_VIOLATIONS
+# Refusals meaning "not written, the ordinary path answers", besides any key
+# (class 23, integrity: a uuid, name or aggregate taken meanwhile): a lock race
+# or a deadlock.
+_LOST_RACES = frozenset(SERIALIZATION_FAILURES)
 
 
 def applies(db: Database, *values: str) -> bool:
