@@ -7,7 +7,7 @@ the providers that can match (per class, trait or aggregate indexes), and a
 window of anchors is a range of the per-class index ordered by root.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from app.db.repositories.candidates.memory_summaries import snapshot_summary_rows
 from app.db.repositories.candidates.resolution import Resolved
@@ -68,6 +68,16 @@ class SnapshotSource:
     def _members(self, any_of: Iterable[int]) -> set[int]:
         by_aggregate = self.snap.index.by_aggregate
         return {p for aggregate in any_of for p in by_aggregate.get(aggregate, EMPTY)}
+
+    def _in_aggregates(self, member_of: Sequence[Sequence[int]], window: Window) -> list[int]:
+        """Every provider that may be in all of ``member_of`` (by its own or its root's
+        aggregates), in (root, id) order within ``window``, as a class index gives them."""
+        snap = self.snap
+        found = min((self._members(any_of) for any_of in member_of), key=len)
+        for provider in list(found):
+            found.update(snap.index.trees.get(provider, ()))  # a root: its whole tree
+        ordered = sorted((snap.root_of(provider), provider) for provider in found)
+        return [provider for root, provider in ordered if self._in_window(root, window)]
 
     async def any_provider_in_aggregates(self, member_of: list[list[int]]) -> bool:
         if not member_of:
@@ -174,7 +184,7 @@ class SnapshotSource:
 
         by_class = snap.index.by_class
         indexes = [by_class.get(rc) for rc, _ in group.amounts]
-        providers: Iterable[int]
+        providers: Collection[int]
         if len(indexes) == 1:
             providers = indexes[0].in_window(window) if indexes[0] is not None else ()
         else:
@@ -183,6 +193,10 @@ class SnapshotSource:
                 if index is not None:
                     union.update(index.in_window(window))
             providers = union
+        if group.member_of:  # a few aggregates' providers drive better than a class
+            narrow = self._in_aggregates(group.member_of, window)
+            if len(narrow) < len(providers):
+                providers = narrow
         # The hot loop (every provider of the classes): locals, no calls per check.
         infos = snap.providers
         traits_of = snap.traits.get
