@@ -9,12 +9,25 @@ the resource providers service's.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, delete, exists, func, insert, literal, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import models
+from app.db.repositories.candidates.statements import cached, int_list, int_param
 from app.db.repositories.providers_core import provider_from_row, provider_select
 from app.exceptions import ProviderRenameConflict
 from app.query import AggregateFilter, TraitFilter
@@ -85,7 +98,7 @@ class ProviderFilters:
 
 
 def has_capacity(
-    provider_id: ColumnElement[int], class_id: int, amount: int
+    provider_id: ColumnElement[int], class_id: ColumnElement[int], amount: ColumnElement[int]
 ) -> ColumnElement[bool]:
     """The provider alone can take ``amount`` of the class (spec §4.2 formula).
 
@@ -93,8 +106,6 @@ def has_capacity(
     once, not as a correlated EXISTS: the planner can then hash it whatever the
     table statistics say (a fresh, never-analyzed database included).
     """
-    if amount > MAX_AMOUNT:
-        return literal(False)
     inv = _inv.alias("inv")
     usage = (
         select(
@@ -105,65 +116,101 @@ def has_capacity(
         .group_by(_alloc.c.resource_provider_id)
         .subquery("usage")
     )
-    wanted = literal(amount, Integer)
     fitting = (
         select(inv.c.resource_provider_id)
         .select_from(inv.outerjoin(usage, usage.c.provider_id == inv.c.resource_provider_id))
         .where(
             inv.c.resource_class_id == class_id,
-            inv.c.min_unit <= wanted,
-            inv.c.max_unit >= wanted,
-            wanted.op("%")(inv.c.step_size) == 0,
+            inv.c.min_unit <= amount,
+            inv.c.max_unit >= amount,
+            amount.op("%")(inv.c.step_size) == 0,
             (inv.c.total - inv.c.reserved) * inv.c.allocation_ratio
-            >= func.coalesce(usage.c.used, 0) + wanted,
+            >= func.coalesce(usage.c.used, 0) + amount,
         )
     )
     return provider_id.in_(fitting)
 
 
-def has_any_trait(provider_id: ColumnElement[int], ids: set[int]) -> ColumnElement[bool]:
+def has_any_trait(provider_id: ColumnElement[int], ids: BindParameter[Any]) -> ColumnElement[bool]:
     rpt = _rpt.alias("rpt")
     return exists(
         select(1).select_from(rpt).where(
-            rpt.c.resource_provider_id == provider_id, rpt.c.trait_id.in_(sorted(ids))
+            rpt.c.resource_provider_id == provider_id, rpt.c.trait_id.in_(ids)
         )
     )
 
 
-def in_any_aggregate(provider_id: ColumnElement[int], uuids: Iterable[str]) -> ColumnElement[bool]:
+def in_any_aggregate(
+    provider_id: ColumnElement[int], uuids: BindParameter[Any]
+) -> ColumnElement[bool]:
     rpa = _rpa.alias("rpa")
     agg = _agg.alias("agg")
     return exists(
         select(1)
         .select_from(rpa.join(agg, agg.c.id == rpa.c.aggregate_id))
-        .where(rpa.c.resource_provider_id == provider_id, agg.c.uuid.in_(sorted(uuids)))
+        .where(rpa.c.resource_provider_id == provider_id, agg.c.uuid.in_(uuids))
     )
 
 
-def _conditions(filters: ProviderFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+# Which filters a listing has and how many of each: one statement per shape,
+# built once (building SQLAlchemy expressions costs more than running them, and
+# leaves reference cycles for the collector), every value a bind parameter.
+_Shape = tuple[bool, bool, bool, int, bool, int, bool, int]
+
+
+def _shape(filters: ProviderFilters) -> _Shape:
+    return (
+        bool(filters.name), bool(filters.uuid), bool(filters.in_tree),  # "name=": no filter
+        len(filters.required_traits), bool(filters.forbidden_traits),
+        len(filters.aggregates.required), bool(filters.aggregates.forbidden),
+        len(filters.resources),
+    )
+
+
+def _values(filters: ProviderFilters) -> dict[str, Any]:
+    values: dict[str, Any] = {"name": filters.name, "uuid": filters.uuid, "tree": filters.in_tree}
+    for j, ids in enumerate(filters.required_traits):
+        values[f"traits{j}"] = sorted(ids)
+    values["forbidden_traits"] = sorted(filters.forbidden_traits)
+    for j, group in enumerate(filters.aggregates.required):
+        values[f"aggregates{j}"] = sorted(group)
+    values["forbidden_aggregates"] = sorted(filters.aggregates.forbidden)
+    for k, (class_id, amount) in enumerate(filters.resources.items()):
+        values[f"class{k}"], values[f"amount{k}"] = class_id, amount
+    return values
+
+
+def _uuid_list(name: str) -> BindParameter[Any]:
+    return bindparam(name, type_=String, expanding=True)
+
+
+def _listing(shape: _Shape) -> Select[Any]:
+    name, uuid, in_tree, trait_sets, forbidden_traits, agg_sets, forbidden_aggs, classes = shape
     provider_id = _rp.c.id
-    if filters.name:
-        conditions.append(_rp.c.name == filters.name)
-    if filters.uuid:
-        conditions.append(_rp.c.uuid == filters.uuid)
-    if filters.in_tree:
+    conditions: list[ColumnElement[bool]] = []
+    if name:
+        conditions.append(_rp.c.name == bindparam("name"))
+    if uuid:
+        conditions.append(_rp.c.uuid == bindparam("uuid"))
+    if in_tree:
         tree = _rp.alias("tree")
         root_of = (
-            select(tree.c.root_provider_id).where(tree.c.uuid == filters.in_tree).scalar_subquery()
+            select(tree.c.root_provider_id).where(tree.c.uuid == bindparam("tree"))
+            .scalar_subquery()
         )
         conditions.append(_rp.c.root_provider_id == root_of)
-    for ids in filters.required_traits:
-        conditions.append(has_any_trait(provider_id, ids))
-    if filters.forbidden_traits:
-        conditions.append(~has_any_trait(provider_id, filters.forbidden_traits))
-    for group in filters.aggregates.required:
-        conditions.append(in_any_aggregate(provider_id, group))
-    if filters.aggregates.forbidden:
-        conditions.append(~in_any_aggregate(provider_id, filters.aggregates.forbidden))
-    for class_id, amount in filters.resources.items():
-        conditions.append(has_capacity(provider_id, class_id, amount))
-    return conditions
+    for j in range(trait_sets):
+        conditions.append(has_any_trait(provider_id, int_list(f"traits{j}")))
+    if forbidden_traits:
+        conditions.append(~has_any_trait(provider_id, int_list("forbidden_traits")))
+    for j in range(agg_sets):
+        conditions.append(in_any_aggregate(provider_id, _uuid_list(f"aggregates{j}")))
+    if forbidden_aggs:
+        conditions.append(~in_any_aggregate(provider_id, _uuid_list("forbidden_aggregates")))
+    for k in range(classes):
+        fits = has_capacity(provider_id, int_param(f"class{k}"), int_param(f"amount{k}"))
+        conditions.append(fits)
+    return provider_select().where(*conditions).order_by(_rp.c.id)
 
 
 class ResourceProviderRepository:
@@ -171,11 +218,11 @@ class ResourceProviderRepository:
         self.conn = conn
 
     async def filtered(self, filters: ProviderFilters) -> list[ProviderRow]:
-        query = provider_select()
-        for condition in _conditions(filters):
-            query = query.where(condition)
-        query = query.order_by(_rp.c.id)
-        rows = await self.conn.execute(query)
+        if any(amount > MAX_AMOUNT for amount in filters.resources.values()):
+            return []  # no inventory holds that much
+        shape = _shape(filters)
+        query = cached(("provider-listing", shape), lambda: _listing(shape))
+        rows = await self.conn.execute(query, _values(filters))
         return [provider_from_row(row) for row in rows]
 
     async def name_taken(self, name: str, other_than: int | None = None) -> bool:
