@@ -2,6 +2,7 @@
 summary is built again as soon as its usage, inventory or traits change, and
 each microversion gets its own summary shape."""
 
+import importlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,3 +108,27 @@ async def test_equal_providers_then_one_changes(client: httpx.AsyncClient) -> No
         assert after[twins[1]]["resources"] == {"VCPU": {"capacity": 4, "used": 2}}
         for provider in (twins[0], twins[2], root, child):
             assert after[provider] == before[provider]
+
+
+async def test_deleted_providers_leave_the_kept_summaries(client: httpx.AsyncClient) -> None:
+    """What a worker keeps per provider id beside its snapshot (summary rows and
+    rendered summaries) is dropped when a refresh finds the provider deleted: a
+    cloud's churn does not pile up in the worker."""
+    from app.db.repositories.candidates import memory_summaries
+
+    # the package's ``render`` is its function: the module by its name
+    render = importlib.import_module("app.services.candidates.render")
+
+    kept = await make_provider(client, {"VCPU": {"total": 8}}, name="kept")
+    doomed = await make_provider(client, {"VCPU": {"total": 8}}, name="doomed")
+    assert set(await _summaries(client)) == {kept, doomed}
+    ids = {info[0]: id_ for id_, (info, *_) in memory_summaries._ROWS.items()}
+    assert {kept, doomed} <= ids.keys()
+    assert ids[doomed] in render._SUMMARIES
+
+    response = await client.delete(f"/resource_providers/{doomed}")
+    assert response.status_code == 204, response.text
+    assert set(await _summaries(client)) == {kept}
+    assert ids[doomed] not in memory_summaries._ROWS
+    assert ids[doomed] not in render._SUMMARIES
+    assert ids[kept] in memory_summaries._ROWS and ids[kept] in render._SUMMARIES

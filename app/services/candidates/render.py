@@ -13,6 +13,7 @@ Plain dicts serialised by orjson: writing the JSON text directly in Python
 
 from typing import Any, NamedTuple
 
+from app.db.repositories.candidates.snapshot import on_providers_gone
 from app.interning import Interned
 from app.microversion import (
     ALL_CLASSES_IN_SUMMARIES,
@@ -143,6 +144,15 @@ _SUMMARIES: dict[int, tuple[Any, Any, Any, Any, Any, dict[str, Any]]] = {}
 # root id -> (tree rows, class names, variant, uuid -> summary): one tree's summaries,
 # kept while the source hands out the same tree rows (``SummaryRows.trees``).
 _TREE_SUMMARIES: dict[int, tuple[Any, Any, Any, dict[str, Any]]] = {}
+
+
+def _forget(providers: set[int]) -> None:
+    for provider in providers:  # a root's id is also its tree's key
+        _SUMMARIES.pop(provider, None)
+        _TREE_SUMMARIES.pop(provider, None)
+
+
+on_providers_gone(_forget)
 
 
 def _provider_summaries(request: CandidateRequest, result: SearchResult) -> dict[str, Any]:

@@ -8,7 +8,12 @@ so the renderer can keep what it built from them.
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
-from app.db.repositories.candidates.snapshot import Inventory, ProviderInfo, Snapshot
+from app.db.repositories.candidates.snapshot import (
+    Inventory,
+    ProviderInfo,
+    Snapshot,
+    on_providers_gone,
+)
 from app.db.repositories.candidates.summaries import SummaryRows, TreeRows
 from app.interning import Interned
 
@@ -25,6 +30,14 @@ _ROWS: dict[
         list[tuple[int, int, int]] | None,
     ],
 ] = {}
+
+
+def _forget(providers: set[int]) -> None:
+    for provider in providers:
+        _ROWS.pop(provider, None)
+
+
+on_providers_gone(_forget)
 # The snapshot whose trees' rows are kept (weakly: an old snapshot is not kept
 # alive), and (root, with traits, classes wanted) -> that tree's rows. A new
 # snapshot starts afresh; unchanged providers still get their rows from _ROWS.

@@ -8,7 +8,7 @@ consistent version while the event loop refreshes.
 """
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,14 @@ ProviderInfo = tuple[str, int | None, int, int]
 EMPTY: frozenset[int] = frozenset()
 # Above this share of changed providers a refresh reads every row at once.
 FULL_RELOAD_SHARE = 0.25
+# What a worker keeps per provider id beside its snapshots (summary rows, rendered
+# summaries) registers here, so that deleted providers' entries do not outlive them.
+_FORGETTERS: list[Callable[[set[int]], None]] = []
+
+
+def on_providers_gone(forget: Callable[[set[int]], None]) -> None:
+    """Call ``forget`` with the ids of the providers a refresh finds deleted."""
+    _FORGETTERS.append(forget)
 
 
 @dataclass(frozen=True)
@@ -236,6 +244,8 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     reindex = reindex or moved_in_tree
     providers = snap.providers
     gone = providers.keys() - {row[0] for row in provider_rows}
+    for forget in _FORGETTERS if gone else ():
+        forget(gone)
     for id_ in gone:
         _count_marks(snap, id_, -1)
         snap.provider_ids.pop(providers.pop(id_)[0], None)
