@@ -131,4 +131,5 @@ async def test_deleted_providers_leave_the_kept_summaries(client: httpx.AsyncCli
     assert set(await _summaries(client)) == {kept}
     assert ids[doomed] not in memory_summaries._ROWS
     assert ids[doomed] not in render._SUMMARIES
-    assert ids[kept] in memory_summaries._ROWS and ids[kept] in render._SUMMARIES
+    assert ids[kept] in memory_summaries._ROWS
+    assert ids[kept] in render._SUMMARIES
