@@ -69,13 +69,18 @@ class SnapshotSource:
         by_aggregate = self.snap.index.by_aggregate
         return {p for aggregate in any_of for p in by_aggregate.get(aggregate, EMPTY)}
 
-    def _in_aggregates(self, member_of: Sequence[Sequence[int]], window: Window) -> list[int]:
+    def _in_aggregates(
+        self, member_of: Sequence[Sequence[int]], window: Window, fewer_than: int
+    ) -> list[int] | None:
         """Every provider that may be in all of ``member_of`` (by its own or its root's
-        aggregates), in (root, id) order within ``window``, as a class index gives them."""
+        aggregates), in (root, id) order within ``window``, as a class index gives them;
+        None when they are not ``fewer_than`` (left unsorted: the class drives)."""
         snap = self.snap
         found = min((self._members(any_of) for any_of in member_of), key=len)
         for provider in list(found):
             found.update(snap.index.trees.get(provider, ()))  # a root: its whole tree
+        if len(found) >= fewer_than:
+            return None
         ordered = sorted((snap.root_of(provider), provider) for provider in found)
         return [provider for root, provider in ordered if self._in_window(root, window)]
 
@@ -194,8 +199,8 @@ class SnapshotSource:
                     union.update(index.in_window(window))
             providers = union
         if group.member_of:  # a few aggregates' providers drive better than a class
-            narrow = self._in_aggregates(group.member_of, window)
-            if len(narrow) < len(providers):
+            narrow = self._in_aggregates(group.member_of, window, fewer_than=len(providers))
+            if narrow is not None:
                 providers = narrow
         # The hot loop (every provider of the classes): locals, no calls per check.
         infos = snap.providers
