@@ -6,23 +6,17 @@ environment variables, then the operator's ``placement.conf``
 found as the reference finds it), then the defaults below.
 
 The variable names are a contract: the conformance harness and the benchmark
-start the server with them. Nested settings take ``__``:
-``PLACEMENT_KEYSTONE__AUTH_URL``.
+start the server with them (``app/config/environment.py``). Nested settings
+take ``__``: ``PLACEMENT_KEYSTONE__AUTH_URL``.
 """
 
 import json
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from app.config.placement_conf import PlacementConfSource
+from app.config import environment, placement_conf
 
 INCOMPLETE_CONSUMER_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -49,9 +43,9 @@ class KeystoneSettings(BaseModel):
     token_cache_time: int = 300
     http_connect_timeout: float | None = None
     http_request_max_retries: int = 3
-    service_token_roles: Annotated[list[str], NoDecode] = ["service"]
+    service_token_roles: list[str] = ["service"]
     service_token_roles_required: bool = True
-    memcached_servers: Annotated[list[str], NoDecode] = []
+    memcached_servers: list[str] = []
     # Not in keystonemiddleware: bounds of the in-process cache and of one
     # request's wait for Keystone (then 503; keystonemiddleware can hang).
     token_cache_size: int = 10_000
@@ -73,16 +67,20 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PLACEMENT_", extra="ignore", env_nested_delimiter="__"
-    )
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """The settings from ``values``, the environment and placement.conf."""
+        from_file = placement_conf.read(placement_conf.config_files())
+        below = environment.merged(from_file, environment.values(type(self)))
+        super().__init__(**environment.merged(below, values))
 
     database_url: str = "sqlite+aiosqlite:///./placement.sqlite"
     auth_strategy: Literal["noauth2", "keystone"] = "noauth2"
     policy_file: str | None = None
     enforce_new_defaults: bool = True
-    cors_allowed_origins: Annotated[list[str], NoDecode] = []
+    cors_allowed_origins: list[str] = []
 
     max_allocation_candidates: int = -1
     allocation_conflict_retry_count: int = 10
@@ -107,7 +105,7 @@ class Settings(BaseSettings):
     # a client sends, so it listens on loopback only unless this is set.
     allow_remote_noauth2: bool = False
     # Proxies whose X-Forwarded-For/-Proto are believed ('*': any).
-    trusted_proxies: Annotated[list[str], NoDecode] = LOOPBACK
+    trusted_proxies: list[str] = LOOPBACK
     # /metrics, /docs and /openapi* without a token. Unset: yes under noauth2
     # (loopback only anyway), no under keystone (metrics reveal traffic and
     # consumers' activity; the documents the exact deployed version).
@@ -164,18 +162,7 @@ class Settings(BaseSettings):
     candidates_snapshot_max_age: float = 0.0
     # -- end candidates snapshot --
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, PlacementConfSource(settings_cls)
-
-    @field_validator("cors_allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_allowed_origins", "trusted_proxies", "config_files", mode="before")
     @classmethod
     def _split_lists(cls, value: object) -> object:
         # Accept the harness's comma list as well as a JSON list.

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app.config import show
 from app.config.placement_conf import ConfigError, config_files, read, source_of
@@ -94,6 +95,41 @@ def test_placement_variables_win_over_the_file(
     assert settings.keystone.token_cache_time == 9
     assert settings.keystone.username == "placement"  # the rest still from the file
 
+
+
+def test_variables_are_read_without_regard_to_case_and_as_the_file_reads_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OS_PLACEMENT_CONFIG_DIR", str(tmp_path))  # no placement.conf there
+    monkeypatch.setenv("placement_max_in_items", "7")
+    monkeypatch.setenv("PLACEMENT_RANDOMIZE_ALLOCATION_CANDIDATES", "yes")
+    monkeypatch.setenv("PLACEMENT_CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("PLACEMENT_TRUSTED_PROXIES", '["10.0.0.1"]')
+    monkeypatch.setenv("PLACEMENT_NO_SUCH_SETTING", "ignored")
+    # A nested model as one JSON object, a field of it on top.
+    monkeypatch.setenv("PLACEMENT_KEYSTONE", '{"username": "p", "token_cache_time": 5}')
+    monkeypatch.setenv("PLACEMENT_KEYSTONE__TOKEN_CACHE_TIME", "6")
+    monkeypatch.setenv("PLACEMENT_KEYSTONE__SERVICE_TOKEN_ROLES", "service,admin")
+    settings = Settings(max_in_items=9)  # keyword arguments win over variables
+    assert settings.max_in_items == 9
+    assert Settings().max_in_items == 7
+    assert settings.randomize_allocation_candidates is True
+    assert settings.cors_allowed_origins == ["https://a.example", "https://b.example"]
+    assert settings.trusted_proxies == ["10.0.0.1"]
+    assert not hasattr(settings, "no_such_setting")
+    assert settings.keystone.username == "p"
+    assert settings.keystone.token_cache_time == 6
+    assert settings.keystone.service_token_roles == ["service", "admin"]
+
+
+def test_a_bad_variable_is_refused_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OS_PLACEMENT_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("PLACEMENT_DB_LOCK_TIMEOUT", "soon")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert refused.value.errors()[0]["loc"] == ("db_lock_timeout",)
 
 LIMITS = """
 [placement_database]

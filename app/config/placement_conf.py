@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from oslo_config import cfg
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 CONFIG_FILE_VARIABLE = "PLACEMENT_CONFIG_FILE"
 LIST = "list"
@@ -144,16 +142,3 @@ def source_of(setting: str) -> str:
         if name == setting:
             return f"[{section}] {option} in placement.conf, or {variable}"
     return variable
-
-
-class PlacementConfSource(PydanticBaseSettingsSource):
-    """The weakest settings source after the defaults: placement.conf."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return read(config_files())

@@ -29,7 +29,7 @@ def _settings(pair: StandbyPair, database: str, **overrides: object) -> Settings
         "auth_strategy": "noauth2",
         **overrides,
     }
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 @asynccontextmanager
