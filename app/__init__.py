@@ -10,3 +10,6 @@ async_import.install()
 # none of which placement.conf's options are).
 for _module in ("yaml", "netaddr", "rfc3986"):
     deferred_import.defer(_module)
+# The service defines no pydantic v1 model, so FastAPI's checks for them need not
+# load pydantic.v1.
+deferred_import.keep_out("pydantic.v1")

@@ -7,7 +7,12 @@ and classes (~0.5-0.9 MB). :func:`defer` puts a stand-in module in
 ``sys.modules`` (with the real module's spec, file and package path, so imports
 of it and of its submodules work as usual); the first attribute asked of it that
 it lacks runs the module's own body in place, so every name becomes the real one
-from then on. Nothing changes but when the module's body runs."""
+from then on. Nothing changes but when the module's body runs.
+
+:func:`keep_out` goes further for a module nothing the service runs needs, but
+that a library imports just to look for it: FastAPI imports pydantic's v1
+compatibility layer (~1.5 MB per worker) to check every route parameter
+against v1 models, and reads an ImportError as "none can be in use"."""
 
 import importlib.util
 import sys
@@ -35,6 +40,12 @@ def defer(name: str) -> None:
 
     module.__getattr__ = complete  # type: ignore[method-assign]
     sys.modules[name] = module
+
+
+def keep_out(name: str) -> None:
+    """Make importing ``name`` fail as if it were not installed (no-op when it is
+    already imported: then something uses it)."""
+    sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: import refused
 
 
 def is_loaded(module: ModuleType) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.deferred_import import defer, is_loaded
+from app.deferred_import import defer, is_loaded, keep_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +66,19 @@ def test_failed_first_use_leaves_the_import_to_try_again(
         assert again.VALUE == 1
     finally:
         sys.modules.pop("deferred_probe_module", None)
+
+
+def test_a_module_kept_out_fails_to_import_unless_already_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    keep_out("colorsys")
+    try:
+        with pytest.raises(ImportError):
+            import colorsys  # noqa: F401
+    finally:
+        sys.modules.pop("colorsys", None)
+    import json
+
+    keep_out("json")  # already imported: something uses it
+    assert sys.modules["json"] is json
