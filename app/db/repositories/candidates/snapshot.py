@@ -18,8 +18,7 @@ from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.resolution import SHARING_TRAIT
 from app.db.repositories.candidates.snapshot_catch_up import catch_up as catch_up_statement
 
-# (total, reserved, min_unit, max_unit, step_size, allocation_ratio)
-Inventory = tuple[int, int, int, int, int, float]
+Inventory = load.Inventory
 # (uuid, parent id, root id, generation)
 ProviderInfo = tuple[str, int | None, int, int]
 
@@ -129,31 +128,17 @@ def _apply_names(snap: Snapshot, rows: tuple[Sequence[Any], Sequence[Any], Seque
 
 def _apply_details(snap: Snapshot, ids: Iterable[int], rows: load.Details) -> bool:
     """Replace the entries of ``ids`` with ``rows``; True when an index must be rebuilt."""
-    inventory_rows, usage_rows, trait_rows, aggregate_rows = rows
-    inventories: dict[int, dict[int, Inventory]] = {}
-    for provider, rc, total, reserved, min_unit, max_unit, step, ratio in sorted(
-        inventory_rows, key=lambda row: (row[0], row[1])
-    ):
-        inventories.setdefault(provider, {})[rc] = (
-            total, reserved, min_unit, max_unit, step, float(ratio),
-        )
+    inventories = rows.inventories
     # Equal entries of several providers are one object (hosts of one hardware
     # model, one trait set): entries are never changed in place, only replaced.
     shared: dict[Any, Any] = {}
     for provider, classes in inventories.items():
-        inventories[provider] = shared.setdefault(tuple(classes.items()), classes)
-    usages: dict[int, dict[int, int]] = {}
-    marks: dict[int, tuple[int, int, int]] = {}
-    for provider, rc, used, count, id_sum in usage_rows:
-        usages.setdefault(provider, {})[rc] = int(used)
-        before = marks.get(provider, (0, 0, 0))
-        marks[provider] = (before[0] + count, before[1] + int(id_sum), before[2] + int(used))
-    traits: dict[int, set[int]] = {}
-    for provider, trait in trait_rows:
-        traits.setdefault(provider, set()).add(trait)
-    aggregates: dict[int, set[int]] = {}
-    for provider, aggregate in aggregate_rows:
-        aggregates.setdefault(provider, set()).add(aggregate)
+        ordered = tuple(sorted(classes.items()))  # class id order, however the rows came
+        entry = shared.get(ordered)
+        if entry is None:
+            entry = shared[ordered] = dict(ordered)
+        inventories[provider] = entry
+    usages, marks, traits, aggregates = rows.usages, rows.marks, rows.traits, rows.aggregates
     reindex = False
     for provider in ids:
         _count_marks(snap, provider, -1)

@@ -112,10 +112,12 @@ async def catch_up(conn: AsyncConnection, last_version: str) -> CaughtUp:
     row = (await conn.execute(statement, {"last": last_version})).one()
     version, *fingerprint, providers, details = row
     if fingerprint[0] is None:  # the version is the last one: nothing else read
-        return CaughtUp(str(version), None, [], ([], [], [], []))
+        return CaughtUp(str(version), None, [], load.Details())
+    read = load.Details()
+    read.add(json.loads(details) if details else ())
     return CaughtUp(
         str(version),
         tuple(int(value or 0) for value in fingerprint),
         json.loads(providers) if providers else [],
-        load.split_details(json.loads(details) if details else []),
+        read,
     )

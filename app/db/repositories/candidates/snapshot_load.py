@@ -30,6 +30,7 @@ first in a REPEATABLE READ transaction, its snapshot is the transaction's.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -235,29 +236,54 @@ def details_union(only: Callable[[Any], list[Any]]) -> Any:
     return union_all(inventories, usages, traits, aggregates)
 
 
-Details = tuple[list[Any], list[Any], list[Any], list[Any]]
+# (total, reserved, min_unit, max_unit, step_size, allocation_ratio)
+Inventory = tuple[int, int, int, int, int, float]
+# Rows of a full load come in batches of this many, each folded before the
+# next is read: the rows of every provider never all exist at once (they took
+# 3-4 MB at 1,800 providers, which the worker's allocator then kept).
+STREAM_ROWS = 1000
+
+
+@dataclass
+class Details:
+    """Detail rows folded per provider: what a snapshot keeps of each."""
+
+    inventories: dict[int, dict[int, Inventory]] = field(default_factory=dict)
+    usages: dict[int, dict[int, int]] = field(default_factory=dict)
+    # (count, sum of ids, sum of used) of a provider's allocations
+    marks: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    traits: dict[int, set[int]] = field(default_factory=dict)
+    aggregates: dict[int, set[int]] = field(default_factory=dict)
+
+    def add(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Fold rows of :func:`details_union` in."""
+        for kind, provider, first, second, third, fourth, fifth, sixth, ratio in rows:
+            if kind == INVENTORY:
+                self.inventories.setdefault(provider, {})[first] = (
+                    second, third, fourth, fifth, sixth, float(ratio))
+            elif kind == USAGE:  # class, used, count, sum of ids
+                used = int(second)
+                self.usages.setdefault(provider, {})[first] = used
+                count, ids, total = self.marks.get(provider, (0, 0, 0))
+                self.marks[provider] = (count + third, ids + int(fourth), total + used)
+            elif kind == TRAIT:
+                self.traits.setdefault(provider, set()).add(first)
+            else:
+                self.aggregates.setdefault(provider, set()).add(first)
 
 
 async def detail_rows(conn: AsyncConnection, ids: Iterable[int] | None) -> Details:
-    """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all).
-
-    An inventory row is (provider, class, total, reserved, min_unit, max_unit,
-    step_size, allocation_ratio); a usage row (provider, class, used, count of
-    allocations, sum of their ids); a trait or aggregate row (provider, id).
-    """
+    """Inventories, usages, traits and aggregates of the providers ``ids`` (None: all)."""
     dialect = conn.dialect.name
     some = ids is not None
     statement = cached(
         ("snapshot-details", dialect, some), lambda: _details_statement(dialect, some)
     )
-    params = {"ids": list_parameter(dialect, ids)} if ids is not None else {}
-    return split_details(await fetch_all(conn, statement, params))
-
-
-def split_details(rows: Iterable[Sequence[Any]]) -> Details:
-    """Rows of :func:`details_union` by kind, each cut to its meaningful columns."""
-    found: Details = ([], [], [], [])
-    widths = (_WIDTH + 2, 5, 2, 2)  # the meaningful columns of each kind (after its kind)
-    for kind, *values in rows:
-        found[kind].append(values[: widths[kind]])
-    return found
+    details = Details()
+    if ids is None:
+        result = await conn.stream(statement)
+        async for rows in result.partitions(STREAM_ROWS):
+            details.add(rows)
+    else:
+        details.add(await fetch_all(conn, statement, {"ids": list_parameter(dialect, ids)}))
+    return details
