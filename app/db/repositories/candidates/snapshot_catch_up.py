@@ -29,7 +29,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, func, literal_column, select, true
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 
@@ -88,8 +100,13 @@ def _statement() -> Any:
         .where(moved, _written_since(literal_column("rp.xmin"), last))
         .cte("changed")
     )
-    changed_ids = select(changed.c.id)
-    details = load.details_union(lambda provider: [moved, provider.in_(changed_ids)]).subquery("d")
+    # As one array: PostgreSQL then plans for a few ids (index scans of the
+    # detail tables), where IN (the CTE) was planned for most of the providers
+    # (hash joins over whole tables: ~2 ms a check at 1,800 providers).
+    # (The cast makes it ``ANY (array)``, not ``ANY (subquery)``.)
+    changed_ids = cast(select(func.array_agg(changed.c.id)).scalar_subquery(), ARRAY(Integer))
+    details = load.details_union(
+        lambda provider: [moved, provider == any_(changed_ids)]).subquery("d")
 
     def rows_of(source: Any) -> Any:
         # One JSON array of arrays (one round trip, one row): NULL when empty.
