@@ -39,6 +39,7 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
+    or_,
     select,
     true,
 )
@@ -52,6 +53,8 @@ from app.db.repositories.candidates.statements import cached
 _rp = models.resource_providers
 
 _LOW_32 = 0xFFFFFFFF
+# Ages (in transactions) up to which age() orders 32-bit ids correctly, with margin.
+_MAX_AGE = 1 << 30
 
 
 class _Xid8(UserDefinedType[int]):
@@ -59,6 +62,13 @@ class _Xid8(UserDefinedType[int]):
 
     def get_col_spec(self, **_: Any) -> str:
         return "xid8"
+
+
+class _Xid(UserDefinedType[int]):
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "xid"
 
 
 class _PgSnapshot(UserDefinedType[str]):
@@ -88,6 +98,18 @@ def _written_since(xmin: Any, last: Any) -> Any:
                                         cast(last, _PgSnapshot()))
 
 
+def _maybe_written_since(xmin: Any, last: Any) -> Any:
+    """A cheap first cut of :func:`_written_since`: false for rows stamped before
+    ``last``'s xmin. Such a row was committed (it is visible now) before the last
+    snapshot was taken, so that snapshot saw it. ``age()`` compares 32-bit ids
+    modulo wraparound (frozen rows are the oldest); the cut is skipped if ``last``
+    is too old for that to hold."""
+    low_bits = cast(cast(func.pg_snapshot_xmin(cast(last, _PgSnapshot())), Text), BigInteger)
+    last_age = select(
+        func.age(cast(cast(low_bits.op("&")(_LOW_32), Text), _Xid()))).scalar_subquery()
+    return or_(func.age(xmin) <= last_age, last_age > _MAX_AGE)
+
+
 def _statement() -> Any:
     version = cast(func.pg_current_snapshot(), Text)
     last = bindparam("last", type_=Text)
@@ -97,7 +119,8 @@ def _statement() -> Any:
     changed = (
         select(rp.c.id, rp.c.uuid, rp.c.parent_provider_id, rp.c.root_provider_id,
                func.coalesce(rp.c.generation, 0).label("generation"))
-        .where(moved, _written_since(literal_column("rp.xmin"), last))
+        .where(moved, _maybe_written_since(literal_column("rp.xmin"), last),
+               _written_since(literal_column("rp.xmin"), last))
         .cte("changed")
     )
     # As one array: PostgreSQL then plans for a few ids (index scans of the
