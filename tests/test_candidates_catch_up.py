@@ -7,6 +7,7 @@ refresh for what the changed rows cannot account for (a provider gone, a
 generation-less deletion, a new name).
 """
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,6 +58,7 @@ def _state(snap: Snapshot) -> tuple[Any, ...]:
     return (
         snap.fingerprint, snap.providers, snap.provider_ids, snap.inventories, snap.usages,
         snap.allocation_marks, snap.traits, snap.aggregates, snap.marks, snap.max_provider_id,
+        snap.provider_sums,
         {rc: (c.roots, c.providers) for rc, c in index.by_class.items()}, index.by_trait,
         index.by_aggregate, index.trees, index.sharing,
     )
@@ -85,12 +87,25 @@ async def test_catch_up_gives_what_a_full_refresh_reads(workers: tuple[Pair, Pai
     response = await second.put(f"/resource_providers/{other}/aggregates", json={
         "resource_provider_generation": 2, "aggregates": [aggregate]})
     assert response.status_code == 200, response.text
+    published = copy.deepcopy(_state(old))
     caught = await _caught_up(engine, old)
     assert caught is not None
     assert caught is not old
     assert _state(caught) == _state(await _full(engine))
+    # The version before is untouched (searches may still read it)...
+    assert _state(old) == published
+    # ... and a claim elsewhere copies only the maps it changes.
+    await _claim(second, other, 1)
+    claimed = await _caught_up(engine, caught)
+    assert claimed is not None
+    assert claimed.usages is not caught.usages
+    assert claimed.inventories is caught.inventories
+    assert claimed.traits is caught.traits
+    assert claimed.aggregates is caught.aggregates
+    assert claimed.provider_ids is caught.provider_ids
+    assert _state(claimed) == _state(await _full(engine))
     # Unchanged since: the same object back.
-    assert await _caught_up(engine, caught) is caught
+    assert await _caught_up(engine, claimed) is claimed
 
 
 async def test_another_workers_claim_costs_one_statement(workers: tuple[Pair, Pair]) -> None:
@@ -130,6 +145,12 @@ async def test_what_the_changed_rows_miss_falls_back_to_the_full_refresh(
     assert response.status_code == 204, response.text
     assert await _caught_up(engine, old) is None
     assert await _count(first, "VCPU:4") == 0
+    async with engine.connect() as conn:  # the refresh keeps its sums without the gone one
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            refreshed = await refresh(conn, old)
+    assert refreshed.provider_sums == refreshed.fingerprint[:5]
+    assert _state(refreshed) == _state(await _full(engine))
     # Allocations deleted as another server would: no generation bumped.
     old = await _full(engine)
     async with engine_of(two).begin() as conn:

@@ -122,6 +122,7 @@ async def test_deletion_rereads_only_the_providers_it_touched(
     assert second.inventories[ids[other]] is first.inventories[ids[other]]
     assert second.usages[ids[other]] is first.usages[ids[other]]
     assert second.marks == second.fingerprint[load.MARKS_PART]
+    assert second.provider_sums == second.fingerprint[:5]
     response = await client.put(f"/resource_providers/{touched}/aggregates",
                                 json=[new_uuid()],
                                 headers={"openstack-api-version": "placement 1.18"})

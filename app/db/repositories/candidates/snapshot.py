@@ -23,6 +23,9 @@ Inventory = load.Inventory
 ProviderInfo = tuple[str, int | None, int, int]
 
 EMPTY: frozenset[int] = frozenset()
+# A snapshot's per-provider maps, shared with the next version until it changes them.
+_MAPS = ("providers", "provider_ids", "inventories", "usages", "allocation_marks", "traits",
+         "aggregates")
 # Above this share of changed providers a refresh reads every row at once.
 FULL_RELOAD_SHARE = 0.25
 # What a worker keeps per provider id beside its snapshots (summary rows, rendered
@@ -80,11 +83,18 @@ class Snapshot:
     trait_names: dict[int, str] = field(default_factory=dict)
     aggregate_ids: dict[str, int] = field(default_factory=dict)
     max_provider_id: int = 0
-    # The fingerprint's allocation and membership marks, as this snapshot's rows give them.
+    # The fingerprint's provider part (count, sums of ids, generations, roots,
+    # parents) and its allocation and membership marks, as this snapshot's rows
+    # give them: kept up to date as entries change, not summed again per check.
+    provider_sums: tuple[int, ...] = (0, 0, 0, 0, 0)
     marks: tuple[int, ...] = (0, 0, 0)
     # The database's own mark of the committed state read (load.probe).
     version: str | None = None
     index: Indexes = field(default_factory=Indexes)
+    # The maps a version being built still shares with the one before it (each
+    # is copied on its first change, see _writable): a check that moves a few
+    # providers copies only the maps it changes, not all seven.
+    borrowed: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def root_of(self, provider: int) -> int:
         return self.providers[provider][2]
@@ -145,43 +155,59 @@ def _apply_details(snap: Snapshot, ids: Iterable[int], rows: load.Details) -> bo
         inventory = inventories.get(provider)
         if (snap.inventories.get(provider) or {}).keys() != (inventory or {}).keys():
             reindex = True
-        _put(snap.inventories, provider, inventory)
-        _put(snap.usages, provider, usages.get(provider))
-        _put(snap.allocation_marks, provider, marks.get(provider))
-        for mine, found in ((snap.traits, traits), (snap.aggregates, aggregates)):
+        _put(snap, "inventories", provider, inventory)
+        _put(snap, "usages", provider, usages.get(provider))
+        _put(snap, "allocation_marks", provider, marks.get(provider))
+        for name, found in (("traits", traits), ("aggregates", aggregates)):
             new = frozenset(found.get(provider, ()))
             new = shared.setdefault(new, new)
-            if mine.get(provider, EMPTY) != new:
+            if getattr(snap, name).get(provider, EMPTY) != new:
                 reindex = True
-            _put(mine, provider, new or None)
+            _put(snap, name, provider, new or None)
         _count_marks(snap, provider, 1)
     return reindex
 
 
-def _put(entries: dict[int, Any], key: int, value: Any) -> None:
-    if value:
-        entries[key] = value
-    else:
-        entries.pop(key, None)
+def _writable(snap: Snapshot, name: str) -> dict[Any, Any]:
+    """One of ``snap``'s maps, to change: copied first if still the previous version's."""
+    entries: dict[Any, Any] = getattr(snap, name)
+    if name in snap.borrowed:
+        entries = dict(entries)
+        setattr(snap, name, entries)
+        snap.borrowed.discard(name)
+    return entries
+
+
+def _put(snap: Snapshot, name: str, key: int, value: Any) -> None:
+    """Set (or, when empty, remove) one entry of a map. An equal entry is kept as
+    it is: the same object (summaries built from it stay valid) and no copy."""
+    entries: dict[Any, Any] = getattr(snap, name)
+    if not value:
+        if key in entries:
+            del _writable(snap, name)[key]
+    elif entries.get(key) != value:
+        _writable(snap, name)[key] = value
 
 
 def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
     """A copy whose top-level maps can be changed without touching ``old``."""
     return Snapshot(
         fingerprint=fingerprint,
-        providers=dict(old.providers),
-        provider_ids=dict(old.provider_ids),
-        inventories=dict(old.inventories),
-        usages=dict(old.usages),
-        allocation_marks=dict(old.allocation_marks),
-        traits=dict(old.traits),
-        aggregates=dict(old.aggregates),
+        providers=old.providers,
+        provider_ids=old.provider_ids,
+        inventories=old.inventories,
+        usages=old.usages,
+        allocation_marks=old.allocation_marks,
+        traits=old.traits,
+        aggregates=old.aggregates,
+        borrowed=set(_MAPS),
         class_ids=old.class_ids,
         class_names=old.class_names,
         trait_ids=old.trait_ids,
         trait_names=old.trait_names,
         aggregate_ids=old.aggregate_ids,
         max_provider_id=old.max_provider_id,
+        provider_sums=old.provider_sums,
         marks=old.marks,
         index=old.index,
     )
@@ -227,18 +253,18 @@ async def refresh(conn: AsyncConnection, old: Snapshot | None) -> Snapshot:
     provider_rows = await load.provider_rows(conn)
     changed, moved_in_tree = _apply_providers(snap, provider_rows)
     reindex = reindex or moved_in_tree
-    providers = snap.providers
-    gone = providers.keys() - {row[0] for row in provider_rows}
+    gone = snap.providers.keys() - {row[0] for row in provider_rows}
     for forget in _FORGETTERS if gone else ():
         forget(gone)
     for id_ in gone:
         _count_marks(snap, id_, -1)
-        snap.provider_ids.pop(providers.pop(id_)[0], None)
-        for entries in (
-            snap.inventories, snap.usages, snap.allocation_marks, snap.traits, snap.aggregates
-        ):
-            entries.pop(id_, None)
+        info = _writable(snap, "providers").pop(id_)
+        _count_provider(snap, id_, info, -1)
+        _put(snap, "provider_ids", info[0], None)
+        for name in ("inventories", "usages", "allocation_marks", "traits", "aggregates"):
+            _put(snap, name, id_, None)
         reindex = True
+    providers = snap.providers
     snap.max_provider_id = max(providers, default=0)
     if changed:
         every = old is None or len(changed) > FULL_RELOAD_SHARE * len(providers)
@@ -268,16 +294,18 @@ def _apply_providers(snap: Snapshot, rows: Iterable[Sequence[Any]]) -> tuple[lis
     (the indexes must be rebuilt)."""
     changed: list[int] = []
     reindex = False
-    providers = snap.providers
     for id_, uuid, parent, root, generation in rows:
         info = (uuid, parent, root, generation or 0)
-        before = providers.get(id_)
+        before = snap.providers.get(id_)
         if before != info:
             changed.append(id_)
             if before is None or before[1:3] != info[1:3]:
                 reindex = True
-            providers[id_] = info
-            snap.provider_ids[uuid] = id_
+            if before is not None:
+                _count_provider(snap, id_, before, -1)
+            _count_provider(snap, id_, info, 1)
+            _writable(snap, "providers")[id_] = info
+            _put(snap, "provider_ids", uuid, id_)
     return changed, reindex
 
 
@@ -300,24 +328,23 @@ async def catch_up(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
     snap = _next_version(old, fingerprint)
     snap.version = read.version
     changed, reindex = _apply_providers(snap, read.providers)
-    snap.max_provider_id = max(snap.providers, default=0)
+    # None gone (the sums below would differ), so the largest id is old's or a new one.
+    snap.max_provider_id = max(old.max_provider_id, max(changed, default=0))
     if changed and _apply_details(snap, changed, read.details):
         reindex = True
-    if _provider_sums(snap) != fingerprint[:5] or snap.marks != fingerprint[load.MARKS_PART]:
+    if snap.provider_sums != fingerprint[:5] or snap.marks != fingerprint[load.MARKS_PART]:
         return None  # something the changed rows do not account for
     if reindex:
         snap.index = _build_indexes(snap)
     return snap
 
 
-def _provider_sums(snap: Snapshot) -> tuple[int, ...]:
-    """The fingerprint's provider part as ``snap`` gives it (count, sums of ids,
-    generations, roots, parents)."""
-    infos = snap.providers.values()
-    return (
-        len(snap.providers), sum(snap.providers), sum(info[3] for info in infos),
-        sum(info[2] for info in infos), sum(info[1] or 0 for info in infos),
-    )
+def _count_provider(snap: Snapshot, id_: int, info: ProviderInfo, sign: int) -> None:
+    """Add (1) or take away (-1) one provider's part of the provider sums."""
+    _, parent, root, generation = info
+    count, ids, generations, roots, parents = snap.provider_sums
+    snap.provider_sums = (count + sign, ids + sign * id_, generations + sign * generation,
+                          roots + sign * root, parents + sign * (parent or 0))
 
 
 def _moved(
