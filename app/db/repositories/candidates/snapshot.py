@@ -190,27 +190,9 @@ def _put(snap: Snapshot, name: str, key: int, value: Any) -> None:
 
 
 def _next_version(old: Snapshot, fingerprint: load.Fingerprint) -> Snapshot:
-    """A copy whose top-level maps can be changed without touching ``old``."""
-    return Snapshot(
-        fingerprint=fingerprint,
-        providers=old.providers,
-        provider_ids=old.provider_ids,
-        inventories=old.inventories,
-        usages=old.usages,
-        allocation_marks=old.allocation_marks,
-        traits=old.traits,
-        aggregates=old.aggregates,
-        borrowed=set(_MAPS),
-        class_ids=old.class_ids,
-        class_names=old.class_names,
-        trait_ids=old.trait_ids,
-        trait_names=old.trait_names,
-        aggregate_ids=old.aggregate_ids,
-        max_provider_id=old.max_provider_id,
-        provider_sums=old.provider_sums,
-        marks=old.marks,
-        index=old.index,
-    )
+    """The next version, whose maps can be changed without touching ``old``'s
+    (each is copied on its first change: :func:`_writable`)."""
+    return replace(old, fingerprint=fingerprint, version=None, borrowed=set(_MAPS))
 
 
 def _unchanged(
