@@ -130,6 +130,10 @@ def test_a_bad_variable_is_refused_naming_the_setting(
     with pytest.raises(ValidationError) as refused:
         Settings()
     assert refused.value.errors()[0]["loc"] == ("db_lock_timeout",)
+    monkeypatch.delenv("PLACEMENT_DB_LOCK_TIMEOUT")
+    monkeypatch.setenv("PLACEMENT_KEYSTONE", "{not json")
+    with pytest.raises(ConfigError, match="PLACEMENT_KEYSTONE is not JSON"):
+        Settings()
 
 LIMITS = """
 [placement_database]

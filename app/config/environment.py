@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.config.placement_conf import ConfigError
+
 PREFIX = "placement_"
 NESTED = "__"
 
@@ -34,13 +36,21 @@ def _fields(model: type[BaseModel], prefix: str, named: dict[str, str]) -> dict[
         nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
             else None
         if variable in named:
-            found[name] = json.loads(named[variable]) if nested else named[variable]
+            found[name] = _json(variable, named[variable]) if nested else named[variable]
         if nested is not None:
             inner = _fields(nested, variable + NESTED, named)
             if inner:
                 whole = found.get(name)
-                found[name] = {**whole, **inner} if isinstance(whole, dict) else inner
+                found[name] = merged(whole, inner) if isinstance(whole, dict) else inner
     return found
+
+
+def _json(variable: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{variable.upper()} is not JSON (a whole nested setting is one "
+                          "JSON object)") from None
 
 
 def merged(weaker: dict[str, Any], stronger: dict[str, Any]) -> dict[str, Any]:
