@@ -5,6 +5,7 @@ from typing import cast
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.db.database import ProviderGenerationRace
 from app.db.repositories.claim_writes import ClaimWrites
@@ -12,6 +13,7 @@ from app.services import claims as claims_service
 from app.settings import Settings
 from tests.allocation_helpers import body
 from tests.api_helpers import error, generation, make_provider, new_uuid, usages
+from tests.sent_statements import sent_through_asyncpg, sent_through_sqlalchemy
 
 V1_0 = {"openstack-api-version": "placement 1.0"}
 V1_7 = {"openstack-api-version": "placement 1.7"}
@@ -502,3 +504,23 @@ async def test_fast_and_general_paths_agree(
     assert [status for status, _ in outcomes] == [
         204, 409, 204, 409, 409, 409, 409, 400, 400, 409, 409, 204]
     assert fast[12:] == [{"DISK_GB": 100, "VCPU": 9}, {"VCPU": 2}, (4, 2)]
+
+
+async def test_a_claim_of_a_new_consumer_is_one_statement(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL (asyncpg): the scheduler's claim is ONE statement, sent on the
+    driver's own connection (no BEGIN, no COMMIT, no SQLAlchemy execution)."""
+    if app.state.database.engine.dialect.driver != "asyncpg":
+        pytest.skip("the one-statement claim runs on asyncpg's connection")
+    rp = await make_provider(client, {"VCPU": {"total": 8}})
+    first = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 1}}))
+    assert first.status_code == 204, first.text  # the project and user now exist
+    through_sqlalchemy = sent_through_sqlalchemy(app)
+    sent = sent_through_asyncpg(monkeypatch)
+    second = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 2}}))
+    assert second.status_code == 204, second.text
+    assert through_sqlalchemy == []
+    assert len(sent) == 1, sent
+    assert "claim_mark" in sent[0]
+    assert (await usages(client, rp)) == {"VCPU": 3}

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.database import Database
 from app.db.repositories.candidates import snapshot_catch_up
 from app.db.repositories.candidates.snapshot import Snapshot, catch_up, refresh
 from tests.allocation_helpers import body
 from tests.api_helpers import make_provider, new_uuid
+from tests.sent_statements import sent_through_asyncpg, sent_through_sqlalchemy
 from tests.two_workers import Pair, engine_of, two_workers
 
 
@@ -48,9 +50,8 @@ async def _full(engine: AsyncEngine) -> Snapshot:
 
 
 async def _caught_up(engine: AsyncEngine, old: Snapshot) -> Snapshot | None:
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await catch_up(conn, old)
+    # As a worker runs it: one autocommitted statement on the driver's connection.
+    return await catch_up(Database(engine).single_read_rows, old)
 
 
 def _state(snap: Snapshot) -> tuple[Any, ...]:
@@ -108,23 +109,19 @@ async def test_catch_up_gives_what_a_full_refresh_reads(workers: tuple[Pair, Pai
     assert await _caught_up(engine, claimed) is claimed
 
 
-async def test_another_workers_claim_costs_one_statement(workers: tuple[Pair, Pair]) -> None:
+async def test_another_workers_claim_costs_one_statement(
+    workers: tuple[Pair, Pair], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (one, first), (_, second) = workers
-    engine = engine_of(one)
     rp = await make_provider(first, {"VCPU": {"total": 4}})
     assert await _count(first, "VCPU:4") == 1  # the snapshot is loaded
     await _claim(second, rp, 4)
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        assert await _count(first, "VCPU:4") == 0  # the other worker's claim is seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-    # The wait for claims in flight (none), then the one catch-up statement.
+    through_sqlalchemy = sent_through_sqlalchemy(one)
+    seen = sent_through_asyncpg(monkeypatch)
+    assert await _count(first, "VCPU:4") == 0  # the other worker's claim is seen
+    # The wait for claims in flight (none), then the one catch-up statement, both
+    # on the driver's own connection (no BEGIN, no COMMIT).
+    assert through_sqlalchemy == []
     assert len(seen) == 2, seen
     assert "pg_advisory_xact_lock" in seen[0]
     assert "pg_current_snapshot()" in seen[1]
@@ -200,9 +197,7 @@ async def test_an_unchanged_version_reads_nothing_and_a_changed_one_reads_only_t
                 assert "resource_providers" in {table for table, _, _ in scans}
                 assert all(loops <= ran for _, loops, _ in scans), (last, scans)
                 assert ran or all(loops == 0 for _, loops, _ in scans), scans
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        read = await snapshot_catch_up.catch_up(conn, old.version)
+    read = await snapshot_catch_up.catch_up(Database(engine).single_read_rows, old.version)
     assert [row[1] for row in read.providers] == [providers[1]]
 
 

@@ -16,13 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.settings import Settings
 from tests.api_helpers import ADMIN_LATEST, asgi_client, make_provider, running_app
 from tests.databases import is_server
+from tests.sent_statements import sent_through_asyncpg, sent_through_sqlalchemy
 
 V1_18 = {"openstack-api-version": "placement 1.18"}
 
@@ -55,47 +56,14 @@ async def mysql_app(mysql_url: str) -> AsyncIterator[FastAPI]:
         yield app
 
 
-def _statements(app: FastAPI) -> list[str]:
-    """Every statement the app's engine sends from now on."""
-    sent: list[str] = []
-    engine: AsyncEngine = app.state.database.engine
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    return sent
-
-
-def _sent_through_asyncpg(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement sent through asyncpg from now on, by SQLAlchemy (prepared
-    statements; BEGIN and COMMIT) or on the driver's connection directly."""
-    import asyncpg
-    from asyncpg.prepared_stmt import PreparedStatement
-
-    sent: list[str] = []
-    for owner, name in ((asyncpg.Connection, "execute"), (asyncpg.Connection, "fetch"),
-                        (asyncpg.Connection, "fetchrow"), (asyncpg.Connection, "fetchval"),
-                        (PreparedStatement, "fetch"), (PreparedStatement, "fetchrow")):
-        original = getattr(owner, name)
-
-        def recorded(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            query = self.get_query() if isinstance(self, PreparedStatement) else args[0]
-            sent.append(str(query))
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(owner, name, recorded)
-    return sent
-
-
 async def test_each_populate_write_is_one_statement(
     pg_app: FastAPI, pg_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One statement on the wire for each (no BEGIN, no COMMIT), and none of
     them through SQLAlchemy's execution: on asyncpg they run on the driver's
     own connection (app/db/driver_statement.py)."""
-    through_sqlalchemy = _statements(pg_app)
-    sent = _sent_through_asyncpg(monkeypatch)
+    through_sqlalchemy = sent_through_sqlalchemy(pg_app)
+    sent = sent_through_asyncpg(monkeypatch)
     root, child = str(uuid.uuid4()), str(uuid.uuid4())
     steps: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", "/resource_providers", {"uuid": root, "name": f"rp-{root}"}),

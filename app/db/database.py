@@ -44,12 +44,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import driver_statement
-from app.db.driver_statement import ClosedBeforeSending, DriverStatements, Refused
+from app.db.driver_statement import ClosedBeforeSending, DriverStatements, Refused, Statement
 from app.db.engine import (
     STATEMENT_LIMIT_INFO,
     WRITE_OPTION,
@@ -87,7 +87,7 @@ class RowMoved(Exception):
 
 
 async def _all_rows(
-    conn: AsyncConnection, clause: TextClause, params: Mapping[str, Any]
+    conn: AsyncConnection, clause: Statement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     try:
         return (await conn.execute(clause, dict(params))).all()
@@ -358,15 +358,31 @@ class Database:
         return await self._run(work, self._autocommit_options, Kind.WRITE)
 
     async def single_rows(
-        self, clause: TextClause, params: Mapping[str, Any]
+        self, clause: Statement, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
         """The rows of ``clause``, one statement run as ``single_statement``
         runs it (same reconnection, 503s and time limits); on asyncpg through
         the driver's own connection (``app/db/driver_statement.py``). What the
         database refused (nothing written) raises :class:`Refused`."""
-        driver = self._driver
-        if driver is None:
+        if self._driver is None:
             return await self.single_statement(lambda conn: _all_rows(conn, clause, params))
+        return await self._driver_rows(clause, params, write=True)
+
+    async def single_read_rows(
+        self, clause: Statement, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of ``clause``, one read statement run as ``single_read`` runs
+        it; on asyncpg through the driver's own connection, as ``single_rows``."""
+        if self._driver is None:
+            return await self.single_read(lambda conn: _all_rows(conn, clause, params))
+        return await self._driver_rows(clause, params, write=False)
+
+    async def _driver_rows(
+        self, clause: Statement, params: Mapping[str, Any], *, write: bool
+    ) -> Sequence[Sequence[Any]]:
+        driver = self._driver
+        assert driver is not None
+        kind = Kind.WRITE if write else Kind.READ
 
         async def attempt() -> Sequence[Sequence[Any]]:
             try:
@@ -378,9 +394,10 @@ class Database:
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
-                # Autocommitted: a loss in flight leaves the outcome unknown.
-                raise _unanswered(exc, True, Kind.WRITE) from exc
-            self.stats.writes += 1
+                # Autocommitted: a write lost in flight leaves the outcome unknown.
+                raise _unanswered(exc, write, kind) from exc
+            if write:
+                self.stats.writes += 1
             return rows
 
         return await self._reconnecting(attempt)

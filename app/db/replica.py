@@ -1,11 +1,12 @@
 """Reads that tolerate replication lag, served by a read standby.
 
-A :class:`ReadReplica` is a :class:`~app.db.database.Database` whose ``read``
-runs on a standby (a PostgreSQL hot standby, another Galera node) and whose
-``write`` and ``claim`` run on the primary, so a handler given one can never
-write to a standby. The routers hand it only to the reads that may lag
-(lists, allocation candidates, usages); everything a claim or a client's
-generation compare-and-swap depends on reads the primary.
+A :class:`ReadReplica` is a :class:`~app.db.database.Database` whose reads
+(``read``, ``single_read``, ``single_read_rows``) run on a standby (a
+PostgreSQL hot standby, another Galera node) and whose ``write`` and ``claim``
+run on the primary, so a handler given one can never write to a standby. The
+routers hand it only to the reads that may lag (lists, allocation candidates,
+usages); everything a claim or a client's generation compare-and-swap depends
+on reads the primary.
 
 An operator adds a standby for capacity, not as a new way to fail, so the
 standby failing degrades to the primary rather than to errors:
@@ -24,15 +25,16 @@ If the primary fails too, the answer is the primary's: a 503.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.database import Database, Work
-from app.db.engine import is_serialization_failure, make_engine
+from app.db.driver_statement import Refused, Statement
+from app.db.engine import SERIALIZATION_FAILURES, is_serialization_failure, make_engine
 from app.db.timeouts import Kind
 from app.exceptions import DatabaseUnavailable, PlacementError
 
@@ -82,10 +84,31 @@ class ReadReplica(Database):
         self._lag_lock = asyncio.Lock()
 
     async def read(self, work: Work[T], *, kind: Kind = Kind.READ) -> T:
+        return await self._on_standby(
+            lambda: super(ReadReplica, self).read(work, kind=kind),
+            lambda: self.primary.read(work, kind=kind))
+
+    async def single_read(self, work: Work[T]) -> T:
+        return await self._on_standby(
+            lambda: super(ReadReplica, self).single_read(work),
+            lambda: self.primary.single_read(work))
+
+    async def single_read_rows(
+        self, clause: Statement, params: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
+        return await self._on_standby(
+            lambda: super(ReadReplica, self).single_read_rows(clause, params),
+            lambda: self.primary.single_read_rows(clause, params))
+
+    async def _on_standby(
+        self, standby: Callable[[], Awaitable[T]], primary: Callable[[], Awaitable[T]]
+    ) -> T:
+        """A read on the standby, or on the primary when the standby is down,
+        lags past the bound or cancelled the read."""
         if not await self._usable():
-            return await self.primary.read(work, kind=kind)
+            return await primary()
         try:
-            return await super().read(work, kind=kind)
+            return await standby()
         except DatabaseUnavailable:
             LOG.warning("read standby unavailable: reading from the primary for %.0f s",
                         self.retry_interval)
@@ -94,8 +117,12 @@ class ReadReplica(Database):
             if not is_serialization_failure(exc):
                 raise
             LOG.info("read standby cancelled a query (recovery conflict): reading the primary")
+        except Refused as exc:
+            if exc.sqlstate not in SERIALIZATION_FAILURES:
+                raise
+            LOG.info("read standby cancelled a query (recovery conflict): reading the primary")
         self.fallbacks += 1
-        return await self.primary.read(work, kind=kind)
+        return await primary()
 
     async def write(self, work: Work[T], *, kind: Kind = Kind.WRITE, keyed: bool = False) -> T:
         return await self.primary.write(work, kind=kind, keyed=keyed)

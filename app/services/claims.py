@@ -151,8 +151,7 @@ async def write_claims(
     async with provider_queue(db).hold(rp for c in claims for rp in c.allocations):
         if one_shot:
             for _ in range(ONE_SHOT_ATTEMPTS):
-                outcome = await db.single_statement(
-                    lambda conn: one_shot_claim(conn, claims, names, now))
+                outcome = await one_shot_claim(db, claims, names, now)
                 if outcome is OneShot.WROTE:
                     return
                 if outcome is OneShot.REFUSED:
@@ -194,11 +193,11 @@ def one_shot_applies(db: Database, claims: list[ConsumerClaim]) -> bool:
         claim.allocations and claim.generation is None for claim in claims)
 
 
-async def one_shot_claim(conn: AsyncConnection, claims: list[ConsumerClaim], names: Names,
+async def one_shot_claim(db: Database, claims: list[ConsumerClaim], names: Names,
                          now: datetime) -> OneShot:
     """Check and write the claims in one statement, their own transaction."""
     return await claim_writes_postgresql.one_shot_claim(
-        conn, _requests(claims), _new_consumers(claims, names), now)
+        db.single_rows, _requests(claims), _new_consumers(claims, names), now)
 
 
 def bump_first_applies(conn: AsyncConnection, claims: list[ConsumerClaim]) -> bool:

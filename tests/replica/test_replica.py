@@ -132,6 +132,9 @@ async def test_an_unreachable_standby_falls_back_to_the_primary(
         rp = await make_provider(client, VCPU)
         assert await _listed(client) == {rp}
         assert await _candidates(client) == {rp}
+        # The snapshot's later checks (one statement each) read the primary too.
+        other = await make_provider(client, VCPU)
+        assert await _candidates(client) == {rp, other}
         # The first read found it down; the next ones do not try it again.
         assert replica.fallbacks == 1
 

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.driver_statement import Refused, Rows
+from app.db.engine import SERIALIZATION_FAILURES
 from app.db.repositories.claims_in_flight import MARK_CLAIM
 from app.exceptions import ConcurrentUpdate
 
@@ -236,23 +237,28 @@ class OneShot(enum.Enum):
 
 
 async def one_shot_claim(
-    conn: AsyncConnection,
+    rows: Rows,
     requests: list[tuple[str, str, str, int]],
     new_consumers: list[tuple[str, int, int, int | None]],
     now: datetime,
 ) -> OneShot:
-    """Check and write a claim for new consumers in ONE statement, meant to
-    run outside a transaction (it is its own); arguments as :func:`fast_claim`."""
+    """Check and write a claim for new consumers in ONE statement, run
+    autocommitted by ``rows`` (``Database.single_rows``); arguments as
+    :func:`fast_claim`."""
     try:
-        ok, go, inserted, created, bumped = (await conn.execute(_PG_ONE_SHOT, {
+        ((ok, go, inserted, created, bumped),) = await rows(_PG_ONE_SHOT, {
             "now": now,
             "consumers": _column(new_consumers, 0),
             **{key: _column(requests, i)
                for i, key in enumerate(("r_consumer", "r_rp", "r_rc", "r_amount"))},
             **{f"n{i}": _column(new_consumers, i) for i in range(4)},
-        })).one()
-    except IntegrityError:
-        return OneShot.MOVED  # a consumer of the claim was created meanwhile
+        })
+    except Refused as exc:
+        # A consumer of the claim created meanwhile (a key), or a lock race or
+        # deadlock with another writer: nothing was written.
+        if exc.sqlstate.startswith("23") or exc.sqlstate in SERIALIZATION_FAILURES:
+            return OneShot.MOVED
+        raise
     if not ok:
         return OneShot.REFUSED
     if not go:

@@ -21,8 +21,11 @@ run alternately): 409s per placement 2.38 and 2.55 with the wait, 2.77 and
 2.83 without, placements/s unchanged within noise.
 """
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+import functools
+
+from sqlalchemy import TextClause, text
+
+from app.db.driver_statement import Rows
 
 # The advisory lock's key: (class, object) in the database's advisory key
 # space, shared with anything else using advisory locks there. "plac", 1.
@@ -36,19 +39,22 @@ MARK_CLAIM = f"""
     SELECT pg_try_advisory_xact_lock_shared({_KEY}) AS marked)"""
 
 
-def _wait_statement(bound: float) -> str:
+@functools.cache
+def _wait_statement(bound: float) -> TextClause:
     # A DO block: the bounded wait ends in lock_not_available, which the block
     # swallows, so the caller's connection never sees an error. The exclusive
-    # lock is held until the block's transaction (the statement) ends.
+    # lock is held until the block's transaction (the statement) ends. One
+    # statement object per bound: the driver's compiled statements are keyed by it.
     timeout_ms = max(1, round(bound * 1000))
-    return f"""DO $$ BEGIN
+    return text(f"""DO $$ BEGIN
   PERFORM set_config('lock_timeout', '{timeout_ms}ms', true);
   PERFORM pg_advisory_xact_lock({_KEY});
 EXCEPTION WHEN lock_not_available THEN NULL;
-END $$"""
+END $$""")
 
 
-async def wait_for_claims(conn: AsyncConnection, bound: float) -> None:
+async def wait_for_claims(rows: Rows, bound: float) -> None:
     """Wait, at most ``bound`` seconds, for the claims marked now to commit.
-    ``conn`` is on the primary and autocommitted (the wait ends with its statement)."""
-    await conn.execute(text(_wait_statement(bound)))
+    ``rows`` runs a statement autocommitted on the primary
+    (``Database.single_read_rows``): the wait ends with its statement."""
+    await rows(_wait_statement(bound), {})

@@ -27,16 +27,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
 from app.db.database import Database
-from app.db.driver_statement import Refused
+from app.db.driver_statement import Refused, Rows
 from app.db.engine import SERIALIZATION_FAILURES
 from app.records import InventoryRecord, ProviderRow
 
 T = TypeVar("T")
-# Runs one statement autocommitted and answers its rows (``Database.single_rows``).
-Rows = Callable[[TextClause, Mapping[str, Any]], Awaitable[Sequence[Sequence[Any]]]]
 # Refusals meaning "not written, the ordinary path answers", besides any key
 # (class 23, integrity: a uuid, name or aggregate taken meanwhile): a lock race
 # or a deadlock.

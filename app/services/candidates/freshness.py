@@ -81,14 +81,14 @@ class SnapshotKeeper:
             # Other workers' claims are seen in flight on the primary only.
             on_primary = one_statement and writer is db
 
-            async def probe(conn: AsyncConnection) -> Snapshot | None:
+            async def probe() -> Snapshot | None:
                 if snapshot is None:
                     return None
                 if one_statement:
                     if on_primary:
-                        await wait_for_claims(conn, SETTLE_BOUND)
-                    return await catch_up(conn, snapshot)
-                return await still_current(conn, snapshot)
+                        await wait_for_claims(db.single_read_rows, SETTLE_BOUND)
+                    return await catch_up(db.single_read_rows, snapshot)
+                return await db.single_read(lambda conn: still_current(conn, snapshot))
 
             async def check(conn: AsyncConnection) -> Snapshot:
                 return await refresh(conn, self.snapshot)
@@ -101,7 +101,7 @@ class SnapshotKeeper:
             # are read in one REPEATABLE READ transaction (small statements: the
             # read kind's time limit, no extra round trip).
             unwritten = self.writes_seen >= writes_then or one_statement
-            fresh = await db.single_read(probe) if snapshot is not None and unwritten else None
+            fresh = await probe() if snapshot is not None and unwritten else None
             current = fresh if fresh is not None else await db.read(check)
             self.snapshot, self.checked_at, self.writes_seen = current, started, writes_then
             self.checks += 1

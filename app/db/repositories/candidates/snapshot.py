@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.driver_statement import Rows
 from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.resolution import SHARING_TRAIT
 from app.db.repositories.candidates.snapshot_catch_up import catch_up as catch_up_statement
@@ -291,14 +292,14 @@ def _apply_providers(snap: Snapshot, rows: Iterable[Sequence[Any]]) -> tuple[lis
     return changed, reindex
 
 
-async def catch_up(conn: AsyncConnection, old: Snapshot) -> Snapshot | None:
+async def catch_up(rows: Rows, old: Snapshot) -> Snapshot | None:
     """PostgreSQL: ``old`` brought up to date by ONE statement (it may run
     autocommitted), when what changed is providers whose rows moved (claims,
     inventories, traits: the common case); None when :func:`refresh` must read
     (providers gone, names added, a write that bumped no generation)."""
     if old.version is None:
         return None
-    read = await catch_up_statement(conn, old.version)
+    read = await catch_up_statement(rows, old.version)
     if read.fingerprint is None:
         return old
     fingerprint = read.fingerprint

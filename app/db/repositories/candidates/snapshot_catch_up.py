@@ -43,10 +43,10 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 
 from app.db import models
+from app.db.driver_statement import Rows
 from app.db.repositories.candidates import snapshot_load as load
 from app.db.repositories.candidates.statements import cached
 
@@ -145,11 +145,13 @@ def _statement() -> Any:
     )
 
 
-async def catch_up(conn: AsyncConnection, last_version: str) -> CaughtUp:
+async def catch_up(rows: Rows, last_version: str) -> CaughtUp:
     """The version, the fingerprint and what was written since ``last_version``
-    (a ``pg_current_snapshot()`` text; see the module)."""
+    (a ``pg_current_snapshot()`` text; see the module), read by ONE statement
+    that ``rows`` runs autocommitted (``Database.single_read_rows``). Its
+    columns are text and integers: no result processing is needed."""
     statement = cached(("snapshot-catch-up",), _statement)
-    row = (await conn.execute(statement, {"last": last_version})).one()
+    (row,) = await rows(statement, {"last": last_version})
     version, *fingerprint, providers, details = row
     if fingerprint[0] is None:  # the version is the last one: nothing else read
         return CaughtUp(str(version), None, [], load.Details())
