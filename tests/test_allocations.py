@@ -513,7 +513,7 @@ async def test_a_claim_of_a_new_consumer_is_one_statement(
     driver's own connection (no BEGIN, no COMMIT, no SQLAlchemy execution)."""
     if app.state.database.engine.dialect.driver != "asyncpg":
         pytest.skip("the one-statement claim runs on asyncpg's connection")
-    rp = await make_provider(client, {"VCPU": {"total": 8}})
+    rp = await make_provider(client, {"VCPU": {"total": 16}})
     first = await client.put(f"/allocations/{new_uuid()}", json=body({rp: {"VCPU": 1}}))
     assert first.status_code == 204, first.text  # the project and user now exist
     through_sqlalchemy = sent_through_sqlalchemy(app)
@@ -523,4 +523,13 @@ async def test_a_claim_of_a_new_consumer_is_one_statement(
     assert through_sqlalchemy == []
     assert len(sent) == 1, sent
     assert "claim_mark" in sent[0]
-    assert (await usages(client, rp)) == {"VCPU": 3}
+    assert "VALUES" in sent[0]  # its rows listed: one plan per shape, reused
+    # Past the listed shapes (9 consumers here), the rows go as arrays.
+    sent.clear()
+    many = {new_uuid(): body({rp: {"VCPU": 1}}) for _ in range(9)}
+    response = await client.post("/allocations", json=many)
+    assert response.status_code == 204, response.text
+    assert through_sqlalchemy == []
+    assert len(sent) == 1, sent
+    assert "unnest" in sent[0]
+    assert (await usages(client, rp)) == {"VCPU": 12}
