@@ -81,6 +81,12 @@ def fingerprint_statement() -> Any:
         return [select(column).select_from(table).scalar_subquery() for column in columns]
 
     membership = cast(_rpa.c.resource_provider_id, BigInteger) * MEMBERSHIP_WEIGHT
+    # aggregate memberships: count and weighted sum from ONE scan, the one row
+    # joined to every provider's (no providers, no memberships: both NULL, 0)
+    memberships = select(
+        func.count().label("count"),
+        total(membership + _rpa.c.aggregate_id).label("weighted"),
+    ).subquery("memberships")
     return select(
         func.count(),
         total(_rp.c.id),
@@ -92,9 +98,9 @@ def fingerprint_statement() -> Any:
         *sized(_agg),
         # allocations: their number (see the module's docstring)
         *marks(_alloc, func.count()),
-        # aggregate memberships: count, weighted sum
-        *marks(_rpa, func.count(), total(membership + _rpa.c.aggregate_id)),
-    ).select_from(_rp)
+        func.max(memberships.c.count),
+        func.max(memberships.c.weighted),
+    ).select_from(_rp.join(memberships, true()))
 
 
 async def fingerprint(conn: AsyncConnection) -> Fingerprint:
