@@ -74,8 +74,8 @@ class DriverStatements:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.sync_engine
-        # Keyed by the statement object: callers keep theirs (module constants or
-        # cached), so this holds a few entries.
+        # Keyed by the statement object: callers keep theirs (module constants,
+        # or cached per bounded shape), so this stays small.
         self._compiled: dict[Statement, _Compiled] = {}
 
     def _compile(self, clause: Statement) -> _Compiled:
