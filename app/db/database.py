@@ -366,7 +366,7 @@ class Database:
         database refused (nothing written) raises :class:`Refused`."""
         if self._driver is None:
             return await self.single_statement(lambda conn: _all_rows(conn, clause, params))
-        return await self._driver_rows(clause, params, write=True)
+        return await self._driver_rows(self._driver, clause, params, write=True)
 
     async def single_read_rows(
         self, clause: Statement, params: Mapping[str, Any]
@@ -375,13 +375,12 @@ class Database:
         it; on asyncpg through the driver's own connection, as ``single_rows``."""
         if self._driver is None:
             return await self.single_read(lambda conn: _all_rows(conn, clause, params))
-        return await self._driver_rows(clause, params, write=False)
+        return await self._driver_rows(self._driver, clause, params, write=False)
 
     async def _driver_rows(
-        self, clause: Statement, params: Mapping[str, Any], *, write: bool
+        self, driver: DriverStatements, clause: Statement, params: Mapping[str, Any], *,
+        write: bool,
     ) -> Sequence[Sequence[Any]]:
-        driver = self._driver
-        assert driver is not None
         kind = Kind.WRITE if write else Kind.READ
 
         async def attempt() -> Sequence[Sequence[Any]]:

@@ -34,7 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import await_, greenlet_spawn
 
-from app.db.engine import is_connection_lost, is_unavailable, sqlstate_of
+from app.db.engine import (
+    SERIALIZATION_FAILURES,
+    is_connection_lost,
+    is_unavailable,
+    sqlstate_of,
+)
 
 DRIVER = "asyncpg"
 
@@ -51,6 +56,13 @@ class Refused(Exception):
     def __init__(self, sqlstate: str, message: str) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+
+    @property
+    def lost_race(self) -> bool:
+        """Refused for a concurrent writer: a key taken meanwhile (class 23,
+        integrity), a lock race or a deadlock. Undone whole, so the caller's
+        ordinary unit of work may answer instead."""
+        return self.sqlstate.startswith("23") or self.sqlstate in SERIALIZATION_FAILURES
 
 
 class ClosedBeforeSending(Exception):

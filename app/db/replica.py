@@ -113,12 +113,10 @@ class ReadReplica(Database):
             LOG.warning("read standby unavailable: reading from the primary for %.0f s",
                         self.retry_interval)
             self._down_until = time.monotonic() + self.retry_interval
-        except DBAPIError as exc:
-            if not is_serialization_failure(exc):
-                raise
-            LOG.info("read standby cancelled a query (recovery conflict): reading the primary")
-        except Refused as exc:
-            if exc.sqlstate not in SERIALIZATION_FAILURES:
+        except (DBAPIError, Refused) as exc:
+            # A recovery conflict: 40001/40P01, through SQLAlchemy or the driver.
+            if not (is_serialization_failure(exc) if isinstance(exc, DBAPIError)
+                    else exc.sqlstate in SERIALIZATION_FAILURES):
                 raise
             LOG.info("read standby cancelled a query (recovery conflict): reading the primary")
         self.fallbacks += 1

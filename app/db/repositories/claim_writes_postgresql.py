@@ -17,7 +17,6 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.driver_statement import Refused, Rows
-from app.db.engine import SERIALIZATION_FAILURES
 from app.db.repositories.claims_in_flight import MARK_CLAIM
 from app.exceptions import ConcurrentUpdate
 
@@ -119,7 +118,7 @@ async def write_claim(
 # Where the rows of a claim come from: the request rows r(consumer, rp_uuid,
 # rc_name, amount, ord) in body order, the new consumers n(uuid, project, usr,
 # ctype) and the new consumers' uuids (for ``= ANY``). As array parameters, one
-# statement serves every claim; see _one_shot_statement for the other form.
+# statement serves every claim; see _one_shot_listed for the other form.
 _REQUESTS_IN_ARRAYS = """unnest(CAST(:r_consumer AS VARCHAR[]), CAST(:r_rp AS VARCHAR[]),
                 CAST(:r_rc AS VARCHAR[]), CAST(:r_amount AS INTEGER[]))
          WITH ORDINALITY AS r(consumer, rp_uuid, rc_name, amount, ord)"""
@@ -308,7 +307,7 @@ async def one_shot_claim(
     except Refused as exc:
         # A consumer of the claim created meanwhile (a key), or a lock race or
         # deadlock with another writer: nothing was written.
-        if exc.sqlstate.startswith("23") or exc.sqlstate in SERIALIZATION_FAILURES:
+        if exc.lost_race:
             return OneShot.MOVED
         raise
     if not ok:

@@ -31,14 +31,9 @@ from sqlalchemy import text
 
 from app.db.database import Database
 from app.db.driver_statement import Refused, Rows
-from app.db.engine import SERIALIZATION_FAILURES
 from app.records import InventoryRecord, ProviderRow
 
 T = TypeVar("T")
-# Refusals meaning "not written, the ordinary path answers", besides any key
-# (class 23, integrity: a uuid, name or aggregate taken meanwhile): a lock race
-# or a deadlock.
-_LOST_RACES = frozenset(SERIALIZATION_FAILURES)
 
 
 def applies(db: Database, *values: str) -> bool:
@@ -53,7 +48,7 @@ async def attempt(db: Database, work: Callable[[Rows], Awaitable[T | None]]) -> 
     try:
         return await work(db.single_rows)
     except Refused as exc:
-        if exc.sqlstate.startswith("23") or exc.sqlstate in _LOST_RACES:
+        if exc.lost_race:  # a uuid, name or aggregate taken meanwhile; a lock race
             return None
         raise
 
